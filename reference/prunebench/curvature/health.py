@@ -1,0 +1,80 @@
+"""Curvature results and their health report.
+
+Every curvature result says how trustworthy it is: the fraction of negative diagonal entries (a Hessian away from
+a minimum, or OBD's signed diagonal, has some), the damping that was added, and for inverses a condition estimate
+or the reason a factorisation failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .layout import ParamLayout
+
+__all__ = ["Curvature", "CurvatureHealth", "DenseCurvature", "negative_fraction"]
+
+
+@dataclass(frozen=True)
+class CurvatureHealth:
+    """How a curvature result was made and how healthy it is.
+
+    Attributes:
+        method: the curvature kind, e.g. ``"exact"``, ``"lecun-lm"``, ``"ggn"``, ``"fisher"``, ``"hutchinson"``.
+        backend: who computed it: ``"native"``, ``"torchfunc"``, ``"backpack"`` or ``"curvlinops"``.
+        negative_fraction: fraction of diagonal entries below zero, in [0, 1].
+        damping: the multiple of the identity added before use (0 when none).
+        condition_estimate: an estimate of the 2-norm condition number (inverses only; ``None`` otherwise).
+        failure: why a factorisation failed, or ``None`` when nothing failed.
+    """
+
+    method: str
+    backend: str
+    negative_fraction: float
+    damping: float = 0.0
+    condition_estimate: float | None = None
+    failure: str | None = None
+
+
+class Curvature(dict):
+    """A dict keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, plus ``health``.
+
+    It behaves exactly as a plain dict (saliencies take it unchanged); ``health`` is a :class:`CurvatureHealth`.
+    """
+
+    def __init__(self, values: dict[str, torch.Tensor], health: CurvatureHealth):
+        super().__init__(values)
+        self.health = health
+
+    def __repr__(self) -> str:
+        shapes = {k: tuple(v.shape) for k, v in self.items()}
+        return f"Curvature({shapes}, health={self.health})"
+
+
+@dataclass(frozen=True)
+class DenseCurvature:
+    """A dense curvature matrix over the flat parameter vector.
+
+    Attributes:
+        matrix: ``Tensor[P, P]``, rows and columns in ``layout`` order.
+        layout: the :class:`ParamLayout` that maps parameter names to positions.
+        health: a :class:`CurvatureHealth` (``negative_fraction`` counts the diagonal).
+    """
+
+    matrix: torch.Tensor
+    layout: ParamLayout
+    health: CurvatureHealth
+
+    def diagonal(self) -> dict[str, torch.Tensor]:
+        """The diagonal as a dict keyed like the layout, each value shaped like its parameter."""
+        return self.layout.unflatten(torch.diagonal(self.matrix))
+
+
+def negative_fraction(values: dict[str, torch.Tensor] | torch.Tensor) -> float:
+    """Fraction of entries below zero, over all tensors of ``values`` (0 for an empty input)."""
+    tensors = list(values.values()) if isinstance(values, dict) else [values]
+    total = sum(t.numel() for t in tensors)
+    if total == 0:
+        return 0.0
+    return float(sum(int((t < 0).sum()) for t in tensors)) / total

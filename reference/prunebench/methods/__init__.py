@@ -1,0 +1,26 @@
+"""Pruning methods behind one interface, and the registry that names them.
+
+Built in: ``random`` (the floor), ``magnitude`` (global or per layer), ``obd`` (Optimal Brain Damage, LeCun,
+Denker & Solla 1989) and ``obs`` (Optimal Brain Surgeon, Hassibi & Stork 1993). Third-party methods register through
+the entry-point group ``prunebench.methods`` (see :mod:`prunebench.methods.registry`).
+
+>>> from prunebench import methods
+>>> methods.get("magnitude", scope="layer")
+Magnitude(scope='layer')
+"""
+
+from .base import CURVATURE_KINDS, Deletion, PruningMethod, Selection, Step, candidate_mask, model_mask
+from .hassibi1993obs import OBS
+from .lecun1989obd import OBD
+from .magnitude import Magnitude
+from .random import Random
+from .registry import ENTRY_POINT_GROUP, available, describe, get, get_class, load_plugins, register
+
+__all__ = ["CURVATURE_KINDS", "ENTRY_POINT_GROUP", "OBD", "OBS", "Deletion", "Magnitude", "PruningMethod", "Random",
+           "Selection", "Step", "available", "candidate_mask", "describe", "get", "get_class", "load_plugins",
+           "model_mask", "register"]
+
+register("random", Random)
+register("magnitude", Magnitude)
+register("obd", OBD)
+register("obs", OBS)

@@ -1,0 +1,266 @@
+"""The pruning-method interface: one base class, capability flags, and the hooks every method implements.
+
+A method is a small class. Class-level flags say what it needs and what it does:
+
+- ``curvature``: the second-order information it uses, one of :data:`CURVATURE_KINDS` (``None`` for methods
+  that look at the weights alone, ``"gradient"``, ``"diag"`` for a Hessian diagonal, ``"dense"`` for a full
+  matrix, ``"inverse"`` for an inverse Hessian);
+- ``moves_weights``: whether deleting weights also changes the surviving ones (Optimal Brain Surgeon does);
+- ``citation``: the reference it implements (free text, one line).
+
+Hooks, all taking the model, the objective ``E = loss_fn(model(inputs), targets)`` and the data:
+
+- :meth:`PruningMethod.saliency` (required): the predicted increase of E when each entry alone is deleted, a dict
+  keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, finite and >= 0, and 0 for
+  entries already deleted;
+- :meth:`PruningMethod.update` (required exactly when ``moves_weights``): the change of every weight that goes with
+  deleting a given set of entries jointly; deleted entries end at zero;
+- :meth:`PruningMethod.sequence` and :meth:`PruningMethod.select` (provided): the deletion order and a chunk of it.
+  Rank-once methods need not touch them; a method that re-ranks after each deletion (OBS) overrides
+  :meth:`~PruningMethod.sequence`.
+
+Masks: ``mask`` and ``candidates`` are dicts keyed like ``named_parameters`` of boolean tensors shaped like each
+parameter: ``mask`` is True where an entry is still present, ``candidates`` where it may be deleted now (present and
+prunable). Saliencies and curvature are with respect to the effective tensors (``weight_orig * weight_mask``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..models import effective_params
+
+__all__ = ["CURVATURE_KINDS", "Deletion", "PruningMethod", "Selection", "Step", "candidate_mask", "check_choice",
+           "effective_weights", "model_mask", "zero_where_deleted"]
+
+CURVATURE_KINDS = (None, "gradient", "diag", "dense", "inverse")
+"""Values the ``curvature`` flag may take."""
+
+Tensors = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """One deleted entry: parameter ``name`` (a key of ``named_parameters``), ``index`` into its flattened tensor,
+    and ``saliency``, the increase of E predicted for it when it was deleted (after the deletions before it)."""
+
+    name: str
+    index: int
+    saliency: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a deletion sequence: the deletion and, for methods that move weights, the cumulative change
+    of every weight since the start of the sequence (keyed like ``named_parameters``; ``None`` otherwise)."""
+
+    deletion: Deletion
+    delta: Tensors | None = None
+
+
+@dataclass
+class Selection:
+    """A chunk of deletions chosen by :meth:`PruningMethod.select`.
+
+    ``delta`` (methods that move weights) is the change to add to the effective weights, keyed like
+    ``named_parameters``; the deleted entries of ``weights + delta`` are zero. ``stopped`` says why the chunk ended:
+    ``"count"`` (the requested number), ``"exhausted"`` (no candidates left) or a method's own reason (e.g. OBS's
+    stopping rule).
+    """
+
+    deletions: list[Deletion] = field(default_factory=list)
+    delta: Tensors | None = None
+    stopped: str = "count"
+
+    @property
+    def predicted_change(self) -> float:
+        """Sum of the saliencies: the predicted increase of E over the whole chunk (OBD's Fig. 1b)."""
+        return float(sum(d.saliency for d in self.deletions))
+
+    def delete_masks(self, like: Tensors) -> dict[str, torch.Tensor]:
+        """Boolean masks (True = deleted in this chunk) keyed and shaped like ``like``."""
+        out = {name: torch.zeros(t.shape, dtype=torch.bool, device=t.device) for name, t in like.items()}
+        for d in self.deletions:
+            out[d.name].view(-1)[d.index] = True
+        return out
+
+
+def model_mask(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Which entries are present: True except where a ``torch.nn.utils.prune`` mask is 0; keyed like
+    ``named_parameters``, each shaped like its parameter."""
+    modules = dict(model.named_modules())
+    out = {}
+    for name, p in model.named_parameters():
+        prefix, _, leaf = name.rpartition(".")
+        if leaf.endswith("_orig"):
+            buffer = getattr(modules[prefix], leaf[: -len("_orig")] + "_mask")
+            out[name] = buffer.detach() != 0
+        else:
+            out[name] = torch.ones(p.shape, dtype=torch.bool, device=p.device)
+    return out
+
+
+def candidate_mask(model: nn.Module, mask: dict[str, torch.Tensor] | None = None,
+                   prunable: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """Entries that may be deleted now: present (``mask``) and in a parameter named in ``prunable`` (default: all).
+    ``prunable`` names may be given with or without the ``_orig`` suffix."""
+    mask = model_mask(model) if mask is None else mask
+    if prunable is None:
+        return {name: m.clone() for name, m in mask.items()}
+    wanted = {n.removesuffix("_orig") for n in prunable}
+    return {name: (m.clone() if name.removesuffix("_orig") in wanted else torch.zeros_like(m))
+            for name, m in mask.items()}
+
+
+def check_choice(key: str, value: Any, choices: tuple) -> None:
+    """Raise the one-voice ValueError when ``value`` is not among ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {list(choices)}; got {value!r}")
+
+
+class PruningMethod:
+    """Base class of every pruning method (see the module docstring for the contract).
+
+    Subclasses take their parameters as keyword-only arguments of ``__init__``, validate them, and pass them to
+    :meth:`_record` so that :attr:`params` reports them (the leaderboard stores them with every entry). Read the
+    capability flags from the class (``type(method).curvature``): a parameter may share a flag's name (OBD's
+    ``curvature=`` choice).
+    """
+
+    curvature: ClassVar[str | None] = None
+    moves_weights: ClassVar[bool] = False
+    citation: ClassVar[str] = ""
+
+    def _record(self, **params: Any) -> None:
+        """Remember the constructor arguments for :attr:`params` and ``repr``."""
+        self._params = dict(params)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments of this instance (what ``registry.get(name, **params)`` needs to rebuild it)."""
+        return dict(getattr(self, "_params", {}))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+    def saliency(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
+                 mask: dict[str, torch.Tensor] | None = None) -> Tensors:
+        """Predicted increase of E when each entry alone is deleted: dict keyed like ``named_parameters``, each
+        value shaped like its parameter, finite, >= 0, and 0 where ``mask`` is False (already deleted)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement saliency(model, loss_fn, inputs, targets, "
+                                  "*, mask)")
+
+    def update(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
+               mask: dict[str, torch.Tensor] | None = None, delete: dict[str, torch.Tensor]) -> Tensors:
+        """Change of every effective weight that goes with deleting the entries where ``delete`` is True, jointly.
+
+        Keyed like ``named_parameters``; the deleted entries of ``weights + delta`` are zero. Implemented exactly by
+        the methods with ``moves_weights = True``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not move the surviving weights "
+                                  "(moves_weights is False), so it has no update")
+
+    def single_deletion_updates(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor,
+                                targets: torch.Tensor, deletions: list[tuple[str, int]], *,
+                                mask: dict[str, torch.Tensor] | None = None) -> Iterator[Tensors]:
+        """For each ``(name, flat index)`` in ``deletions``, the :meth:`update` of deleting that entry alone (used
+        to measure each saliency). The default calls :meth:`update` once per entry; OBS overrides it with one
+        inverse Hessian for all of them."""
+        mask = model_mask(model) if mask is None else mask
+        params = dict(model.named_parameters())
+        for name, index in deletions:
+            yield self.update(model, loss_fn, inputs, targets, mask=mask,
+                              delete=Selection([Deletion(name, index, 0.0)]).delete_masks(params))
+
+    def sequence(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
+                 mask: dict[str, torch.Tensor] | None = None,
+                 candidates: dict[str, torch.Tensor] | None = None) -> Iterator[Step]:
+        """The deletions in the order this method makes them, one :class:`Step` at a time, until no candidate is
+        left (the generator's return value says why it ended).
+
+        The default ranks once by :meth:`saliency` (OBD's procedure: compute, sort, delete the lowest). For a method
+        that moves weights, each step's ``delta`` is :meth:`update` of all deletions so far (generic, one update per
+        step; a method with a cheaper recursion, like OBS, overrides this).
+        """
+        mask = model_mask(model) if mask is None else mask
+        candidates = mask if candidates is None else candidates
+        order = self._rank(self.saliency(model, loss_fn, inputs, targets, mask=mask), candidates)
+        params = dict(model.named_parameters())
+        deleted: list[Deletion] = []
+        for d in order:
+            deleted.append(d)
+            delta = None
+            if self.moves_weights:
+                delta = self.update(model, loss_fn, inputs, targets, mask=mask,
+                                    delete=Selection(deleted).delete_masks(params))
+            yield Step(d, delta)
+        return "exhausted"
+
+    def select(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
+               count: int | None, mask: dict[str, torch.Tensor] | None = None,
+               candidates: dict[str, torch.Tensor] | None = None) -> Selection:
+        """Choose up to ``count`` deletions among ``candidates`` (``None``: until the sequence ends).
+
+        Rank-once methods take the ``count`` lowest saliencies (ties broken by parameter order, then index) and,
+        when they move weights, one joint :meth:`update`; methods that override :meth:`sequence` take its first
+        ``count`` steps.
+        """
+        mask = model_mask(model) if mask is None else mask
+        candidates = mask if candidates is None else candidates
+        if type(self).sequence is not PruningMethod.sequence:
+            return self._take(self.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidates),
+                              count)
+        order = self._rank(self.saliency(model, loss_fn, inputs, targets, mask=mask), candidates)
+        chosen = order if count is None else order[:count]
+        selection = Selection(chosen, stopped="count" if count is not None and len(order) >= count else "exhausted")
+        if self.moves_weights and chosen:
+            params = dict(model.named_parameters())
+            selection.delta = self.update(model, loss_fn, inputs, targets, mask=mask,
+                                          delete=selection.delete_masks(params))
+        return selection
+
+    @staticmethod
+    def _take(steps: Iterator[Step], count: int | None) -> Selection:
+        selection = Selection()
+        while count is None or len(selection.deletions) < count:
+            try:
+                step = next(steps)
+            except StopIteration as end:
+                selection.stopped = end.value or "exhausted"
+                break
+            selection.deletions.append(step.deletion)
+            selection.delta = step.delta
+        return selection
+
+    @staticmethod
+    def _rank(saliency: Tensors, candidates: dict[str, torch.Tensor]) -> list[Deletion]:
+        """Candidates in increasing saliency (stable: ties keep parameter order, then flat index)."""
+        names, flat_idx, values = [], [], []
+        for name, allowed in candidates.items():
+            idx = torch.nonzero(allowed.reshape(-1), as_tuple=True)[0]
+            if idx.numel():
+                names.extend([name] * idx.numel())
+                flat_idx.append(idx.cpu())
+                values.append(saliency[name].detach().reshape(-1)[idx].to("cpu", torch.float64))
+        if not values:
+            return []
+        all_values, all_idx = torch.cat(values), torch.cat(flat_idx)
+        order = torch.argsort(all_values, stable=True).tolist()
+        return [Deletion(names[i], int(all_idx[i]), float(all_values[i])) for i in order]
+
+
+def zero_where_deleted(saliency: Tensors, mask: dict[str, torch.Tensor]) -> Tensors:
+    """Set the saliency of already-deleted entries to 0 (deleting them again costs nothing)."""
+    return {name: torch.where(mask[name], s, torch.zeros((), dtype=s.dtype, device=s.device))
+            for name, s in saliency.items()}
+
+
+def effective_weights(model: nn.Module) -> Tensors:
+    """Detached effective tensors keyed like ``named_parameters``."""
+    return {name: t.detach() for name, t in effective_params(model).items()}

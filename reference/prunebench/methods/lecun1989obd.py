@@ -1,0 +1,64 @@
+"""Optimal Brain Damage: delete the parameters whose diagonal second-order saliency is smallest.
+
+Reference:
+    Yann LeCun, John S. Denker and Sara A. Solla (1990). "Optimal Brain Damage". In D. S. Touretzky (ed.),
+    Advances in Neural Information Processing Systems 2 (NIPS 1989), pp. 598-605. Morgan Kaufmann.
+
+Implements (equation numbers of the paper):
+    eq. (1)  the second-order Taylor model of dE, under the *diagonal*, *extremal* (gradient 0 at a minimum) and
+             *quadratic* approximations, which leaves dE = 1/2 sum_k h_kk du_k^2;
+    eq. (5)  the saliency of parameter u_k, s_k = h_kk u_k^2 / 2 (deleting u_k means du_k = -u_k);
+    eqs. (2)-(4), (6)-(7) the diagonal second derivatives h_kk, by back-propagation (``curvature="lecun"``) or
+             with the Levenberg-Marquardt approximation that drops the f'' terms (``"lecun-lm"``, the paper's
+             choice, non-negative by construction); both come from :func:`prunebench.curvature.hessian_diag`.
+
+Saliencies are over *free parameters*: a shared (convolution) weight is one parameter whose h_kk sums the second
+derivatives over every connection that uses it (eq. 2), which is exactly the curvature dict keyed by parameter.
+Other diagonals for comparison: ``exact`` (the true Hessian diagonal), ``ggn`` (Gauss-Newton), ``fisher``
+(empirical Fisher), ``hutchinson`` (stochastic, ``probes`` Rademacher probes, seeded).
+
+A negative h_kk (the exact or signed diagonal away from a minimum, or a Hutchinson estimate) predicts that deleting
+the parameter lowers E; its saliency is clipped to 0 (deleted first), and the clipped fraction is in the
+curvature's health report (``negative_fraction``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..curvature import hessian_diag
+from .base import PruningMethod, check_choice, effective_weights, model_mask, zero_where_deleted
+
+__all__ = ["CURVATURES", "OBD"]
+
+CURVATURES = ("lecun-lm", "lecun", "exact", "ggn", "fisher", "hutchinson")
+
+
+class OBD(PruningMethod):
+    """Optimal Brain Damage: saliency h_kk u_k^2 / 2 from a Hessian diagonal (LeCun, Denker & Solla 1989, eq. 5)."""
+
+    curvature = "diag"
+    moves_weights = False
+    citation = ("LeCun, Denker & Solla (1990), Optimal Brain Damage, Advances in Neural Information Processing "
+                "Systems 2, pp. 598-605")
+
+    def __init__(self, *, curvature: str = "lecun-lm", probes: int = 100, seed: int = 0, backend: str = "native"):
+        check_choice("curvature", curvature, CURVATURES)
+        if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
+            raise ValueError(f"probes must be a positive integer; got {probes!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        self.diagonal, self.probes, self.seed, self.backend = curvature, probes, seed, backend
+        self._record(curvature=curvature, probes=probes, seed=seed, backend=backend)
+
+    def saliency(self, model, loss_fn, inputs, targets, *, mask=None):
+        """s_k = h_kk u_k^2 / 2 (eq. 5) per free parameter, clipped at 0; keyed like ``named_parameters``."""
+        mask = model_mask(model) if mask is None else mask
+        h = hessian_diag(model, loss_fn, inputs, targets, method=self.diagonal, backend=self.backend,
+                         probes=self.probes, seed=self.seed)
+        weights = effective_weights(model)
+        out = {}
+        for name, w in weights.items():
+            s = 0.5 * h[name].detach().to(w.dtype) * w**2
+            out[name] = torch.clamp(s, min=0.0)
+        return zero_where_deleted(out, mask)

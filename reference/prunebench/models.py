@@ -1,0 +1,239 @@
+"""The paper architectures, built by name, each printing its shape.
+
+Every model is a :class:`Net`: an ``nn.Sequential`` of ``Linear``, ``Conv2d``, ``AvgPool2d``, ``Flatten`` and
+elementwise activations. Keeping to these layers is what lets :mod:`prunebench.curvature` back-propagate exact
+second derivatives layer by layer.
+
+Free parameters, not connections, are what pruning counts: a convolution kernel weight is one free parameter
+however many connections share it (LeCun, Denker & Solla 1989, section 3).
+
+References:
+    LeCun, Boser, Denker, Henderson, Howard, Hubbard & Jackel (1990), "Handwritten digit recognition with a
+    back-propagation network", NIPS 2 (the shared-weight zip-code network that OBD pruned).
+    Hassibi & Stork (1993), "Second order derivatives for network pruning: Optimal Brain Surgeon", NIPS 5.
+    Singh & Alistarh (2020), "WoodFisher", NeurIPS (the 784-40-20-10 test network without biases).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+__all__ = [
+    "MODELS",
+    "Net",
+    "ScaledTanh",
+    "activation_derivatives",
+    "build",
+    "effective_params",
+    "functional_forward",
+]
+
+
+class ScaledTanh(nn.Module):
+    """LeCun's squashing function f(a) = 1.7159 tanh(2a/3): f(+-1) = +-1, where f'' is largest."""
+
+    A = 1.7159
+    S = 2.0 / 3.0
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return self.A * torch.tanh(self.S * a)
+
+    def extra_repr(self) -> str:
+        return "1.7159*tanh(2a/3)"
+
+
+_ACTIVATION_NAMES = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.ReLU: "relu", nn.Identity: "identity",
+                     ScaledTanh: "scaled-tanh"}
+
+
+def activation_derivatives(module: nn.Module, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Value, first and second derivative of an elementwise activation at pre-activation ``a`` (any shape).
+
+    ReLU's f'' is zero everywhere (its kink at 0 has measure zero); f'(0) is taken as 0, as autograd does.
+    """
+    if isinstance(module, nn.Tanh):
+        t = torch.tanh(a)
+        return t, 1 - t**2, -2 * t * (1 - t**2)
+    if isinstance(module, ScaledTanh):
+        t = torch.tanh(ScaledTanh.S * a)
+        d1 = ScaledTanh.A * ScaledTanh.S * (1 - t**2)
+        return ScaledTanh.A * t, d1, -2 * ScaledTanh.S * t * d1
+    if isinstance(module, nn.Sigmoid):
+        s = torch.sigmoid(a)
+        d1 = s * (1 - s)
+        return s, d1, d1 * (1 - 2 * s)
+    if isinstance(module, nn.ReLU):
+        return torch.relu(a), (a > 0).to(a.dtype), torch.zeros_like(a)
+    if isinstance(module, nn.Identity):
+        return a, torch.ones_like(a), torch.zeros_like(a)
+    raise TypeError(
+        f"activation must be one of {sorted(_ACTIVATION_NAMES.values())}; got {type(module).__name__}. "
+        "Use one of the supported activation modules or extend prunebench.models.activation_derivatives."
+    )
+
+
+def _act(name: str) -> nn.Module:
+    return {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU, "identity": nn.Identity,
+            "scaled-tanh": ScaledTanh}[name]()
+
+
+class Net(nn.Sequential):
+    """A paper architecture: an ``nn.Sequential`` that knows its name and prints its shape.
+
+    Attributes:
+        name: the registry name it was built from (a key of :data:`MODELS`), set by :func:`build`.
+        arch: the short architecture string, e.g. ``"MLP(17-3-1, sigmoid)"``.
+        input_shape: shape of one input sample, e.g. ``(17,)`` or ``(1, 16, 16)``.
+    """
+
+    def __init__(self, arch: str, input_shape: tuple[int, ...], *layers: nn.Module):
+        super().__init__(*layers)
+        self.name = ""
+        self.arch = arch
+        self.input_shape = tuple(input_shape)
+
+    def free_parameters(self) -> int:
+        """Number of free (independently adjustable) parameters; shared weights count once."""
+        return sum(p.numel() for p in self.parameters())
+
+    def connections(self) -> int:
+        """Number of connections (multiply-adds of one forward pass, biases counted as connections)."""
+        total = 0
+        x = torch.zeros(1, *self.input_shape)
+        for layer in self:
+            y = layer(x)
+            if isinstance(layer, nn.Linear):
+                total += layer.out_features * (layer.in_features + (layer.bias is not None))
+            elif isinstance(layer, nn.Conv2d):
+                per_output = layer.in_channels * math.prod(layer.kernel_size) + (layer.bias is not None)
+                total += y[0].numel() * per_output
+            x = y
+        return total
+
+    def __repr__(self) -> str:
+        return f"{self.arch} [{self.free_parameters()} free parameters, {self.connections()} connections]"
+
+
+def _mlp(sizes: list[int], hidden: str, output: str, bias: bool = True) -> Net:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(n_in, n_out, bias=bias))
+        last = i == len(sizes) - 2
+        if not (last and output == "identity"):
+            layers.append(_act(output if last else hidden))
+    tail = "" if bias else ", no bias"
+    arch = f"MLP({'-'.join(map(str, sizes))}, {hidden}{tail})"
+    return Net(arch, (sizes[0],), *layers)
+
+
+def _lenet_usps() -> Net:
+    """Shared-weight net for 16x16 digits after LeCun et al. (1990), with full H2->H3 connectivity.
+
+    16x16 input placed in a 28x28 field (padding 6) -> conv 5x5, 4 maps 24x24 -> average 2x2 -> conv 5x5,
+    12 maps 8x8 -> average 2x2 -> 192 -> 10, scaled tanh throughout. 3,246 free parameters and 139,402
+    connections (the 1990 net: 2,578 and 98,442, because H3 saw only some H2 maps and subsampling had
+    trainable coefficients; this net keeps standard layers so every curvature backend supports it).
+    """
+    return Net(
+        "LeNet(16x16: c4@5x5-avg2-c12@5x5-avg2-10, scaled-tanh)", (1, 16, 16),
+        nn.Conv2d(1, 4, 5, padding=6), ScaledTanh(), nn.AvgPool2d(2),
+        nn.Conv2d(4, 12, 5), ScaledTanh(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(192, 10), ScaledTanh(),
+    )
+
+
+def _lenet_digits() -> Net:
+    """The 8x8 variant for scikit-learn digits: conv 3x3, 4 maps 8x8 -> avg 2 -> conv 3x3, 8 maps 4x4 -> avg 2
+    -> 32 -> 10, scaled tanh. 666 free parameters."""
+    return Net(
+        "LeNet(8x8: c4@3x3-avg2-c8@3x3-avg2-10, scaled-tanh)", (1, 8, 8),
+        nn.Conv2d(1, 4, 3, padding=1), ScaledTanh(), nn.AvgPool2d(2),
+        nn.Conv2d(4, 8, 3, padding=1), ScaledTanh(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(32, 10), ScaledTanh(),
+    )
+
+
+MODELS: dict[str, Callable[[], Net]] = {
+    "xor-2-2-1": lambda: _mlp([2, 2, 1], "sigmoid", "sigmoid"),
+    "monk-17-3-1": lambda: _mlp([17, 3, 1], "sigmoid", "sigmoid"),
+    "monk-17-2-1": lambda: _mlp([17, 2, 1], "sigmoid", "sigmoid"),
+    "lenet-usps": _lenet_usps,
+    "lenet-digits": _lenet_digits,
+    "lenet-300-100": lambda: _mlp([784, 300, 100, 10], "relu", "identity"),
+    "mlp-784-40-20-10": lambda: _mlp([784, 40, 20, 10], "relu", "identity", bias=False),
+    "mlp-64-32-10": lambda: _mlp([64, 32, 10], "tanh", "identity"),
+    "mlp-256-128-64-10": lambda: _mlp([256, 128, 64, 10], "tanh", "identity"),
+    "nettalk-203-80-26": lambda: _mlp([203, 80, 26], "sigmoid", "sigmoid"),
+}
+"""Architectures by name. The paper models: XOR 2-2-1 (9 weights), MONK 17-3-1 (58) and 17-2-1 (39) as
+inferred in PAPERS.md section 2; LeNet-style nets for OBD; LeNet-300-100; the WoodFisher test MLP; NETtalk."""
+
+
+def build(name: str, *, seed: int | None = None, dtype: torch.dtype = torch.float32) -> Net:
+    """Build the architecture ``name`` (a key of :data:`MODELS`), initialised from ``seed`` when given."""
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}; got {name!r}. "
+                         "Run `prunebench models` to list them.")
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = MODELS[name]()
+    else:
+        net = MODELS[name]()
+    net.name = name
+    return net.to(dtype)
+
+
+def effective_params(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors the forward pass uses, keyed like ``dict(model.named_parameters())``.
+
+    For a module pruned with ``torch.nn.utils.prune`` the parameter ``<layer>.weight_orig`` maps to the
+    effective ``weight_orig * weight_mask`` (``module.weight``); every other parameter maps to itself.
+    """
+    modules = dict(model.named_modules())
+    out = {}
+    for name, p in model.named_parameters():
+        prefix, _, leaf = name.rpartition(".")
+        if leaf.endswith("_orig"):
+            out[name] = getattr(modules[prefix], leaf[: -len("_orig")])
+        else:
+            out[name] = p
+    return out
+
+
+def functional_forward(model: nn.Module, params: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+    """``model(inputs)`` with the effective tensors replaced by ``params`` (keyed like named_parameters).
+
+    Masks are *not* re-applied: ``params`` are the effective values, so derivatives are taken with respect to
+    the tensors the forward pass really uses.
+    """
+    renamed = {}
+    for name, t in params.items():
+        prefix, _, leaf = name.rpartition(".")
+        leaf = leaf[: -len("_orig")] if leaf.endswith("_orig") else leaf
+        renamed[f"{prefix}.{leaf}" if prefix else leaf] = t
+    return _call_without_prune_hooks(model, renamed, inputs)
+
+
+def _call_without_prune_hooks(model: nn.Module, tensors: dict[str, torch.Tensor], inputs: torch.Tensor):
+    """functional_call with pruning forward-pre-hooks disabled so substituted weights are not overwritten."""
+    from torch.nn.utils import prune
+
+    saved = []
+    for module in model.modules():
+        for key, hook in list(module._forward_pre_hooks.items()):
+            if isinstance(hook, prune.BasePruningMethod) or (
+                isinstance(hook, prune.PruningContainer)
+            ):
+                saved.append((module, key, hook))
+                del module._forward_pre_hooks[key]
+    try:
+        return functional_call(model, tensors, (inputs,), strict=False)
+    finally:
+        for module, key, hook in saved:
+            module._forward_pre_hooks[key] = hook

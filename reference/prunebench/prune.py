@@ -1,0 +1,212 @@
+"""Pruning a trained model: one-shot to a target sparsity, or iteratively with retraining in between.
+
+A deleted parameter entry is zero and stays zero: every prunable tensor carries a ``torch.nn.utils.prune`` mask
+(``prune.custom_from_mask``), so ``named_parameters`` then lists ``<layer>.weight_orig`` and the forward pass uses
+``weight_orig * weight_mask``; gradients of deleted entries are zero, and their ``_orig`` values are set to zero too,
+so weight decay leaves them at zero. A method that moves the surviving weights (OBS) has its update written into
+``<name>_orig`` (or into the plain parameter, for non-prunable ones) before the mask is recomputed. Save and reload a
+pruned model, masks included, with :func:`prunebench.train.save_checkpoint` and
+:func:`~prunebench.train.load_checkpoint`.
+
+Sparsity is the fraction of *prunable* entries deleted. By default every free parameter is prunable, biases
+included, as in both papers (OBD counts free parameters; OBS deletes weights and biases alike).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from .methods.base import Deletion, PruningMethod, Selection, candidate_mask, model_mask
+from .models import effective_params
+from .train import TrainConfig, fit
+
+__all__ = ["PruneResult", "apply_selection", "iterative", "one_shot", "prunable_names", "pruned_fraction", "step"]
+
+log = logging.getLogger(__name__)
+
+
+def _deletion_count(sparsity: float, total: int) -> int:
+    """How many of ``total`` prunable entries a sparsity asks for: the largest count whose fraction of ``total``
+    does not exceed ``sparsity``, computed on the decimal the user wrote (0.29 of 100 is 29, not 28)."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}")
+    if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 0:
+        raise ValueError(f"the number of prunable entries must be a non-negative integer; got {total!r}")
+    return math.floor(Fraction(repr(float(sparsity))) * int(total))
+
+
+def prunable_names(model: nn.Module, include_bias: bool = True) -> list[str]:
+    """Names (keys of ``named_parameters``) of the tensors that may be pruned: every free parameter, or only
+    the non-bias ones when ``include_bias`` is False."""
+    if not isinstance(include_bias, bool):
+        raise TypeError(f"include_bias must be a bool; got {include_bias!r}")
+    names = []
+    for name, _ in model.named_parameters():
+        leaf = name.rpartition(".")[2].removesuffix("_orig")
+        if include_bias or leaf != "bias":
+            names.append(name)
+    return names
+
+
+def pruned_fraction(model: nn.Module, names: list[str] | None = None) -> float:
+    """Fraction of the entries of the parameters ``names`` (default: all) that are deleted (mask 0)."""
+    mask = model_mask(model)
+    names = list(mask) if names is None else names
+    total = sum(mask[n].numel() for n in names)
+    return sum(int((~mask[n]).sum()) for n in names) / total if total else 0.0
+
+
+@dataclass
+class PruneResult:
+    """What a pruning run did. ``deletions`` in the order made; ``predicted_change`` the sum of their saliencies
+    (the predicted increase of E); ``stopped`` why the last chunk ended (``"count"``, ``"exhausted"``, or the
+    method's own rule); ``sparsity`` the fraction of prunable entries deleted at the end; ``rounds`` one dict per
+    chunk (``deleted``, ``predicted_change``, ``loss_before``, ``loss_pruned``, ``loss_retrained``)."""
+
+    deletions: list[Deletion] = field(default_factory=list)
+    stopped: str = "count"
+    sparsity: float = 0.0
+    rounds: list[dict] = field(default_factory=list)
+
+    @property
+    def predicted_change(self) -> float:
+        return float(sum(d.saliency for d in self.deletions))
+
+    def to_dict(self) -> dict:
+        """JSON-ready: deletions as ``[name, index, saliency]`` triples."""
+        return {"deletions": [[d.name, d.index, d.saliency] for d in self.deletions], "stopped": self.stopped,
+                "sparsity": self.sparsity, "predicted_change": self.predicted_change, "rounds": self.rounds}
+
+
+def _split(name: str) -> tuple[str, str]:
+    prefix, _, leaf = name.rpartition(".")
+    return prefix, leaf.removesuffix("_orig")
+
+
+def _ensure_masks(model: nn.Module, names: list[str]) -> None:
+    """Give every tensor in ``names`` a pruning mask (all ones where it has none yet)."""
+    modules = dict(model.named_modules())
+    for name in names:
+        prefix, leaf = _split(name)
+        module = modules[prefix]
+        if not hasattr(module, leaf + "_mask"):
+            torch_prune.custom_from_mask(module, leaf, torch.ones_like(getattr(module, leaf)))
+
+
+def apply_selection(model: nn.Module, selection: Selection, prunable: list[str]) -> None:
+    """Write ``selection`` into ``model``: add its ``delta`` (if any) to the effective weights, then delete its
+    entries (``_orig`` and mask set to 0). Every tensor in ``prunable`` gets a mask."""
+    params = dict(model.named_parameters())
+    effective = {n: t.detach().clone() for n, t in effective_params(model).items()}
+    deleted = selection.delete_masks(effective)
+    for n in deleted:
+        if deleted[n].any() and n.removesuffix("_orig") not in {p.removesuffix("_orig") for p in prunable}:
+            raise ValueError(f"the selection deletes entries of {n!r}, which is not prunable; "
+                             "pass candidates restricted to the prunable parameters")
+    _ensure_masks(model, prunable)
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for old_name, eff in effective.items():
+            new = eff + selection.delta[old_name] if selection.delta is not None else eff
+            prefix, leaf = _split(old_name)
+            module = modules[prefix]
+            if hasattr(module, leaf + "_mask"):
+                orig, buffer = getattr(module, leaf + "_orig"), getattr(module, leaf + "_mask")
+                keep = (buffer != 0) & ~deleted[old_name]
+                orig.copy_(torch.where(keep, new, torch.zeros((), dtype=new.dtype, device=new.device)))
+                buffer.copy_(keep.to(buffer.dtype))
+            else:
+                params[old_name].copy_(new)
+    for name in prunable:
+        prefix, leaf = _split(name)
+        module = modules[prefix]
+        setattr(module, leaf, getattr(module, leaf + "_orig") * getattr(module, leaf + "_mask"))
+
+
+def _loss(model, loss_fn, inputs, targets) -> float:
+    with torch.no_grad():
+        return float(loss_fn(model(inputs), targets))
+
+
+def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+         *, count: int | None, include_bias: bool = True) -> PruneResult:
+    """Delete up to ``count`` more prunable entries chosen by ``method`` (``None``: as many as the method's own
+    stopping rule allows). ``count=0`` leaves the model untouched."""
+    if count is not None and (isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0):
+        raise ValueError(f"count must be a non-negative integer or None; got {count!r}")
+    names = prunable_names(model, include_bias)
+    if count == 0:
+        return PruneResult(sparsity=pruned_fraction(model, names))
+    before = _loss(model, loss_fn, inputs, targets)
+    mask = model_mask(model)
+    selection = method.select(model, loss_fn, inputs, targets, count=count, mask=mask,
+                              candidates=candidate_mask(model, mask, names))
+    apply_selection(model, selection, names)
+    after = _loss(model, loss_fn, inputs, targets)
+    names = prunable_names(model, include_bias)
+    log.info("%s deleted %d entries: E %.4e -> %.4e (predicted +%.3e)", method, len(selection.deletions), before,
+             after, selection.predicted_change)
+    return PruneResult(list(selection.deletions), selection.stopped, pruned_fraction(model, names),
+                       [{"deleted": len(selection.deletions), "predicted_change": selection.predicted_change,
+                         "loss_before": before, "loss_pruned": after, "loss_retrained": None}])
+
+
+def one_shot(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+             targets: torch.Tensor, sparsity: float, *, include_bias: bool = True) -> PruneResult:
+    """Prune once, without retraining, until ``sparsity`` of the prunable entries are deleted (entries deleted
+    before count towards it). Sparsity 0 leaves the model untouched. A method with a stopping rule may stop early
+    (``result.stopped`` says so)."""
+    names = prunable_names(model, include_bias)
+    total = sum(dict(model.named_parameters())[n].numel() for n in names)
+    target = _deletion_count(sparsity, total)
+    already = round(pruned_fraction(model, names) * total)
+    return step(model, method, loss_fn, inputs, targets, count=max(target - already, 0), include_bias=include_bias)
+
+
+def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+              targets: torch.Tensor, sparsity: float, *, rounds: int = 5, retrain: TrainConfig | int | None = None,
+              include_bias: bool = True, seed: int = 0) -> PruneResult:
+    """OBD's procedure: delete a chunk, optionally retrain with the masks kept, recompute curvature, repeat.
+
+    ``rounds`` equal chunks reach ``sparsity``. ``retrain``: a :class:`~prunebench.train.TrainConfig`, or an integer
+    n for n full-batch L-BFGS iterations, or ``None`` for none. Curvature is recomputed at the start of each round
+    because the method is called afresh on the current model.
+    """
+    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer; got {rounds!r}")
+    if isinstance(retrain, int) and not isinstance(retrain, bool):
+        retrain = TrainConfig(optimizer="lbfgs", epochs=retrain)
+    if retrain is not None and not isinstance(retrain, TrainConfig):
+        raise TypeError(f"retrain must be a TrainConfig, an integer number of L-BFGS iterations, or None; "
+                        f"got {retrain!r}")
+    names = prunable_names(model, include_bias)
+    total = sum(dict(model.named_parameters())[n].numel() for n in names)
+    target = _deletion_count(sparsity, total)
+    start = round(pruned_fraction(model, names) * total)
+    result = PruneResult(sparsity=pruned_fraction(model, names))
+    for r in range(1, rounds + 1):
+        goal = start + (max(target - start, 0) * r) // rounds
+        done = round(pruned_fraction(model, prunable_names(model, include_bias)) * total)
+        chunk = step(model, method, loss_fn, inputs, targets, count=max(goal - done, 0), include_bias=include_bias)
+        info = chunk.rounds[0] if chunk.rounds else {"deleted": 0, "predicted_change": 0.0,
+                                                      "loss_before": _loss(model, loss_fn, inputs, targets),
+                                                      "loss_pruned": None, "loss_retrained": None}
+        if retrain is not None and info["deleted"]:
+            fit(model, loss_fn, inputs, targets, retrain, seed=seed + r)
+            info["loss_retrained"] = _loss(model, loss_fn, inputs, targets)
+        result.deletions.extend(chunk.deletions)
+        result.rounds.append(info)
+        result.stopped = chunk.stopped
+        if chunk.stopped != "count":
+            break
+    result.sparsity = pruned_fraction(model, prunable_names(model, include_bias))
+    return result
+

@@ -1,0 +1,177 @@
+"""Tasks: a dataset, a paper architecture, an objective and a training recipe, bound under one name.
+
+Every experiment, the saliency check and the leaderboard start from a task, so a given (task, seed) always
+yields the same trained dense model. Trained models are cached as checkpoints outside git (see
+:func:`cache_dir`), keyed by task, seed, dtype and the recipe, and shared by every method.
+
+Objectives: ``mse`` is ``nn.MSELoss(reduction="mean")`` on targets coded as the paper coded them (0/1 for the
+sigmoid MONK and XOR nets; -1/+1 for LeCun's scaled-tanh digit nets, so that OBD's objective in dB is
+10 log10 of that MSE); ``ce`` is cross-entropy on logits (the WoodFisher MNIST network).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import data
+from .models import Net, build
+from .train import FitReport, TrainConfig, fit, load_checkpoint, save_checkpoint
+
+__all__ = ["TASKS", "Task", "TaskData", "cache_dir", "get"]
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Inputs, loss targets and labels of both splits. ``x_*`` (N, *input_shape); ``t_*`` what the loss takes;
+    ``y_*`` (N,) integer labels (for NETtalk (N, 26) bits)."""
+
+    x_train: torch.Tensor
+    t_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    t_test: torch.Tensor
+    y_test: torch.Tensor
+
+    def to(self, device=None, dtype=None) -> TaskData:
+        def move(t, floating):
+            return t.to(device=device, dtype=dtype if floating and dtype is not None else t.dtype)
+        return TaskData(*(move(t, t.is_floating_point()) for t in
+                          (self.x_train, self.t_train, self.y_train, self.x_test, self.t_test, self.y_test)))
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark task. ``targets``: ``binary`` (one sigmoid output, 0/1), ``pm1`` (one output per class,
+    -1/+1), ``index`` (class index for cross-entropy), ``bits`` (multi-label 0/1)."""
+
+    name: str
+    dataset: str
+    model: str
+    loss: str
+    targets: str
+    recipe: TrainConfig
+    dtype: torch.dtype = torch.float64
+    description: str = ""
+    max_restarts: int = 0
+    required_train_accuracy: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def loss_fn(self, reduction: str = "mean") -> nn.Module:
+        """The objective E = loss_fn(model(x), t)."""
+        return nn.MSELoss(reduction=reduction) if self.loss == "mse" else nn.CrossEntropyLoss(reduction=reduction)
+
+    def data(self, root=None, device="cpu") -> TaskData:
+        """Load the dataset and code the targets for this task's objective."""
+        splits = data.load(self.dataset, root)
+        (x_tr, y_tr), (x_te, y_te) = splits.train, splits.test
+        shape = build(self.model).input_shape
+        x_tr, x_te = x_tr.reshape(-1, *shape), x_te.reshape(-1, *shape)
+        return TaskData(x_tr, self._code(y_tr), y_tr, x_te, self._code(y_te), y_te).to(device, self.dtype)
+
+    def _code(self, y: torch.Tensor) -> torch.Tensor:
+        if self.targets == "binary":
+            return y.to(self.dtype).reshape(-1, 1)
+        if self.targets == "pm1":
+            return 2 * nn.functional.one_hot(y, 10).to(self.dtype) - 1
+        if self.targets == "bits":
+            return y.to(self.dtype)
+        return y
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Labels from network outputs (N, C): threshold 0.5 for sigmoid outputs, else arg-max."""
+        if self.targets in ("binary", "bits"):
+            out = (outputs > 0.5).long()
+            return out.reshape(-1) if self.targets == "binary" else out
+        return outputs.argmax(dim=1)
+
+    def accuracy(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Fraction of correct labels (for NETtalk: of correct output bits)."""
+        with torch.no_grad():
+            return float((self.predict(model(x)) == y).to(torch.float64).mean())
+
+    def recipe_digest(self) -> str:
+        text = json.dumps({"recipe": asdict(self.recipe), "model": self.model, "loss": self.loss,
+                           "targets": self.targets, "restarts": self.max_restarts,
+                           "required": self.required_train_accuracy}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def fit(self, seed: int, task_data: TaskData) -> tuple[Net, FitReport, int]:
+        """Train a fresh model from ``seed``; restart from a derived seed (up to ``max_restarts``) when it ends
+        below ``required_train_accuracy`` (XOR's local minima). Returns (model, report, restarts used)."""
+        for attempt in range(self.max_restarts + 1):
+            init_seed = seed if attempt == 0 else seed + 100_003 * attempt
+            model = build(self.model, seed=init_seed, dtype=self.dtype).to(task_data.x_train.device)
+            report = fit(model, self.loss_fn(), task_data.x_train, task_data.t_train, self.recipe, seed=init_seed)
+            if self.accuracy(model, task_data.x_train, task_data.y_train) >= self.required_train_accuracy:
+                break
+        return model, report, attempt
+
+    def trained(self, seed: int, root=None, *, device: str = "cpu", cache: bool = True
+                ) -> tuple[Net, TaskData, dict]:
+        """The dense model for (task, seed), trained once and cached. Returns (model, data, fit info)."""
+        task_data = self.data(root, device)
+        path = cache_dir() / "models" / f"{self.name}-seed{seed}-{self.recipe_digest()}.pt"
+        if cache and path.is_file():
+            try:
+                model, meta = load_checkpoint(path)
+                return model.to(device), task_data, meta
+            except ValueError:
+                path.unlink()
+        model, report, restarts = self.fit(seed, task_data)
+        meta = {"task": self.name, "seed": seed, "restarts": restarts, "fit": report.to_dict(),
+                "train_accuracy": self.accuracy(model, task_data.x_train, task_data.y_train),
+                "test_accuracy": self.accuracy(model, task_data.x_test, task_data.y_test)}
+        if cache:
+            save_checkpoint(model.cpu(), path, meta)
+        return model.to(device), task_data, meta
+
+
+def cache_dir() -> Path:
+    """Where trained checkpoints live: ``PRUNEBENCH_CACHE`` or ``~/.cache/prunebench`` (never in git)."""
+    root = os.environ.get("PRUNEBENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prunebench")
+    return Path(root)
+
+
+_MONK_NOTE = ("architecture inferred from the weight count (PAPERS.md section 2); sigmoid units; weight decay "
+              "lambda/2 |w|^2 (BPWD); full-batch L-BFGS (the paper's optimiser is not stated)")
+
+TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("xor", "xor", "xor-2-2-1", "mse", "binary",
+         TrainConfig(epochs=2000, weight_decay=1e-4), description="XOR, 2-2-1 sigmoid net (Hassibi & Stork 1993)",
+         max_restarts=20, required_train_accuracy=1.0,
+         notes=("weight decay 1e-4 keeps the minimum finite (without it sigmoid weights grow without bound)",
+                "restarted from a derived seed when training ends in a local minimum (about 30% of inits)")),
+    Task("monk-1", "monks-1", "monk-17-3-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-4),
+         description="MONK-1, 17-3-1 sigmoid (58 weights)", notes=(_MONK_NOTE,)),
+    Task("monk-2", "monks-2", "monk-17-2-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-4),
+         description="MONK-2, 17-2-1 sigmoid (39 weights)", notes=(_MONK_NOTE,)),
+    Task("monk-3", "monks-3", "monk-17-2-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-2),
+         description="MONK-3, 17-2-1 sigmoid (39 weights), 5% label noise", notes=(_MONK_NOTE,)),
+    Task("digits", "digits", "lenet-digits", "mse", "pm1", TrainConfig(epochs=600),
+         description="scikit-learn 8x8 digits, LeNet-style shared-weight net, MSE on -1/+1 targets",
+         notes=("stands in for the 1989 zip-code data offline",)),
+    Task("usps", "usps", "lenet-usps", "mse", "pm1", TrainConfig(epochs=400), dtype=torch.float32,
+         description="USPS 16x16 digits, LeNet-style shared-weight net, MSE on -1/+1 targets",
+         notes=("closest public proxy for OBD's zip-code data (7291/2007, handwritten only)",)),
+    Task("mnist", "mnist", "mlp-784-40-20-10", "ce", "index",
+         TrainConfig(optimizer="adam", epochs=20, lr=1e-3, batch_size=128), dtype=torch.float32,
+         description="MNIST, MLP 784-40-20-10 without biases, ReLU, cross-entropy (WoodFisher's test net)"),
+    Task("nettalk", "nettalk", "nettalk-203-80-26", "mse", "bits",
+         TrainConfig(optimizer="adam", epochs=60, lr=1e-2, batch_size=256), dtype=torch.float32,
+         description="NETtalk, 203-80-26 sigmoid net, MSE on 26 articulatory/stress bits"),
+]}
+
+
+def get(name: str) -> Task:
+    """The task called ``name``; a clear error lists the valid ones."""
+    if name not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}; got {name!r}. Run `prunebench tasks` to list them.")
+    return TASKS[name]
