@@ -44,7 +44,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,11 +53,16 @@ from urllib.request import Request, urlopen
 import numpy as np
 import torch
 
-from prunebench import __version__
-
 __all__ = [
     "DOWNLOAD_TIMEOUT",
+    "ENV_VAR",
+    "NETTALK_FEATURES",
+    "NETTALK_STRESS_UNITS",
+    "NETTALK_SYMBOLS",
+    "NETTALK_WINDOW",
+    "PHONEME_CODES",
     "SPECS",
+    "STRESS_CODES",
     "DatasetError",
     "DatasetSpec",
     "DatasetStatus",
@@ -78,6 +83,7 @@ DOWNLOAD_TIMEOUT = 10.0
 """Seconds to wait on each download connection before trying the next URL."""
 
 ENV_VAR = "PRUNEBENCH_DATA"
+"""Environment variable naming a data root (searched after the ``root`` argument)."""
 
 Arrays = tuple[np.ndarray, np.ndarray]
 Read = tuple[Arrays, Arrays, dict[str, Any]]  # train, test, extra meta
@@ -584,7 +590,7 @@ def _find_checkout(start: Path) -> Path | None:
                 if 'name = "prunebench"' in pyproject.read_text(encoding="utf-8"):
                     return folder
             except OSError:
-                return None
+                continue
     return None
 
 
@@ -679,6 +685,8 @@ def _writable_folder(roots: list[Path], folder: str) -> Path | None:
 def _download_one(url: str, expected: FileSpec, dest: Path) -> None:
     """Fetch ``url`` into a temporary file beside ``dest``; rename it to ``dest`` only if its sha256 matches.
     """
+    from prunebench import __version__
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{expected.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
@@ -858,8 +866,9 @@ def status(root: str | os.PathLike[str] | None = None) -> list[DatasetStatus]:
     return [_status_row(SPECS[name], roots) for name in names()]
 
 
-def format_status(rows: Sequence[DatasetStatus]) -> str:
+def format_status(rows: Iterable[DatasetStatus]) -> str:
     """A plain-text table of :func:`status` rows; a missing dataset lists every folder looked in."""
+    rows = list(rows)
     table = [("dataset", "state", "location", "detail")]
     table += [(r.name, r.state, r.paths[0] if r.paths else "-", r.detail) for r in rows]
     w_name, w_state, w_loc = (max(len(line[i]) for line in table) for i in range(3))

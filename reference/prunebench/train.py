@@ -212,7 +212,8 @@ def load_checkpoint(path: str | Path) -> tuple[Net, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt files
-        raise ValueError(f"checkpoint {path} could not be read ({exc}); delete it so it is rebuilt") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"checkpoint {path} could not be read ({reason}); delete it so it is rebuilt") from exc
     model = build(payload["model"], dtype=getattr(torch, payload["dtype"]))
     state = payload["state_dict"]
     modules = dict(model.named_modules())

@@ -1,6 +1,24 @@
-"""Curvature of the training loss: Hessian diagonals, dense matrices and inverses, with health reports."""
+"""Curvature of the training loss: Hessian diagonals, dense matrices and inverses, with health reports.
 
+``hessian_diag`` (exact, OBD's ``lecun``/``lecun-lm``, ``ggn``, ``fisher``, ``hutchinson``), ``hessian`` (dense,
+small models) and ``inverse_hessian`` (OBS) all return results keyed by :class:`ParamLayout` or by
+``dict(model.named_parameters())``, each with a :class:`CurvatureHealth`. :mod:`.oracle` holds the dense float64
+brute force that every fast path is tested against.
+"""
+
+from .dense import hessian
+from .diagonal import hessian_diag
 from .health import Curvature, CurvatureHealth, DenseCurvature
 from .layout import ParamLayout
 
-__all__ = ["Curvature", "CurvatureHealth", "DenseCurvature", "ParamLayout"]
+__all__ = ["Curvature", "CurvatureHealth", "DenseCurvature", "ParamLayout", "hessian", "hessian_diag",
+           "inverse_hessian"]
+
+
+def __getattr__(name: str):
+    # inverse_hessian is imported lazily: its module depends on the dense paths above.
+    if name == "inverse_hessian":
+        from .inverse import inverse_hessian
+
+        return inverse_hessian
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

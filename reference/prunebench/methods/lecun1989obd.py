@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from ..curvature import hessian_diag
+from ..curvature.diagonal import BACKENDS
 from .base import PruningMethod, check_choice, effective_weights, model_mask, zero_where_deleted
 
 __all__ = ["CURVATURES", "OBD"]
@@ -44,6 +45,7 @@ class OBD(PruningMethod):
 
     def __init__(self, *, curvature: str = "lecun-lm", probes: int = 100, seed: int = 0, backend: str = "native"):
         check_choice("curvature", curvature, CURVATURES)
+        check_choice("backend", backend, BACKENDS)
         if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
             raise ValueError(f"probes must be a positive integer; got {probes!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

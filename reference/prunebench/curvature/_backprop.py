@@ -1,0 +1,291 @@
+"""The network as a chain of simple maps, for layer-by-layer (second-order) back-propagation.
+
+A supported model is an ``nn.Sequential`` (nested ones are flattened) of ``Linear``, ``Conv2d`` (groups=1, zero
+padding), ``AvgPool2d``, ``Flatten`` and elementwise activations (see
+:func:`prunebench.models.activation_derivatives`). Each layer is a :class:`Step`; :func:`record` runs the forward
+pass and keeps what the backward sweeps need: every step's input and, for activations, ``f'`` and ``f''`` at the
+pre-activation. The linear steps then act on batches of vectors in both directions:
+
+- :func:`adjoint` maps cotangents ``[M, *out]`` to ``[M, *in]`` (``A^T v``; weights fixed);
+- :func:`push` maps tangents ``[M, *in]`` to ``[M, *out]`` (``A v``, the linearised layer; no bias).
+
+:class:`LossTerms` holds the loss's gradient and Hessian in the outputs in closed form (MSE, cross-entropy).
+Everything runs in the model's dtype and on its device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import ScaledTanh, activation_derivatives, effective_params
+
+__all__ = ["LossTerms", "Step", "Trace", "adjoint", "conv_project", "plan", "push", "record", "unfold_input"]
+
+ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.Identity, ScaledTanh)
+PIECEWISE_LINEAR = (nn.ReLU, nn.Identity)
+"""Activations whose f'' is zero everywhere (almost everywhere for ReLU): their f'' terms are skipped."""
+
+SUPPORTED = "Linear, Conv2d (groups=1, numeric zero padding), AvgPool2d, Flatten, Tanh, Sigmoid, ReLU, Identity, ScaledTanh"
+
+
+def unsupported(name: str, module: nn.Module, why: str = "") -> TypeError:
+    """The one error for a layer the native backend cannot back-propagate second derivatives through."""
+    detail = f" ({why})" if why else ""
+    return TypeError(
+        f"layer {name!r} ({type(module).__name__}){detail} is not supported by the native curvature backend, "
+        f"which supports {SUPPORTED}. Use backend='torchfunc' (any differentiable layer; dense, small models "
+        "only), or backend='backpack' / 'curvlinops' for the layers those libraries support."
+    )
+
+
+@dataclass
+class Step:
+    """One layer of the chain.
+
+    Attributes:
+        name: the module's name in ``model.named_modules()``.
+        module: the layer.
+        kind: ``"linear"``, ``"conv"``, ``"pool"``, ``"flatten"`` or ``"act"``.
+        weight, bias: the effective tensors (masked for pruned layers), or ``None``.
+        weight_key, bias_key: their keys in ``dict(model.named_parameters())`` (``...weight_orig`` when pruned).
+    """
+
+    name: str
+    module: nn.Module
+    kind: str
+    weight: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+    weight_key: str | None = None
+    bias_key: str | None = None
+
+    @property
+    def has_params(self) -> bool:
+        return self.weight is not None or self.bias is not None
+
+
+def plan(model: nn.Module) -> list[Step]:
+    """The model as a list of :class:`Step`; raises ``TypeError`` naming the first unsupported layer."""
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential (e.g. prunebench.models.Net); got {type(model).__name__}. "
+                        "Use backend='torchfunc' for other module structures (small models only).")
+    tensors = effective_params(model)
+    steps = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Sequential):
+            continue
+        if isinstance(module, ACTIVATIONS):
+            steps.append(Step(name, module, "act"))
+        elif isinstance(module, nn.Flatten):
+            steps.append(Step(name, module, "flatten"))
+        elif isinstance(module, nn.AvgPool2d):
+            steps.append(Step(name, module, "pool"))
+        elif isinstance(module, (nn.Linear, nn.Conv2d)):
+            if isinstance(module, nn.Conv2d):
+                if module.groups != 1:
+                    raise unsupported(name, module, f"groups={module.groups}")
+                if module.padding_mode != "zeros" or isinstance(module.padding, str):
+                    raise unsupported(name, module, f"padding={module.padding!r}, padding_mode={module.padding_mode!r}")
+            step = Step(name, module, "linear" if isinstance(module, nn.Linear) else "conv")
+            for local, _ in module.named_parameters(recurse=False):
+                key = f"{name}.{local}" if name else local
+                role = local.removesuffix("_orig")
+                if role not in ("weight", "bias"):
+                    raise unsupported(name, module, f"unexpected parameter {local!r}")
+                setattr(step, role, tensors[key])
+                setattr(step, f"{role}_key", key)
+            steps.append(step)
+        else:
+            raise unsupported(name, module)
+    return steps
+
+
+@dataclass
+class Trace:
+    """What one forward pass leaves for the backward sweeps.
+
+    Attributes:
+        inputs: ``inputs[i]`` is the input of step ``i`` (``[N, *in_i]``); ``inputs[i + 1]`` its output.
+        output: the model output ``z``, ``[N, C]``.
+        derivs: for each activation step ``i``: ``(f'(a), f''(a))`` at its input ``a``, each ``[N, *in_i]``.
+    """
+
+    inputs: list[torch.Tensor]
+    output: torch.Tensor
+    derivs: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+    def shape(self, i: int) -> torch.Size:
+        """Per-sample shape of the tensor at position ``i`` (the input of step ``i``)."""
+        return self.inputs[i].shape[1:] if i < len(self.inputs) else self.output.shape[1:]
+
+
+def record(steps: list[Step], inputs: torch.Tensor) -> Trace:
+    """Forward pass through ``steps`` keeping every step's input and the activations' derivatives."""
+    x = inputs
+    kept, derivs = [], {}
+    for i, step in enumerate(steps):
+        kept.append(x)
+        if step.kind == "act":
+            x, f1, f2 = activation_derivatives(step.module, x)
+            derivs[i] = (f1, f2)
+        elif step.kind == "linear":
+            if x.dim() != 2:
+                raise unsupported(step.name, step.module, f"input of shape {tuple(x.shape)}; the native backend "
+                                  "needs [N, features] inputs to Linear layers (add nn.Flatten before it)")
+            x = F.linear(x, step.weight, step.bias)
+        elif step.kind == "conv":
+            m = step.module
+            x = F.conv2d(x, step.weight, step.bias, m.stride, m.padding, m.dilation)
+        else:
+            x = step.module(x)
+    if x.dim() != 2:
+        raise ValueError(f"model outputs must have shape [N, C]; got {tuple(x.shape)}. End the model with "
+                         "nn.Flatten or nn.Linear.")
+    return Trace(kept, x, derivs)
+
+
+def adjoint(step: Step, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
+    """``A^T v`` for the linear step ``A`` (Linear/Conv2d without bias, AvgPool2d, Flatten): ``[M, *out] -> [M, *in]``."""
+    m = step.module
+    if step.kind == "linear":
+        return v @ step.weight
+    if step.kind == "conv":
+        return torch.nn.grad.conv2d_input((v.shape[0], *in_shape), step.weight, v, m.stride, m.padding, m.dilation)
+    if step.kind == "pool":
+        kernel, stride, padding = (nn.modules.utils._pair(a) for a in (m.kernel_size, m.stride or m.kernel_size,
+                                                                         m.padding))
+        shape_only = v.new_empty(()).expand(v.shape[0], *in_shape)
+        return torch.ops.aten.avg_pool2d_backward(v, shape_only, kernel, stride, padding, m.ceil_mode,
+                                                  m.count_include_pad, m.divisor_override)
+    return v.reshape(v.shape[0], *in_shape)
+
+
+def push(step: Step, v: torch.Tensor) -> torch.Tensor:
+    """``A v`` for the linear step ``A`` (Linear/Conv2d without bias, AvgPool2d, Flatten): ``[M, *in] -> [M, *out]``."""
+    m = step.module
+    if step.kind == "linear":
+        return v @ step.weight.T
+    if step.kind == "conv":
+        return F.conv2d(v, step.weight, None, m.stride, m.padding, m.dilation)
+    return m(v)
+
+
+def unfold_input(step: Step, x: torch.Tensor) -> torch.Tensor:
+    """im2col of a convolution's input, with a row of ones appended when the layer has a bias.
+
+    Returns ``U`` of shape ``[N, J (+1), L]``: ``J = C_in * kh * kw`` in ``weight.reshape(C_out, -1)`` order and
+    ``L`` output positions, so that ``a[n, c, p] = sum_j W[c, j] U[n, j, p] (+ b[c])``.
+    """
+    m = step.module
+    U = F.unfold(x, m.kernel_size, m.dilation, m.padding, m.stride)
+    if step.bias is not None:
+        U = torch.cat([U, U.new_ones(U.shape[0], 1, U.shape[2])], dim=1)
+    return U
+
+
+def conv_project(U: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Per-sample weight-space images of output-space columns of a convolution: ``J_W^T v`` for each column ``v``.
+
+    Args:
+        U: ``[N, J, L]`` from :func:`unfold_input`.
+        cols: ``[N, r, C_out, L]`` columns at the convolution's output.
+
+    Returns:
+        ``[N, r, C_out, J]``: ``sum_p U[n, j, p] cols[n, k, c, p]``, the derivative of ``cols[n, k] . a_n`` in
+        ``W[c, j]`` (the shared weight summed over the positions it is used at).
+    """
+    N, r, C, L = cols.shape
+    return torch.bmm(cols.reshape(N, r * C, L), U.transpose(1, 2)).view(N, r, C, U.shape[1])
+
+
+def split_conv(step: Step, h: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Split a per-(output channel, unfolded input) quantity ``[..., C_out, J (+1)]`` into weight and bias parts."""
+    out = {}
+    J = math.prod(step.weight.shape[1:]) if step.weight is not None else 0
+    if step.weight_key is not None:
+        out[step.weight_key] = h[..., :J].reshape(*h.shape[:-2], *step.weight.shape)
+    if step.bias_key is not None:
+        out[step.bias_key] = h[..., J]
+    return out
+
+
+def split_linear(step: Step, h: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Split ``[..., out, in (+1)]`` (inputs with a trailing column of ones when biased) into weight and bias."""
+    out = {}
+    if step.weight_key is not None:
+        out[step.weight_key] = h[..., : step.weight.shape[1]]
+    if step.bias_key is not None:
+        out[step.bias_key] = h[..., -1]
+    return out
+
+
+def with_ones(x: torch.Tensor, step: Step) -> torch.Tensor:
+    """``[N, in] -> [N, in (+1)]``: append a column of ones when the layer has a bias."""
+    if step.bias is None:
+        return x
+    return torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
+
+
+@dataclass
+class LossTerms:
+    """The loss's derivatives in the outputs ``z`` (``[N, C]``), in closed form.
+
+    ``E = scale * sum_n loss_n(z_n)`` and the Hessian is block diagonal over samples.
+
+    Attributes:
+        grad: ``dE/dz``, ``[N, C]``.
+        scale: ``1`` for ``reduction="sum"``, ``1/N`` for ``"mean"``.
+        columns: ``[N, r, C]`` with ``d2E/dz_n^2 = sum_k columns[n, k] columns[n, k]^T`` (``r = C``).
+        diagonal: ``[N, C]``, the diagonal of ``d2E/dz_n^2``.
+        isotropic: whether ``d2E/dz_n^2`` is a multiple of the identity (MSE), so that ``diagonal`` is all of it.
+    """
+
+    grad: torch.Tensor
+    scale: float
+    columns: torch.Tensor
+    diagonal: torch.Tensor
+    isotropic: bool
+
+    @classmethod
+    def of(cls, loss_fn: nn.Module, z: torch.Tensor, targets: torch.Tensor) -> LossTerms:
+        """Closed forms for ``nn.MSELoss`` (``d2E/dz2 = c I``; ``c = 2`` or ``2/(N C)``) and
+        ``nn.CrossEntropyLoss`` (``w_n s (diag(p) - p p^T)``, ``p = softmax(z_n)``, ``w_n`` the target mass)."""
+        if not isinstance(loss_fn, (nn.MSELoss, nn.CrossEntropyLoss)):
+            raise TypeError(f"loss_fn must be torch.nn.MSELoss or torch.nn.CrossEntropyLoss; got "
+                            f"{type(loss_fn).__name__}. Use backend='torchfunc' for other losses.")
+        if loss_fn.reduction not in ("sum", "mean"):
+            raise ValueError(f"loss_fn.reduction must be 'sum' or 'mean'; got {loss_fn.reduction!r}. "
+                             "Curvature needs a scalar objective.")
+        N, C = z.shape
+        with torch.enable_grad():
+            zz = z.detach().requires_grad_(True)
+            grad, = torch.autograd.grad(loss_fn(zz, targets), zz)
+        if isinstance(loss_fn, nn.MSELoss):
+            if targets.shape != z.shape:
+                raise ValueError(f"MSE targets must have the outputs' shape {tuple(z.shape)}; got "
+                                 f"{tuple(targets.shape)}")
+            c = 2.0 if loss_fn.reduction == "sum" else 2.0 / z.numel()
+            eye = torch.eye(C, dtype=z.dtype, device=z.device)
+            return cls(grad, 1.0 if loss_fn.reduction == "sum" else 1.0 / N,
+                       math.sqrt(c) * eye.expand(N, C, C), torch.full_like(z, c), True)
+        if loss_fn.weight is not None:
+            raise ValueError("CrossEntropyLoss with class weights is not supported natively; got weight="
+                             f"{loss_fn.weight}. Use weight=None or backend='torchfunc'.")
+        if targets.is_floating_point():
+            mass = targets.sum(dim=1)
+        else:
+            if (targets == loss_fn.ignore_index).any():
+                raise ValueError(f"targets must not contain ignore_index={loss_fn.ignore_index} for native "
+                                 "curvature; drop those samples first.")
+            mass = torch.ones(N, dtype=z.dtype, device=z.device)
+        scale = 1.0 if loss_fn.reduction == "sum" else 1.0 / N
+        p = torch.softmax(z.detach(), dim=1)
+        weight = (scale * mass).unsqueeze(1)
+        sqrt_p = p.sqrt()
+        # Columns k of diag(sqrt p) - p sqrt(p)^T: their outer products sum to diag(p) - p p^T since sum(p) = 1.
+        columns = torch.diag_embed(sqrt_p) - sqrt_p.unsqueeze(2) * p.unsqueeze(1)
+        return cls(grad, scale, weight.sqrt().unsqueeze(2) * columns, weight * p * (1 - p), False)

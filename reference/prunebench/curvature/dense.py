@@ -1,0 +1,96 @@
+"""Dense curvature matrices ``[P, P]`` over the flat parameter vector (small models only).
+
+- ``"exact"``: the full Hessian. Native and ``torchfunc`` both use ``torch.func.hessian`` (there is no cheaper
+  exact dense route), in the model's dtype.
+- ``"ggn"``: ``sum_n (J_n^T S_n)(J_n^T S_n)^T`` with ``S_n`` the factor of the loss Hessian in the outputs
+  (``d2E/dz_n^2 = S_n S_n^T``); natively the per-sample products ``J_n^T S_n`` come from one backward sweep of the
+  ``C`` columns of ``S_n`` (no autograd), with ``torchfunc`` from ``torch.func.jacrev``.
+- ``"fisher"``: ``s * sum_n g_n g_n^T`` (``g_n`` per-sample loss gradients, ``s`` = 1 or 1/N for reduction
+  "sum"/"mean", see :mod:`.diagonal`); natively the ``g_n`` come from the same sweep with one column.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import oracle
+from ._backprop import LossTerms, Step, Trace, adjoint, conv_project, plan, record, split_conv, split_linear
+from ._backprop import unfold_input, with_ones
+from .health import CurvatureHealth, DenseCurvature, negative_fraction
+from .layout import ParamLayout
+
+__all__ = ["hessian", "per_sample_vectors"]
+
+DENSE_METHODS = ("exact", "ggn", "fisher")
+
+
+def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+            method: str = "exact", *, backend: str = "native") -> DenseCurvature:
+    """A dense curvature matrix of ``E = loss_fn(model(inputs), targets)``.
+
+    Args:
+        model, loss_fn, inputs, targets: as for :func:`prunebench.curvature.hessian_diag`.
+        method: ``"exact"``, ``"ggn"`` or ``"fisher"``.
+        backend: ``"native"`` or ``"torchfunc"`` (the dense oracle of :mod:`.oracle`, in the model's dtype).
+
+    Returns:
+        :class:`DenseCurvature` with ``matrix`` ``[P, P]`` in :class:`ParamLayout` order (``named_parameters()``;
+        pruned layers in their effective tensor), its ``layout`` and ``health`` (``negative_fraction`` of the
+        diagonal).
+    """
+    if method not in DENSE_METHODS:
+        raise ValueError(f"method must be one of {list(DENSE_METHODS)}; got {method!r}")
+    if backend not in ("native", "torchfunc"):
+        raise ValueError(f"backend must be 'native' or 'torchfunc' for dense matrices; got {backend!r}")
+    dtype = next(model.parameters()).dtype
+    inputs = inputs.to(dtype)
+    layout = ParamLayout.from_model(model)
+    if method == "exact" or backend == "torchfunc":
+        fn = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}[method]
+        matrix = fn(model, loss_fn, inputs, targets, dtype=dtype)
+    else:
+        steps = plan(model)
+        with torch.no_grad():
+            trace = record(steps, inputs)
+            loss = LossTerms.of(loss_fn, trace.output, targets)
+            cols = loss.columns if method == "ggn" else loss.grad.unsqueeze(1) / math.sqrt(loss.scale)
+            vectors = layout.flatten(per_sample_vectors(steps, trace, cols)).flatten(0, 1)  # [N * r, P]
+            matrix = vectors.T @ vectors
+    health = CurvatureHealth(method=method, backend=backend,
+                             negative_fraction=negative_fraction(torch.diagonal(matrix)))
+    return DenseCurvature(matrix, layout, health)
+
+
+def per_sample_vectors(steps: list[Step], trace: Trace, cols: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``J_n^T cols[n, k]`` for every sample and column, per parameter.
+
+    Args:
+        cols: ``[N, r, C]`` vectors in output space (e.g. the identity for the output Jacobians, the loss
+            gradient for per-sample gradients).
+
+    Returns:
+        dict keyed like ``dict(model.named_parameters())``, values ``[N, r, *param.shape]``.
+    """
+    N = trace.output.shape[0]
+    start = next(i for i, s in enumerate(steps) if s.has_params)
+    out: dict[str, torch.Tensor] = {}
+    for i in range(len(steps) - 1, start - 1, -1):
+        step = steps[i]
+        in_shape = trace.shape(i)
+        if step.kind == "act":
+            cols = cols * trace.derivs[i][0].unsqueeze(1)
+            continue
+        if step.kind == "linear" and step.has_params:
+            x = with_ones(trace.inputs[i], step)
+            out.update(split_linear(step, cols.unsqueeze(3) * x[:, None, None, :]))
+        elif step.kind == "conv":
+            U = unfold_input(step, trace.inputs[i])
+            out.update(split_conv(step, conv_project(U, cols.reshape(N, cols.shape[1], -1, U.shape[2]))))
+        if i == start:
+            break
+        r = cols.shape[1]
+        cols = adjoint(step, cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
+    return out

@@ -1,0 +1,382 @@
+"""Hessian diagonals by second-order back-propagation: exact, LeCun's OBD approximation, GGN, Fisher, Hutchinson.
+
+Reference:
+    Y. LeCun, J. S. Denker and S. A. Solla (1990), "Optimal Brain Damage", in D. S. Touretzky (ed.), Advances in
+    Neural Information Processing Systems 2 (NIPS 1989), pp. 598-605. Morgan Kaufmann.
+
+For ``E = loss_fn(model(X), y)`` and a layer with pre-activation ``a = W x (+ b)``, per pattern (sample)
+
+    d2E/dw_ij^2 = x_j^2 d2E/da_i^2                                                       (OBD, eq. 6)
+
+and a shared weight ``u_k`` sums this over the connections ``(i, j)`` that share it (OBD, section 3). Everything
+below differs only in what stands for the pre-activation Hessian ``H_a = d2E/da^2``:
+
+``"lecun"`` / ``"lecun-lm"`` -- OBD's diagonal back-propagation (PAPERS.md section 1), per pattern:
+
+    output units (E = sum_i (d_i - x_i)^2):  d2E/da_i^2 = 2 f'(a_i)^2 - 2 (d_i - x_i) f''(a_i)       (eq. 8)
+    hidden units:   d2E/da_i^2 = f'(a_i)^2 sum_l w_li^2 d2E/da_l^2 + f''(a_i) dE/dx_i                  (eq. 7)
+
+    The output rule is generalised to any loss as ``f'^2 [d2E/dz^2]_ii + f'' dE/dx_i`` with the loss's own
+    diagonal Hessian in the outputs (``2`` per entry for MSE-sum, ``2/(N C)`` for MSE-mean, ``s p_i (1 - p_i)``
+    for cross-entropy, ``s`` = 1 or 1/N). The paper prints a minus sign before the hidden f'' term; the chain
+    rule gives plus, consistent with eq. 8. ``sum_l w_li^2`` runs over every linear map between two
+    nonlinearities, one map at a time (a Linear, a Conv2d's connections, an AvgPool2d's ``1/k`` coefficients).
+    ``"lecun-lm"`` drops the f'' terms (Levenberg-Marquardt; never negative).
+
+``"exact"`` -- the exact diagonal of the full Hessian, without forming it. Per sample, ``H_a`` of layer ``l`` obeys
+
+    H_x(l) = W(l+1)^T H_a(l+1) W(l+1),     H_a(l) = D'(l) H_x(l) D'(l) + diag(f''(a_l) * dE/dx_l),
+
+    with ``D' = diag(f'(a))``, starting from the loss Hessian ``d2E/dz^2``. It is carried down as a signed
+    low-rank factor ``G diag(s) G^T`` (the loss-Hessian factor, ``C`` columns) plus a diagonal (the f'' terms,
+    and the loss Hessian itself when it is a multiple of the identity). Through a Linear layer the diagonal
+    becomes ``d_out`` factor columns ``W^T diag(sqrt|e|)`` with signs ``sign(e)``; only diagonals
+    ``sum_k s_k G_ik^2 + e_i`` are ever extracted for dense layers. A convolution shares each weight across
+    output positions, so its weight needs ``u^T H_a u`` over whole channel blocks, ``u = da/dW[c, j]`` (an
+    unfolded input row): for the factor that is ``sum_k s_k (U G_c)_jk^2`` (im2col ``U``), for a diagonal
+    ``sum_p U_jp^2 e_cp``; a diagonal that has to cross a convolution or pooling on its way down is not expanded
+    but kept as a source, and the lower convolutions push their weight directions ``u`` forward to it
+    (forward-mode) and add ``sum_m e_m (B u)_m^2``.
+
+``"ggn"`` -- the same sweep without the f'' terms: the exact diagonal of ``J^T (d2E/dz^2) J``, per sample
+    ``sum_k (J_n^T s_nk)^2`` over the columns ``s_nk`` of the loss Hessian's factor.
+
+``"fisher"`` -- empirical Fisher ``s * sum_n g_n^2``, ``g_n`` the gradient of the per-sample loss
+    ``loss_fn(model(x_n), y_n)`` and ``s`` = 1 (``reduction="sum"``) or ``1/N`` (``"mean"``), so that the Fisher
+    has the scale of ``E`` (``E = s * sum_n loss_fn(model(x_n), y_n)``).
+
+``"hutchinson"`` -- ``mean_k v_k * (H v_k)`` over ``probes`` Rademacher vectors ``v_k`` (Hessian-vector products
+    by double back-propagation), seeded for reproducibility; unbiased, error ~ ``1/sqrt(probes)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import effective_params, functional_forward
+from . import oracle
+from ._backprop import (
+    PIECEWISE_LINEAR,
+    LossTerms,
+    Step,
+    Trace,
+    adjoint,
+    conv_project,
+    plan,
+    push,
+    record,
+    split_conv,
+    split_linear,
+    unfold_input,
+    unsupported,
+    with_ones,
+)
+from .health import Curvature, CurvatureHealth, negative_fraction
+from .layout import ParamLayout
+
+__all__ = ["BACKENDS", "METHODS", "hessian_diag"]
+
+METHODS = ("exact", "lecun", "lecun-lm", "ggn", "fisher", "hutchinson")
+BACKENDS = ("native", "torchfunc", "backpack", "curvlinops")
+
+
+def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                 method: str = "exact", *, backend: str = "native", probes: int = 100, seed: int = 0) -> Curvature:
+    """A Hessian diagonal of ``E = loss_fn(model(inputs), targets)`` (see the module docstring for each method).
+
+    Args:
+        model: a :class:`prunebench.models.Net` (any ``nn.Sequential`` of the supported layers; pruned layers
+            are differentiated in their effective tensor ``weight_orig * weight_mask``).
+        loss_fn: ``nn.MSELoss`` or ``nn.CrossEntropyLoss``, reduction ``"sum"`` or ``"mean"``.
+        inputs: ``[N, *model.input_shape]``, cast to the model's dtype.
+        targets: ``[N, C]`` (MSE, class probabilities) or ``[N]`` class indices.
+        method: one of :data:`METHODS`.
+        backend: ``"native"`` (every method); ``"torchfunc"`` (``"exact"``, ``"ggn"``, ``"fisher"`` as diagonals
+            of the dense oracle; small models); ``"backpack"`` / ``"curvlinops"`` (optional extras).
+        probes, seed: number of Rademacher probes and their seed (``"hutchinson"`` only).
+
+    Returns:
+        :class:`Curvature`: a dict keyed exactly like ``dict(model.named_parameters())``, each value shaped like
+        its parameter, with ``.health`` (negative fraction, method, backend, no damping).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
+    if method == "hutchinson" and (isinstance(probes, bool) or not isinstance(probes, int) or probes < 1):
+        raise ValueError(f"probes must be a positive int; got {probes!r}")
+    dtype = next(model.parameters()).dtype
+    inputs = inputs.to(dtype)
+    if backend == "native":
+        values = _native(model, loss_fn, inputs, targets, method, probes, seed)
+    elif backend == "torchfunc":
+        values = _torchfunc(model, loss_fn, inputs, targets, method, dtype)
+    else:
+        values = _external(backend, model, loss_fn, inputs, targets, method)
+    values = {name: values[name] for name, _ in model.named_parameters()}
+    return Curvature(values, CurvatureHealth(method=method, backend=backend,
+                                             negative_fraction=negative_fraction(values)))
+
+
+def _native(model, loss_fn, inputs, targets, method, probes, seed) -> dict[str, torch.Tensor]:
+    if method == "hutchinson":
+        return _hutchinson(model, loss_fn, inputs, targets, probes, seed)
+    steps = plan(model)
+    with torch.no_grad():
+        trace = record(steps, inputs)
+        loss = LossTerms.of(loss_fn, trace.output, targets)
+        if method in ("lecun", "lecun-lm"):
+            return _lecun(steps, trace, loss, curvature_terms=method == "lecun")
+        if method == "fisher":
+            return _sweep(steps, trace, cols=loss.grad.unsqueeze(1) / math.sqrt(loss.scale), diag=None,
+                          grad=None)
+        cols, diag = (None, loss.diagonal) if loss.isotropic else (loss.columns, None)
+        return _sweep(steps, trace, cols=cols, diag=diag, grad=loss.grad if method == "exact" else None)
+
+
+def _torchfunc(model, loss_fn, inputs, targets, method, dtype) -> dict[str, torch.Tensor]:
+    dense = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}
+    if method not in dense:
+        raise ValueError(f"method {method!r} is not available with backend='torchfunc', which offers "
+                         f"{sorted(dense)}; use backend='native'")
+    matrix = dense[method](model, loss_fn, inputs, targets, dtype=dtype)
+    return ParamLayout.from_model(model).unflatten(torch.diagonal(matrix))
+
+
+_EXTRAS = {"backpack": "backpack", "curvlinops": "curvlinops"}
+
+
+def _external(backend, model, loss_fn, inputs, targets, method) -> dict[str, torch.Tensor]:
+    """Dispatch to ``prunebench.curvature.backends.<backend>_hessian_diag(model, loss_fn, X, y, method)``."""
+    try:
+        backends = importlib.import_module(".backends", __package__)
+        fn: Callable = getattr(backends, f"{backend}_hessian_diag")
+    except (ImportError, AttributeError) as err:
+        raise ImportError(f"backend={backend!r} needs the optional extra: pip install "
+                          f"'prunebench[{_EXTRAS[backend]}]' ({err})") from err
+    return fn(model, loss_fn, inputs, targets, method)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The exact / GGN / Fisher sweep
+
+
+def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: torch.Tensor | None,
+           grad: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """Diagonal of ``sum_n J_n^T H_n J_n`` (+ the f'' terms when ``grad`` is given), per parameter.
+
+    Args:
+        cols: ``[N, r, C]`` factor columns at the output (``H_n = sum_k cols[n, k] cols[n, k]^T``), or ``None``.
+        diag: ``[N, C]`` a diagonal part of ``H_n`` at the output, or ``None``.
+        grad: ``dE/dz`` ``[N, C]``: include the ``diag(f''(a) * dE/dx)`` terms of every activation (the exact
+            Hessian); ``None`` for the generalised Gauss-Newton form.
+
+    The state at position ``t`` (the tensor between two steps) is ``H_t = G diag(s) G^T + diag(e)`` plus the
+    pending diagonal sources above the last convolution/pooling crossed (see the module docstring).
+    """
+    N = trace.output.shape[0]
+    start = next((i for i, s in enumerate(steps) if s.has_params), None)
+    out: dict[str, torch.Tensor] = {}
+    if start is None:
+        return out
+    signs: torch.Tensor | None = None  # [N, r]; None means all +1
+    pending: dict[int, torch.Tensor] = {}  # position -> signed diagonal [N, *shape] (position > current)
+    for i in range(len(steps) - 1, start - 1, -1):
+        step = steps[i]
+        in_shape = trace.shape(i)
+        if step.kind == "act":
+            f1, f2 = trace.derivs[i]
+            if cols is not None:
+                cols = cols * f1.unsqueeze(1)
+            if diag is not None:
+                diag = diag * f1.square()
+            if grad is not None:
+                if not isinstance(step.module, PIECEWISE_LINEAR):
+                    diag = f2 * grad if diag is None else diag + f2 * grad
+                grad = grad * f1
+            continue
+        if step.kind == "flatten":
+            cols = None if cols is None else cols.reshape(N, cols.shape[1], *in_shape)
+            diag = None if diag is None else diag.reshape(N, *in_shape)
+            grad = None if grad is None else grad.reshape(N, *in_shape)
+            continue
+        if step.kind == "linear" and step.has_params:
+            # Dense layer: only diag(H_a) is needed. No source can be pending here: sources appear only when
+            # crossing a convolution or pooling, and a Linear (2-D input) never lies below one.
+            out.update(_linear_diagonal(step, trace.inputs[i], cols, signs, diag))
+        elif step.kind == "conv":
+            out.update(_conv_diagonal(steps, trace, i, cols, signs, diag, pending))
+        if i == start:
+            break
+        if cols is not None:
+            r = cols.shape[1]
+            cols = adjoint(step, cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
+        if grad is not None:
+            grad = adjoint(step, grad, in_shape)
+        if diag is not None:
+            if step.kind == "linear":
+                new = diag.abs().sqrt().unsqueeze(2) * step.weight  # [N, d_out, d_in]: W^T diag(sqrt|e|)
+                if cols is None:
+                    cols, signs = new, diag.sign()
+                else:
+                    signs = diag.new_ones(N, cols.shape[1]) if signs is None else signs
+                    cols, signs = torch.cat([cols, new], dim=1), torch.cat([signs, diag.sign()], dim=1)
+            else:
+                pending[i + 1] = diag
+            diag = None
+    return out
+
+
+def _linear_diagonal(step: Step, x: torch.Tensor, cols, signs, diag) -> dict[str, torch.Tensor]:
+    """``sum_n diag(H_a,n) x_n^2`` for a Linear layer: weight ``[out, in]`` and bias ``[out]``."""
+    h = diag
+    if cols is not None:
+        squares = cols.square()
+        h_cols = squares.sum(1) if signs is None else torch.bmm(signs.unsqueeze(1), squares).squeeze(1)
+        h = h_cols if h is None else h + h_cols
+    return split_linear(step, h.T @ with_ones(x, step).square())
+
+
+def _conv_diagonal(steps, trace, i, cols, signs, diag, pending) -> dict[str, torch.Tensor]:
+    """``sum_n u^T H_a,n u`` for each weight direction ``u = U[n, j, :]`` in output channel ``c`` of a Conv2d."""
+    step = steps[i]
+    U = unfold_input(step, trace.inputs[i])  # [N, J(+1), L]
+    N, J1, L = U.shape
+    C = trace.shape(i + 1)[0]
+    total = U.new_zeros(C, J1)
+    if cols is not None:
+        T = conv_project(U, cols.reshape(N, cols.shape[1], C, L)).square()  # [N, r, C, J1]
+        total += T.sum((0, 1)) if signs is None else torch.einsum("nr,nrcj->cj", signs, T)
+    if diag is not None:
+        total += torch.einsum("njl,ncl->cj", U.square(), diag.reshape(N, C, L))
+    if pending:
+        total += _pending_sources(steps, trace, i, U, pending)
+    return split_conv(step, total)
+
+
+def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
+    """``sum_n sum_m e_m (B u)_m^2`` for every pending source ``e`` and weight direction ``u`` of conv step ``i``.
+
+    ``B`` is the linearised map from this convolution's output to the source's position. The directions start
+    *channel-sparse*: direction ``(j, c)`` is the image ``U[n, j]`` on channel ``c`` alone, stored once as
+    ``V[n, j, c]`` (channel dim 1 while the image is the same for every channel). Elementwise maps and pooling
+    keep that form; the next convolution mixes channels, computed as a grouped convolution (one group per input
+    channel), after which ``V`` is dense: ``[N, J1 * C, *shape]``, direction index ``j * C + c``.
+
+    Returns:
+        ``[C, J1]``.
+    """
+    N, J1, L = U.shape
+    shape = trace.shape(i + 1)
+    C = shape[0]
+    V = U.view(N, J1, 1, *shape[1:])
+    sparse = True
+    total = U.new_zeros(J1, C)
+    last = max(pending)
+    for q in range(i + 1, last + 1):
+        if q in pending:
+            e = pending[q]
+            if sparse:
+                total += torch.einsum("njcx,ncx->jc", V.square().expand(N, J1, C, *V.shape[3:]).flatten(3),
+                                      e.flatten(2))
+            else:
+                total += torch.einsum("ndx,nx->d", V.flatten(2).square(), e.flatten(1)).view(J1, C)
+        if q == last:
+            break
+        step = steps[q]
+        if step.kind == "act":
+            V = V * trace.derivs[q][0].unsqueeze(1)
+        elif step.kind == "pool":
+            V = push(step, V.flatten(0, 1)).unflatten(0, (N, V.shape[1]))
+        elif step.kind == "conv" and sparse:
+            m, K = step.module, step.weight  # [O, C, kh, kw]
+            grouped = K.transpose(0, 1).reshape(C * K.shape[0], 1, *K.shape[2:])
+            V = F.conv2d(V.expand(N, J1, C, *V.shape[3:]).flatten(0, 1), grouped, None, m.stride, m.padding,
+                         m.dilation, groups=C)
+            V = V.view(N, J1 * C, K.shape[0], *V.shape[2:])
+            sparse = False
+        elif step.kind == "conv":
+            V = push(step, V.flatten(0, 1)).unflatten(0, (N, V.shape[1]))
+        else:  # sources sit at convolution/pooling outputs, all before the first Flatten
+            raise RuntimeError(f"internal error: cannot push weight directions through {step.kind} step {q}")
+    return total.T
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LeCun's diagonal back-propagation
+
+
+def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *, curvature_terms: bool) -> dict[str, torch.Tensor]:
+    """OBD's per-pattern diagonal back-propagation (eqs. 6-8); without the f'' terms when not ``curvature_terms``."""
+    N = trace.output.shape[0]
+    start = next((i for i, s in enumerate(steps) if s.has_params), None)
+    out: dict[str, torch.Tensor] = {}
+    h, grad = loss.diagonal, loss.grad if curvature_terms else None
+    for i in range(len(steps) - 1, -1 if start is None else start - 1, -1):
+        step = steps[i]
+        in_shape = trace.shape(i)
+        if step.kind == "act":
+            f1, f2 = trace.derivs[i]
+            h = h * f1.square()
+            if grad is not None:
+                if not isinstance(step.module, PIECEWISE_LINEAR):
+                    h = h + f2 * grad
+                grad = grad * f1
+            continue
+        if step.kind == "linear" and step.has_params:
+            out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
+        elif step.kind == "conv":
+            U = unfold_input(step, trace.inputs[i])
+            out.update(split_conv(step, torch.einsum("njl,ncl->cj", U.square(), h.reshape(N, -1, U.shape[2]))))
+        if i == start:
+            break
+        h = _squared_adjoint(step, h, in_shape)
+        if grad is not None:
+            grad = adjoint(step, grad, in_shape)
+    return out
+
+
+def _squared_adjoint(step: Step, h: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
+    """``sum_l A_li^2 h_l``: the adjoint of the linear step with every coefficient squared."""
+    m = step.module
+    if step.kind == "linear":
+        return h @ step.weight.square()
+    if step.kind == "conv":
+        return torch.nn.grad.conv2d_input((h.shape[0], *in_shape), step.weight.square(), h, m.stride, m.padding,
+                                          m.dilation)
+    if step.kind == "pool":
+        if m.ceil_mode or (m.padding not in (0, (0, 0)) and not m.count_include_pad):
+            raise unsupported(step.name, m, "method 'lecun' needs every AvgPool2d window to have the same "
+                              "divisor: ceil_mode=False and padding=0 or count_include_pad=True")
+        kernel = nn.modules.utils._pair(m.kernel_size)
+        divisor = m.divisor_override or kernel[0] * kernel[1]
+        return adjoint(step, h, in_shape) / divisor
+    return h.reshape(h.shape[0], *in_shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hutchinson
+
+
+def _hutchinson(model, loss_fn, inputs, targets, probes: int, seed: int) -> dict[str, torch.Tensor]:
+    """``mean_k v_k * (H v_k)`` over Rademacher ``v_k`` drawn from a CPU generator seeded with ``seed``."""
+    layout = ParamLayout.from_model(model)
+    params = {k: v.detach().requires_grad_(True) for k, v in effective_params(model).items()}
+    tensors = list(params.values())
+    generator = torch.Generator().manual_seed(seed)
+    total = torch.zeros(layout.num_params, dtype=tensors[0].dtype, device=tensors[0].device)
+    with torch.enable_grad():
+        E = loss_fn(functional_forward(model, params, inputs), targets)
+        grads = torch.autograd.grad(E, tensors, create_graph=True)
+        for _ in range(probes):
+            v = (2 * torch.randint(0, 2, (layout.num_params,), generator=generator) - 1).to(total)
+            hv = torch.autograd.grad(grads, tensors, grad_outputs=list(layout.unflatten(v).values()),
+                                     retain_graph=True, allow_unused=True, materialize_grads=True)
+            total += v * layout.flatten(dict(zip(layout.names, hv, strict=True)))
+    return {k: t.detach() for k, t in layout.unflatten(total / probes).items()}

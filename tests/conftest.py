@@ -1,0 +1,38 @@
+"""Shared fixtures: an isolated checkpoint cache per test session and the external data root when present."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Trained checkpoints go to a per-session folder unless PRUNEBENCH_CACHE is set (CI keeps its own)."""
+    if "PRUNEBENCH_CACHE" not in os.environ:
+        os.environ["PRUNEBENCH_CACHE"] = str(tmp_path_factory.mktemp("prunebench-cache"))
+    yield
+
+
+def shared_data_root() -> Path | None:
+    """``PRUNEBENCH_DATA`` or ``../shared/datasets`` beside the checkout, when it exists."""
+    env = os.environ.get("PRUNEBENCH_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "datasets")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+@pytest.fixture
+def data_root() -> Path:
+    """The folder with the verified external datasets; skips the test with a reason when it is absent."""
+    root = shared_data_root()
+    if root is None:
+        pytest.skip("external datasets not found: set PRUNEBENCH_DATA to a folder with monks/, usps/, mnist/, nettalk/")
+    return root
+
+
+def needs_dataset(root: Path | None, folder: str) -> None:
+    if root is None or not (root / folder).is_dir():
+        pytest.skip(f"dataset folder {folder!r} not found under the data root; set PRUNEBENCH_DATA")
