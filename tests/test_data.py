@@ -2,7 +2,8 @@
 
 Tiny synthetic files are written to tmp_path and registered by monkeypatching ``data.SPECS`` with their own
 digests, so every parser and every failure path runs offline in milliseconds. Tests marked ``data`` read the
-verified copies (``PRUNEBENCH_DATA``, else ``<repo>/../shared/datasets``) and skip when they are absent.
+verified copies through conftest's ``data_root`` (``PRUNEBENCH_DATA``, else ``<repo>/../shared/datasets``) and
+skip with a reason when they are absent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import socket
 import struct
 import threading
@@ -522,39 +522,24 @@ def test_datasets_folder_holds_only_the_datasheet_and_no_code():
 # ----------------------------------------------------------------- the real datasets (when present)
 
 
-@pytest.fixture(scope="module")
-def shared_root() -> Path:
-    """The verified datasets: $PRUNEBENCH_DATA, else <repo>/../shared/datasets; skip when neither exists."""
-    candidate = Path(os.environ.get(data.ENV_VAR) or REPO.parent / "shared" / "datasets")
-    if not candidate.is_dir():
-        pytest.skip(f"verified datasets not found at {candidate}; set PRUNEBENCH_DATA")
-    return candidate
-
-
 def _require(root: Path, name: str) -> None:
     spec = data.SPECS[name]
     if not all((root / spec.folder / f.name).is_file() for f in spec.files):
         pytest.skip(f"{name} not found under {root}; set PRUNEBENCH_DATA")
 
 
-@pytest.fixture(scope="module")
-def mnist(shared_root):
-    _require(shared_root, "mnist")
-    return data.load("mnist", shared_root, download=False)
-
-
 @pytest.mark.data
-def test_real_status(shared_root):
-    states = {r.name: r.state for r in data.status(shared_root)}
+def test_real_status(data_root):
+    states = {r.name: r.state for r in data.status(data_root)}
     folders = {n: data.SPECS[n].folder for n in data.names()}
-    present = {n for n, folder in folders.items() if folder and (shared_root / folder).is_dir()}
+    present = {n for n, folder in folders.items() if folder and (data_root / folder).is_dir()}
     assert {n: states[n] for n in present} == dict.fromkeys(present, "verified")
 
 
 @pytest.mark.data
-def test_real_usps(shared_root):
-    _require(shared_root, "usps")
-    s = data.load("usps", shared_root, download=False)
+def test_real_usps(data_root):
+    _require(data_root, "usps")
+    s = data.load("usps", data_root, download=False)
     assert s.train[0].shape == (7291, 1, 16, 16) and s.test[0].shape == (2007, 1, 16, 16)
     assert s.meta["class_counts"]["train"] == [1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644]
     assert s.meta["class_counts"]["test"] == [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
@@ -562,7 +547,9 @@ def test_real_usps(shared_root):
 
 
 @pytest.mark.data
-def test_real_mnist(mnist):
+def test_real_mnist(data_root):
+    _require(data_root, "mnist")
+    mnist = data.load("mnist", data_root, download=False)
     assert mnist.train[0].shape == (60000, 784) and mnist.test[0].shape == (10000, 784)
     assert mnist.meta["class_counts"]["train"] == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert mnist.meta["class_counts"]["test"] == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -573,9 +560,9 @@ def test_real_mnist(mnist):
 @pytest.mark.data
 @pytest.mark.parametrize(("problem", "n_train", "train_pos", "test_pos"),
                          [(1, 124, 62, 216), (2, 169, 64, 142), (3, 122, 60, 228)])
-def test_real_monks(shared_root, problem, n_train, train_pos, test_pos):
-    _require(shared_root, f"monks-{problem}")
-    s = data.load(f"monks-{problem}", shared_root, download=False)
+def test_real_monks(data_root, problem, n_train, train_pos, test_pos):
+    _require(data_root, f"monks-{problem}")
+    s = data.load(f"monks-{problem}", data_root, download=False)
     assert s.train[0].shape == (n_train, 17) and s.test[0].shape == (432, 17)
     assert int(s.train[1].sum()) == train_pos and int(s.test[1].sum()) == test_pos
     assert s.train[0].sum(dim=1).eq(6).all() and s.test[0].sum(dim=1).eq(6).all()
@@ -583,12 +570,12 @@ def test_real_monks(shared_root, problem, n_train, train_pos, test_pos):
 
 
 @pytest.mark.data
-def test_real_monk_labels_follow_the_rules_except_six_noisy_ones(shared_root):
+def test_real_monk_labels_follow_the_rules_except_six_noisy_ones(data_root):
     disagree = {}
     for problem in (1, 2, 3):
-        _require(shared_root, f"monks-{problem}")
-        s = data.load(f"monks-{problem}", shared_root, download=False)
-        for part, attrs in zip(("train", "test"), data.monk_attributes(problem, shared_root), strict=True):
+        _require(data_root, f"monks-{problem}")
+        s = data.load(f"monks-{problem}", data_root, download=False)
+        for part, attrs in zip(("train", "test"), data.monk_attributes(problem, data_root), strict=True):
             labels = getattr(s, part)[1].numpy().astype(bool)
             wrong = data.monk_rule(problem, attrs) != labels
             disagree[f"monks-{problem}.{part}"] = attrs[wrong].tolist()
@@ -598,9 +585,9 @@ def test_real_monk_labels_follow_the_rules_except_six_noisy_ones(shared_root):
 
 
 @pytest.mark.data
-def test_real_nettalk(shared_root):
-    _require(shared_root, "nettalk")
-    s = data.load("nettalk", shared_root, download=False)
+def test_real_nettalk(data_root):
+    _require(data_root, "nettalk")
+    s = data.load("nettalk", data_root, download=False)
     (x_tr, t_tr), (x_te, t_te) = s.train, s.test
     assert x_tr.shape == (5603, 203) and t_tr.shape == (5603, 26)
     assert x_te.shape == (141331, 203) and t_te.shape == (141331, 26)

@@ -1,0 +1,176 @@
+"""The harness every reproduction runs in: units, resume, parallel sweeps, progress, the final record.
+
+An experiment lists independent *units* (say one per seed x method) and computes each in :meth:`run_unit`, a
+pure function of (config, unit). The harness writes each finished unit atomically to
+``<out>/units/<unit id>.json`` and skips it when the command is run again, so an interrupted run loses at most
+the units in flight and never leaves a partial file. Units run through joblib (``--jobs N``), and on a Dask
+cluster through joblib's Dask backend (``--scheduler ADDRESS``); the results do not depend on where a unit ran.
+When every unit is done, :meth:`summarize` turns them into the record's ``results`` (claims, tables, curves,
+figures; see :mod:`prunebench.report`) and ``<out>/record.json`` is written with provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .. import records
+
+__all__ = ["Experiment", "parse_seeds", "execute"]
+
+log = logging.getLogger(__name__)
+
+_UNIT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+
+
+class Experiment:
+    """One published experiment. Subclasses set the class attributes and implement the three hooks."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    paper: ClassVar[str]
+    """BibTeX key of the reproduced paper in :data:`prunebench.report.BIBTEX`."""
+    default_seeds: ClassVar[int] = 5
+    quick_seeds: ClassVar[int] = 2
+    needs_data: ClassVar[str | None] = None
+    """Dataset name that must be in the data root (None: runs on embedded data)."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Experiment-specific options (the harness adds the common ones)."""
+
+    def config(self, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
+        """The JSON-able configuration that fixes every unit (seeds, quick, protocol parameters)."""
+        return {"seeds": seeds, "quick": bool(args.quick), "device": args.device, "root": args.root}
+
+    def units(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Independent pieces of work, each a dict with a unique ``"id"`` (letters, digits, ``_.=+-``)."""
+        raise NotImplementedError
+
+    def run_unit(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
+        """Compute one unit; must be deterministic and return JSON-able data."""
+        raise NotImplementedError
+
+    def summarize(self, config: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """All unit results (keyed by unit id) -> the record's ``results``."""
+        raise NotImplementedError
+
+
+def parse_seeds(text: str | None, default: int) -> list[int]:
+    """``"5"`` -> seeds 0..4; ``"0,3,7"`` -> those seeds; None -> ``range(default)``."""
+    if text is None:
+        return list(range(default))
+    try:
+        if "," in text:
+            seeds = [int(s) for s in text.split(",") if s.strip()]
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise ValueError(f"--seeds must be a count (e.g. 5) or a comma-separated list of non-negative integers "
+                         f"(e.g. 0,3,7); got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must name at least one seed, all distinct and non-negative; got {text!r}")
+    return seeds
+
+
+def _run_and_save(experiment_name: str, config: dict, unit: dict, path: str, threads: int | None) -> dict:
+    """Worker: compute one unit and write it atomically (runs in this process, a joblib worker or on Dask)."""
+    from . import get
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    result = get(experiment_name).run_unit(config, unit)
+    payload = {"unit": unit, "result": result, "wall_time_s": time.perf_counter() - start}
+    records.atomic_write_json(path, payload)
+    return payload
+
+
+def _check_config(out: Path, config: dict) -> None:
+    path = out / "config.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != config:
+            changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+            raise ValueError(f"{out} holds units of a different configuration (differs in {changed}); "
+                             "use another --out, or delete that folder to start again")
+    else:
+        records.atomic_write_json(path, config)
+
+
+def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
+    """Run (or resume) ``experiment`` with parsed CLI ``args``; returns the path of the record written."""
+    seeds = parse_seeds(args.seeds, experiment.quick_seeds if args.quick else experiment.default_seeds)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be a positive integer; got {args.jobs}")
+    config = experiment.config(args, seeds)
+    out = Path(args.out or Path("results") / experiment.name)
+    units = experiment.units(config)
+    ids = [u["id"] for u in units]
+    bad = [i for i in ids if not _UNIT_ID.match(i)]
+    if bad or len(set(ids)) != len(ids):
+        raise RuntimeError(f"experiment {experiment.name} produced invalid or duplicate unit ids: {bad or ids}")
+    (out / "units").mkdir(parents=True, exist_ok=True)
+    _check_config(out, config)
+
+    def path_of(unit_id: str) -> Path:
+        return out / "units" / f"{unit_id}.json"
+
+    done: dict[str, dict] = {}
+    for unit_id in ids:
+        try:
+            done[unit_id] = json.loads(path_of(unit_id).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+    pending = [u for u in units if u["id"] not in done]
+    if done:
+        log.warning("%s: resuming, %d of %d units already done", experiment.name, len(done), len(units))
+    start = time.perf_counter()
+    _run_pending(experiment, config, pending, path_of, args, done)
+    results = {unit_id: done[unit_id]["result"] for unit_id in ids}
+    summary = experiment.summarize(config, results)
+    unit_time = sum(done[i]["wall_time_s"] for i in ids)
+    prov = records.provenance(device=config.get("device", "cpu"), dtype=str(config.get("dtype", "float64")),
+                              seeds=seeds, wall_time=unit_time)
+    prov["session_wall_time_s"] = time.perf_counter() - start
+    record = records.make_record(experiment.name, config, summary, prov)
+    return records.atomic_write_json(out / "record.json", record)
+
+
+def _run_pending(experiment, config, pending, path_of, args, done) -> None:
+    from tqdm.auto import tqdm
+
+    if not pending:
+        return
+    bar = tqdm(total=len(pending), desc=experiment.name, unit="unit", disable=getattr(args, "no_progress", False))
+    if args.jobs == 1 and not args.scheduler:
+        for unit in pending:
+            bar.set_postfix_str(unit["id"], refresh=False)
+            done[unit["id"]] = _run_and_save(experiment.name, config, unit, str(path_of(unit["id"])), None)
+            bar.update()
+        bar.close()
+        return
+
+    import joblib
+
+    calls = (joblib.delayed(_run_and_save)(experiment.name, config, unit, str(path_of(unit["id"])), 1)
+             for unit in pending)
+    if args.scheduler:
+        from distributed import Client
+
+        with Client(args.scheduler), joblib.parallel_config(backend="dask"):
+            outputs = joblib.Parallel(n_jobs=-1, return_as="generator_unordered")(calls)
+            for payload in outputs:
+                done[payload["unit"]["id"]] = payload
+                bar.update()
+    else:
+        for payload in joblib.Parallel(n_jobs=args.jobs, return_as="generator_unordered")(calls):
+            done[payload["unit"]["id"]] = payload
+            bar.update()
+    bar.close()

@@ -1,0 +1,222 @@
+"""Pruning: the sparsity rule, masks that keep deleted entries at zero, one-shot and iterative runs, save/reload."""
+
+import copy
+
+import pytest
+import torch
+
+from prunebench import prune
+from prunebench.methods import OBS, Magnitude, Selection, model_mask
+from prunebench.methods.base import Deletion
+from prunebench.models import effective_params
+from prunebench.testing import tiny_problem
+from prunebench.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return tiny_problem(seed=0)
+
+
+@pytest.fixture
+def fresh(problem):
+    model, loss, X, Y = problem
+    return copy.deepcopy(model), loss, X, Y
+
+
+# ------------------------------------------------------------------------------------------- the sparsity rule
+
+
+@pytest.mark.parametrize(("sparsity", "total", "count"), [
+    (0.0, 10, 0), (0.5, 9, 4), (0.5, 10, 5), (0.29, 100, 29), (0.7, 10, 7), (0.999, 10, 9), (0.95, 58, 55),
+    (0.9, 0, 0), (1e-9, 10, 0),
+])
+def test_deletion_count_is_the_largest_count_not_above_the_sparsity(sparsity, total, count):
+    assert prune._deletion_count(sparsity, total) == count
+
+
+@pytest.mark.parametrize("bad", [1.5, 1.0, -0.1, float("nan"), "0.5", True, None])
+def test_deletion_count_rejects_a_bad_sparsity(bad):
+    with pytest.raises(ValueError, match=rf"sparsity must be a float in \[0, 1\); got {repr(bad).replace('.', '[.]')}"):
+        prune._deletion_count(bad, 10)
+
+
+def test_deletion_count_message_matches_the_style_guide():
+    with pytest.raises(ValueError, match=r"^sparsity must be a float in \[0, 1\); got 1.5$"):
+        prune._deletion_count(1.5, 10)
+    with pytest.raises(ValueError, match="number of prunable entries must be a non-negative integer; got -1"):
+        prune._deletion_count(0.5, -1)
+
+
+def test_one_shot_validates_sparsity_through_the_rule(fresh):
+    model, loss, X, Y = fresh
+    with pytest.raises(ValueError, match=r"sparsity must be a float in \[0, 1\); got 1.5"):
+        prune.one_shot(model, Magnitude(), loss, X, Y, 1.5)
+
+
+# ------------------------------------------------------------------------------------------- prunable and masks
+
+
+def test_prunable_names_include_biases_by_default(fresh):
+    model = fresh[0]
+    assert prune.prunable_names(model) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert prune.prunable_names(model, include_bias=False) == ["0.weight", "2.weight"]
+    with pytest.raises(TypeError, match="include_bias must be a bool; got 'no'"):
+        prune.prunable_names(model, include_bias="no")
+
+
+def test_one_shot_deletes_exactly_the_count_and_masks_every_prunable_tensor(fresh):
+    model, loss, X, Y = fresh
+    result = prune.one_shot(model, Magnitude(), loss, X, Y, 0.5)
+    assert len(result.deletions) == 29 and result.sparsity == pytest.approx(29 / 58)
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight_orig", "0.bias_orig", "2.weight_orig", "2.bias_orig"]
+    mask = model_mask(model)
+    assert sum(int((~m).sum()) for m in mask.values()) == 29
+    for n, p in model.named_parameters():
+        assert torch.all(p.detach()[~mask[n]] == 0)  # _orig zeroed too
+        assert torch.all(effective_params(model)[n].detach()[~mask[n]] == 0)
+
+
+def test_sparsity_zero_leaves_the_model_untouched(fresh):
+    model, loss, X, Y = fresh
+    before = copy.deepcopy(model.state_dict())
+    result = prune.one_shot(model, OBS(), loss, X, Y, 0.0)
+    assert result.deletions == [] and result.sparsity == 0.0
+    assert model.state_dict().keys() == before.keys()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+
+
+def test_include_bias_false_leaves_biases_unmasked(fresh):
+    model, loss, X, Y = fresh
+    result = prune.one_shot(model, Magnitude(), loss, X, Y, 0.5, include_bias=False)
+    assert len(result.deletions) == 27  # half of the 54 weights
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight_orig", "0.bias", "2.weight_orig", "2.bias"]
+    assert all(not d.name.endswith("bias") for d in result.deletions)
+
+
+def test_pruning_again_counts_the_earlier_deletions(fresh):
+    model, loss, X, Y = fresh
+    prune.one_shot(model, Magnitude(), loss, X, Y, 0.3)
+    second = prune.one_shot(model, Magnitude(), loss, X, Y, 0.5)
+    assert len(second.deletions) == 29 - 17
+    assert prune.pruned_fraction(model) == pytest.approx(29 / 58)
+    assert prune.one_shot(model, Magnitude(), loss, X, Y, 0.4).deletions == []  # never un-deletes
+
+
+def test_obs_writes_its_update_into_the_orig_tensors(fresh):
+    model, loss, X, Y = fresh
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    obs = OBS()
+    selection = obs.select(model, loss, X, Y, count=5)
+    prune.apply_selection(model, selection, prune.prunable_names(model))
+    mask = model_mask(model)
+    for n, p in model.named_parameters():
+        old = n.removesuffix("_orig")
+        expected = torch.where(mask[n], before[old] + selection.delta[old], torch.zeros_like(p))
+        assert torch.equal(p.detach(), expected)
+    moved = sum(int((p.detach() != before[n.removesuffix("_orig")])[mask[n]].sum())
+                for n, p in model.named_parameters())
+    assert moved > 40  # OBS adjusts the surviving weights
+
+
+def test_a_selection_outside_the_prunable_set_is_refused(fresh):
+    model = fresh[0]
+    selection = Selection([Deletion("0.bias", 0, 0.0)])
+    with pytest.raises(ValueError, match=r"deletes entries of '0.bias', which is not prunable"):
+        prune.apply_selection(model, selection, ["0.weight", "2.weight"])
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"count": -1}, ValueError, "count must be a non-negative integer or None; got -1"),
+    ({"count": 2.5}, ValueError, "count must be a non-negative integer or None; got 2.5"),
+])
+def test_step_validates_count(fresh, kwargs, error, match):
+    model, loss, X, Y = fresh
+    with pytest.raises(error, match=match):
+        prune.step(model, Magnitude(), loss, X, Y, **kwargs)
+
+
+# ------------------------------------------------------------------------------------- frozen through training
+
+
+def _train_steps(model, loss, X, Y):
+    for opt in (torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01),
+                torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=0.01)):
+        for _ in range(5):
+            opt.zero_grad()
+            loss(model(X), Y).backward()
+            opt.step()
+    fit(model, loss, X, Y, TrainConfig(optimizer="lbfgs", epochs=10, weight_decay=1e-3))
+
+
+def test_deleted_entries_stay_zero_through_optimiser_steps(fresh):
+    model, loss, X, Y = fresh
+    prune.one_shot(model, Magnitude(), loss, X, Y, 0.6)
+    mask = model_mask(model)
+    survivors = {n: p.detach().clone() for n, p in model.named_parameters()}
+    _train_steps(model, loss, X, Y)
+    model(X)
+    for n, p in model.named_parameters():
+        assert torch.all(effective_params(model)[n].detach()[~mask[n]] == 0)
+        assert torch.all(p.detach()[~mask[n]] == 0)
+    assert any(not torch.equal(p.detach(), survivors[n]) for n, p in model.named_parameters())
+    assert torch.equal(torch.stack([m.all() for m in model_mask(model).values()]),
+                       torch.stack([m.all() for m in mask.values()]))
+
+
+def test_a_pruned_model_survives_save_and_reload_with_its_masks(fresh, tmp_path):
+    model, loss, X, Y = fresh
+    prune.one_shot(model, OBS(), loss, X, Y, 0.5)
+    path = save_checkpoint(model, tmp_path / "pruned.pt", {"sparsity": 0.5})
+    loaded, meta = load_checkpoint(path)
+    assert meta == {"sparsity": 0.5}
+    assert [n for n, _ in loaded.named_parameters()] == [n for n, _ in model.named_parameters()]
+    mask = model_mask(loaded)
+    assert all(torch.equal(mask[n], m) for n, m in model_mask(model).items())
+    assert torch.equal(loaded(X), model(X))
+    _train_steps(loaded, loss, X, Y)
+    loaded(X)
+    for n, t in effective_params(loaded).items():
+        assert torch.all(t.detach()[~mask[n]] == 0)
+
+
+# -------------------------------------------------------------------------------------------------- iterative
+
+
+def test_iterative_reaches_the_target_in_rounds_with_retraining(fresh):
+    model, loss, X, Y = fresh
+    result = prune.iterative(model, Magnitude(), loss, X, Y, 0.75, rounds=3, retrain=15)
+    assert [r["deleted"] for r in result.rounds] == [14, 14, 15]
+    assert result.sparsity == pytest.approx(43 / 58) and len(result.deletions) == 43
+    for r in result.rounds:
+        assert r["loss_retrained"] <= r["loss_pruned"] + 1e-12
+    mask = model_mask(model)
+    assert sum(int((~m).sum()) for m in mask.values()) == 43
+
+
+def test_iterative_without_retraining_equals_rounds_of_one_shot(fresh):
+    model, loss, X, Y = fresh
+    other = copy.deepcopy(model)
+    prune.iterative(model, OBS(), loss, X, Y, 0.5, rounds=2)
+    prune.one_shot(other, OBS(), loss, X, Y, 0.25)
+    prune.one_shot(other, OBS(), loss, X, Y, 0.5)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(),
+                                                  strict=True))
+
+
+def test_iterative_stops_when_the_method_stops(fresh):
+    model, loss, X, Y = fresh
+    result = prune.iterative(model, OBS(stop_ratio=1e-12), loss, X, Y, 0.9, rounds=3)
+    assert result.stopped == "stop-rule" and len(result.rounds) == 1
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"rounds": 0}, ValueError, "rounds must be a positive integer; got 0"),
+    ({"retrain": "lbfgs"}, TypeError, "retrain must be a TrainConfig, an integer number of L-BFGS iterations, or None"),
+])
+def test_iterative_validates_its_arguments(fresh, kwargs, error, match):
+    model, loss, X, Y = fresh
+    with pytest.raises(error, match=match):
+        prune.iterative(model, Magnitude(), loss, X, Y, 0.5, **kwargs)
