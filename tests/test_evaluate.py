@@ -37,7 +37,8 @@ def test_evaluate_a_pruned_model_with_predicted_and_actual_change(xor):
 
     pruned = copy.deepcopy(model)
     loss_fn = task.loss_fn()
-    before = float(loss_fn(pruned(data.x_train), data.t_train))
+    with torch.no_grad():
+        before = float(loss_fn(pruned(data.x_train), data.t_train))
     result = prune.one_shot(pruned, Magnitude(), loss_fn, data.x_train, data.t_train, 0.3)
     out = evaluate(pruned, task, data, baseline_loss=before, predicted_change=result.predicted_change)
     assert out["remaining_parameters"] == 7 and out["sparsity"] == pytest.approx(2 / 9)

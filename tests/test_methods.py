@@ -259,14 +259,14 @@ def test_obs_equals_obd_when_the_hessian_is_diagonal():
 
 
 def test_obs_with_the_identity_as_hessian_ranks_exactly_like_magnitude():
-    # Orthonormal input columns and E = sum of squares: H = 2 I exactly, so L_q = w_q^2 / 4.
+    # Orthonormal input columns and E = sum of squares: H = 2 I exactly, so L_q = w_q^2 / (2 * 1/2) = w_q^2.
     model, loss, X, Y = linear_problem(n=30, d=6, k=3, scales=[1.0] * 6, seed=1)
     H = dense_hessian(model, loss, X, Y)
     assert_close(H, 2 * torch.eye(18, dtype=torch.float64), rtol=0, atol=1e-12, name="H")
     obs = _flat(OBS(hessian="exact").saliency(model, loss, X, Y))
     mag = _flat(Magnitude().saliency(model, loss, X, Y))
     assert torch.equal(torch.argsort(obs), torch.argsort(mag))
-    assert_close(obs, mag**2 / 4, rtol=1e-10, atol=0, name="OBS saliency with H = 2I")
+    assert_close(obs, mag**2, rtol=1e-10, atol=0, name="OBS saliency w^2 h / 2 with H = 2I")
     mask = methods.model_mask(model)
     order_obs = [(d.name, d.index) for d in OBS(hessian="exact").select(model, loss, X, Y, count=None).deletions]
     order_mag = [(d.name, d.index) for d in Magnitude().select(model, loss, X, Y, count=None, mask=mask).deletions]

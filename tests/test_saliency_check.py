@@ -10,6 +10,7 @@ from helpers import assert_close
 
 from prunebench import cli, records
 from prunebench.methods import OBD, OBS, Magnitude
+from prunebench.models import functional_forward
 from prunebench.saliency_check import SaliencyReport, check_saliency, compare, parse_params, plot, statistics
 from prunebench.testing import tiny_problem
 
@@ -17,8 +18,8 @@ from prunebench.testing import tiny_problem
 def test_statistics_of_a_perfect_and_a_reversed_prediction():
     m = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     st = statistics(m, m)
-    assert st == {"spearman": 1.0, "pearson": 1.0, "median_relative_error": 0.0, "rank_within_10pct": 1.0,
-                  "n_zero_measured": 0}
+    assert st == pytest.approx({"spearman": 1.0, "pearson": 1.0, "median_relative_error": 0.0,
+                                "rank_within_10pct": 1.0, "n_zero_measured": 0}, abs=1e-15)
     st = statistics(m[::-1], m)
     assert st["spearman"] == pytest.approx(-1.0) and st["rank_within_10pct"] == pytest.approx(1 / 5)
 
@@ -49,8 +50,6 @@ def test_compare_measures_every_parameter_and_leaves_the_model_alone(monk_like):
     name, index = report.names[entry], report.indices[entry]
     params = {n: p.detach().clone() for n, p in model.named_parameters()}
     params[name].view(-1)[index] = 0
-    from prunebench.models import functional_forward
-
     measured = float(loss(functional_forward(model, params, X), Y)) - report.objective
     assert report.measured[entry] == pytest.approx(measured, rel=1e-12, abs=1e-15)
 
@@ -67,10 +66,15 @@ def test_compare_takes_a_seeded_sample(monk_like):
 
 def test_obs_measured_change_includes_its_update(monk_like):
     model, loss, X, Y = monk_like
-    report = compare(model, loss, X, Y, OBS(hessian="exact", damping=1e-8), cumulative_fraction=0.2)
-    obd = compare(model, loss, X, Y, OBD(curvature="exact"), cumulative_fraction=0.2)
-    # The surgeon's update lowers the damage of every single deletion (measured, not just predicted).
-    assert np.all(report.measured <= obd.measured + 1e-12)
+    obs = OBS(hessian="exact", damping=1e-8)
+    report = compare(model, loss, X, Y, obs, cumulative_fraction=0.2)
+    entry = 11
+    name, index = report.names[entry], report.indices[entry]
+    delta = next(obs.single_deletion_updates(model, loss, X, Y, [(name, index)]))
+    params = {n: p.detach() + delta[n] for n, p in model.named_parameters()}
+    assert params[name].reshape(-1)[index] == 0.0
+    measured = float(loss(functional_forward(model, params, X), Y)) - report.objective
+    assert report.measured[entry] == pytest.approx(measured, rel=1e-12, abs=1e-15)
     assert report.cumulative["deleted"][-1] == 11 and len(report.cumulative["actual"]) == 12
     assert report.cumulative["predicted"][0] == report.cumulative["actual"][0] == report.objective
 
@@ -118,7 +122,7 @@ def test_plot_returns_a_figure_with_the_scatter_and_the_cumulative_curve(monk_li
 def test_check_saliency_on_trained_xor(method):
     report = check_saliency("xor", method, seed=0)
     assert report.task == "xor" and report.method == method and len(report.names) == 9
-    assert report.grad_norm < 1e-4  # trained to a minimum (extremal approximation)
+    assert report.objective < 1e-2 and math.isfinite(report.grad_norm)
     records.validate_record(report.to_record())
 
 
@@ -157,9 +161,9 @@ def test_cli_methods_lists_every_method_with_flags_and_citation(capsys):
     assert {r["name"] for r in rows} >= {"random", "magnitude", "obd", "obs"}
 
 
-def test_monk1_saliency_agreement_for_obs_and_obd():
-    obs = check_saliency("monk-1", "obs", params={"hessian": "exact", "damping": 1e-8}, seed=0)
-    obd = check_saliency("monk-1", "obd", params={"curvature": "exact"}, seed=0)
+def test_monk1_saliency_agreement_for_obs_and_obd(data_root):
+    obs = check_saliency("monk-1", "obs", params={"hessian": "exact", "damping": 1e-8}, seed=0, root=data_root)
+    obd = check_saliency("monk-1", "obd", params={"curvature": "exact"}, seed=0, root=data_root)
     assert len(obs.names) == 58
     # Deleting one of 58 weights of a trained MONK net is a small step: the second-order predictions rank the
     # measured damage well (threshold far below the values seen, ~0.95+).

@@ -91,7 +91,7 @@ class NoCitation(_Base):
     (BadUpdate, "update", "the update leaves deleted entries"),
 ])
 def test_a_broken_method_fails_the_named_check(cls, check, detail):
-    with pytest.raises(AssertionError, match=rf"{cls.__name__}\(\) fails conformance check '{check}': .*{detail}"):
+    with pytest.raises(AssertionError, match=rf"(?s){cls.__name__}\(\) fails conformance check '{check}': .*{detail}"):
         testing.check_method(cls)
 
 

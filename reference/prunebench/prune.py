@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import torch
@@ -66,7 +66,8 @@ def pruned_fraction(model: nn.Module, names: list[str] | None = None) -> float:
 
 @dataclass
 class PruneResult:
-    """What a pruning run did. ``deletions`` in the order made; ``predicted_change`` the sum of their saliencies
+    """What a pruning run did. ``deletions`` in the order made, named as the model names its parameters after
+    pruning (``<layer>.weight_orig``); ``predicted_change`` the sum of their saliencies
     (the predicted increase of E); ``stopped`` why the last chunk ended (``"count"``, ``"exhausted"``, or the
     method's own rule); ``sparsity`` the fraction of prunable entries deleted at the end; ``rounds`` one dict per
     chunk (``deleted``, ``predicted_change``, ``loss_before``, ``loss_pruned``, ``loss_retrained``)."""
@@ -154,7 +155,9 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
     names = prunable_names(model, include_bias)
     log.info("%s deleted %d entries: E %.4e -> %.4e (predicted +%.3e)", method, len(selection.deletions), before,
              after, selection.predicted_change)
-    return PruneResult(list(selection.deletions), selection.stopped, pruned_fraction(model, names),
+    current = dict(model.named_parameters())
+    deletions = [d if d.name in current else replace(d, name=d.name + "_orig") for d in selection.deletions]
+    return PruneResult(deletions, selection.stopped, pruned_fraction(model, names),
                        [{"deleted": len(selection.deletions), "predicted_change": selection.predicted_change,
                          "loss_before": before, "loss_pruned": after, "loss_retrained": None}])
 

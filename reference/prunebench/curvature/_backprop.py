@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.utils import _pair
 
 from ..models import ScaledTanh, activation_derivatives, effective_params
 
@@ -156,8 +157,11 @@ def adjoint(step: Step, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
     if step.kind == "conv":
         return torch.nn.grad.conv2d_input((v.shape[0], *in_shape), step.weight, v, m.stride, m.padding, m.dilation)
     if step.kind == "pool":
-        kernel, stride, padding = (nn.modules.utils._pair(a) for a in (m.kernel_size, m.stride or m.kernel_size,
-                                                                         m.padding))
+        kernel, stride, padding = (_pair(a) for a in (m.kernel_size, m.stride or m.kernel_size, m.padding))
+        if _tiling(m, in_shape):
+            (kh, kw), (C, Ho, Wo) = kernel, v.shape[1:]
+            scaled = v / (m.divisor_override or kh * kw)
+            return scaled.view(-1, C, Ho, 1, Wo, 1).expand(-1, C, Ho, kh, Wo, kw).reshape(-1, *in_shape)
         shape_only = v.new_empty(()).expand(v.shape[0], *in_shape)
         return torch.ops.aten.avg_pool2d_backward(v, shape_only, kernel, stride, padding, m.ceil_mode,
                                                   m.count_include_pad, m.divisor_override)
@@ -171,7 +175,20 @@ def push(step: Step, v: torch.Tensor) -> torch.Tensor:
         return v @ step.weight.T
     if step.kind == "conv":
         return F.conv2d(v, step.weight, None, m.stride, m.padding, m.dilation)
+    if step.kind == "pool" and _tiling(m, v.shape[1:]):
+        kh, kw = _pair(m.kernel_size)
+        C, H, W = v.shape[1:]
+        # Sum the kh*kw shifted subgrids: one pass each, faster on CPU than avg_pool2d for many small images.
+        grid = v.view(-1, C, H // kh, kh, W // kw, kw)
+        total = sum(grid[:, :, :, a, :, b] for a in range(kh) for b in range(kw))
+        return total / (m.divisor_override or kh * kw)
     return m(v)
+
+
+def _tiling(pool: nn.AvgPool2d, in_shape: torch.Size) -> bool:
+    """Whether an AvgPool2d tiles its input exactly (stride = kernel, no padding, sizes divisible)."""
+    kernel, stride, padding = (_pair(a) for a in (pool.kernel_size, pool.stride or pool.kernel_size, pool.padding))
+    return kernel == stride and padding == (0, 0) and in_shape[-2] % kernel[0] == 0 and in_shape[-1] % kernel[1] == 0
 
 
 def unfold_input(step: Step, x: torch.Tensor) -> torch.Tensor:
@@ -181,7 +198,13 @@ def unfold_input(step: Step, x: torch.Tensor) -> torch.Tensor:
     ``L`` output positions, so that ``a[n, c, p] = sum_j W[c, j] U[n, j, p] (+ b[c])``.
     """
     m = step.module
-    U = F.unfold(x, m.kernel_size, m.dilation, m.padding, m.stride)
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = (_pair(a) for a in (m.kernel_size, m.dilation, m.padding, m.stride))
+    x = F.pad(x, (pw, pw, ph, ph))
+    N, C, H, W = x.shape
+    Ho, Wo = (H - dh * (kh - 1) - 1) // sh + 1, (W - dw * (kw - 1) - 1) // sw + 1
+    n_, c_, h_, w_ = x.stride()
+    # A strided view [N, C, kh, kw, Ho, Wo] copied once: the same result as F.unfold, several times faster on CPU.
+    U = x.as_strided((N, C, kh, kw, Ho, Wo), (n_, c_, h_ * dh, w_ * dw, h_ * sh, w_ * sw)).reshape(N, -1, Ho * Wo)
     if step.bias is not None:
         U = torch.cat([U, U.new_ones(U.shape[0], 1, U.shape[2])], dim=1)
     return U
@@ -261,31 +284,31 @@ class LossTerms:
             raise ValueError(f"loss_fn.reduction must be 'sum' or 'mean'; got {loss_fn.reduction!r}. "
                              "Curvature needs a scalar objective.")
         N, C = z.shape
-        with torch.enable_grad():
-            zz = z.detach().requires_grad_(True)
-            grad, = torch.autograd.grad(loss_fn(zz, targets), zz)
+        scale = 1.0 if loss_fn.reduction == "sum" else 1.0 / N
         if isinstance(loss_fn, nn.MSELoss):
             if targets.shape != z.shape:
                 raise ValueError(f"MSE targets must have the outputs' shape {tuple(z.shape)}; got "
                                  f"{tuple(targets.shape)}")
             c = 2.0 if loss_fn.reduction == "sum" else 2.0 / z.numel()
             eye = torch.eye(C, dtype=z.dtype, device=z.device)
-            return cls(grad, 1.0 if loss_fn.reduction == "sum" else 1.0 / N,
-                       math.sqrt(c) * eye.expand(N, C, C), torch.full_like(z, c), True)
+            return cls(c * (z - targets), scale, math.sqrt(c) * eye.expand(N, C, C), torch.full_like(z, c), True)
         if loss_fn.weight is not None:
             raise ValueError("CrossEntropyLoss with class weights is not supported natively; got weight="
                              f"{loss_fn.weight}. Use weight=None or backend='torchfunc'.")
+        eps = loss_fn.label_smoothing
         if targets.is_floating_point():
-            mass = targets.sum(dim=1)
+            t = targets.to(z.dtype) * (1 - eps) + eps / C
         else:
             if (targets == loss_fn.ignore_index).any():
                 raise ValueError(f"targets must not contain ignore_index={loss_fn.ignore_index} for native "
                                  "curvature; drop those samples first.")
-            mass = torch.ones(N, dtype=z.dtype, device=z.device)
-        scale = 1.0 if loss_fn.reduction == "sum" else 1.0 / N
-        p = torch.softmax(z.detach(), dim=1)
-        weight = (scale * mass).unsqueeze(1)
+            t = F.one_hot(targets, C).to(z.dtype) * (1 - eps) + eps / C
+        # Per sample: loss = -sum_c t_c log softmax(z)_c, gradient m p - t, Hessian m (diag(p) - p p^T), m = sum(t).
+        mass = t.sum(dim=1, keepdim=True)
+        p = torch.softmax(z, dim=1)
         sqrt_p = p.sqrt()
         # Columns k of diag(sqrt p) - p sqrt(p)^T: their outer products sum to diag(p) - p p^T since sum(p) = 1.
         columns = torch.diag_embed(sqrt_p) - sqrt_p.unsqueeze(2) * p.unsqueeze(1)
-        return cls(grad, scale, weight.sqrt().unsqueeze(2) * columns, weight * p * (1 - p), False)
+        weight = scale * mass
+        return cls(scale * (mass * p - t), scale, weight.sqrt().unsqueeze(2) * columns, weight * p * (1 - p),
+                   False)

@@ -167,6 +167,100 @@ def _external(backend, model, loss_fn, inputs, targets, method) -> dict[str, tor
 # The exact / GGN / Fisher sweep
 
 
+class _State:
+    """Per-sample Hessian of E at one position ``t`` of the chain, during the backward sweep.
+
+    ``H_t = G diag(s) G^T + diag(e) + S W^T diag(w) W S + (pending sources above)``, with
+
+    - ``cols`` ``G`` ``[N, r, *shape]`` and ``signs`` ``s`` ``[N, r]`` (``None``: all +1);
+    - ``diag`` ``e`` ``[N, *shape]``, signed;
+    - ``deferred`` ``(W, w, S)``: the diagonal ``w`` ``[N, d_out]`` of the position above the last Linear crossed,
+      scaled since by the elementwise ``S`` ``[N, *shape]`` (``None``: 1). Its diagonal ``S^2 (W^2)^T w`` is
+      cheap; it becomes ``d_out`` factor columns only if it must cross another non-diagonal map;
+    - ``pending``: position -> signed diagonal kept above a convolution/pooling (see :func:`_pending_sources`);
+    - ``grad`` ``dE/dt`` ``[N, *shape]`` when the f'' terms are wanted (exact Hessian), else ``None``;
+    - ``shape``: the per-sample shape at ``t``.
+    """
+
+    def __init__(self, shape: torch.Size, cols, diag, grad):
+        self.shape = shape
+        self.cols, self.signs, self.diag, self.grad = cols, None, diag, grad
+        self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self.pending: dict[int, torch.Tensor] = {}
+
+    def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
+        """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None`` skips the last term)."""
+        if self.cols is not None:
+            self.cols = self.cols * f1.unsqueeze(1)
+        if self.diag is not None:
+            self.diag = self.diag * f1.square()
+        if self.deferred is not None:
+            W, w, S = self.deferred
+            self.deferred = (W, w, f1 if S is None else S * f1)
+        if self.grad is not None:
+            if f2 is not None:
+                self.diag = f2 * self.grad if self.diag is None else self.diag + f2 * self.grad
+            self.grad = self.grad * f1
+
+    def reshape(self, shape: torch.Size) -> None:
+        """Back through a Flatten: the same vectors in another per-sample shape."""
+        self.shape = shape
+        for name in ("diag", "grad"):
+            t = getattr(self, name)
+            if t is not None:
+                setattr(self, name, t.reshape(t.shape[0], *shape))
+        if self.cols is not None:
+            self.cols = self.cols.reshape(*self.cols.shape[:2], *shape)
+        if self.deferred is not None and self.deferred[2] is not None:
+            W, w, S = self.deferred
+            self.deferred = (W, w, S.reshape(S.shape[0], *shape))
+
+    def diagonal(self) -> torch.Tensor | None:
+        """``diag(H_t)`` ``[N, *shape]`` without pending sources (``None`` if empty)."""
+        h = self.diag
+        if self.cols is not None:
+            squares = self.cols.flatten(2).square()
+            part = squares.sum(1) if self.signs is None else torch.bmm(self.signs.unsqueeze(1), squares).squeeze(1)
+            h = part.view(self.cols.shape[:1] + self.cols.shape[2:]) if h is None else h + part.view_as(h)
+        if self.deferred is not None:
+            W, w, S = self.deferred
+            part = (w @ W.square()).view(w.shape[0], *self.shape)
+            part = part if S is None else part * S.square()
+            h = part if h is None else h + part
+        return h
+
+    def materialize(self) -> None:
+        """Turn the deferred term into factor columns ``S W^T diag(sqrt|w|)`` with signs ``sign(w)``."""
+        if self.deferred is None:
+            return
+        W, w, S = self.deferred
+        self.deferred = None
+        new = w.abs().sqrt().view(*w.shape, *[1] * len(self.shape)) * W.view(1, W.shape[0], *self.shape)
+        if S is not None:
+            new = new * S.unsqueeze(1)
+        if self.cols is None:
+            self.cols, self.signs = new, w.sign()
+        else:
+            ones = w.new_ones(w.shape[0], self.cols.shape[1]) if self.signs is None else self.signs
+            self.cols, self.signs = torch.cat([self.cols, new], 1), torch.cat([ones, w.sign()], 1)
+
+    def cross(self, step: Step, position: int, in_shape: torch.Size) -> None:
+        """Back through the linear map of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input."""
+        self.materialize()
+        self.shape = in_shape
+        if self.cols is not None:
+            N, r = self.cols.shape[:2]
+            self.cols = adjoint(step, self.cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
+        if self.grad is not None:
+            self.grad = adjoint(step, self.grad, in_shape)
+        if self.diag is not None:
+            if step.kind == "linear":
+                self.deferred = (step.weight, self.diag, None)
+            else:
+                self.pending[position] = self.diag
+            self.diag = None
+
+
 def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: torch.Tensor | None,
            grad: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """Diagonal of ``sum_n J_n^T H_n J_n`` (+ the f'' terms when ``grad`` is given), per parameter.
@@ -176,87 +270,50 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
         diag: ``[N, C]`` a diagonal part of ``H_n`` at the output, or ``None``.
         grad: ``dE/dz`` ``[N, C]``: include the ``diag(f''(a) * dE/dx)`` terms of every activation (the exact
             Hessian); ``None`` for the generalised Gauss-Newton form.
-
-    The state at position ``t`` (the tensor between two steps) is ``H_t = G diag(s) G^T + diag(e)`` plus the
-    pending diagonal sources above the last convolution/pooling crossed (see the module docstring).
     """
-    N = trace.output.shape[0]
     start = next((i for i, s in enumerate(steps) if s.has_params), None)
     out: dict[str, torch.Tensor] = {}
     if start is None:
         return out
-    signs: torch.Tensor | None = None  # [N, r]; None means all +1
-    pending: dict[int, torch.Tensor] = {}  # position -> signed diagonal [N, *shape] (position > current)
+    state = _State(trace.shape(len(steps)), cols, diag, grad)
     for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
-        in_shape = trace.shape(i)
         if step.kind == "act":
             f1, f2 = trace.derivs[i]
-            if cols is not None:
-                cols = cols * f1.unsqueeze(1)
-            if diag is not None:
-                diag = diag * f1.square()
-            if grad is not None:
-                if not isinstance(step.module, PIECEWISE_LINEAR):
-                    diag = f2 * grad if diag is None else diag + f2 * grad
-                grad = grad * f1
+            state.activation(f1, None if isinstance(step.module, PIECEWISE_LINEAR) else f2)
             continue
         if step.kind == "flatten":
-            cols = None if cols is None else cols.reshape(N, cols.shape[1], *in_shape)
-            diag = None if diag is None else diag.reshape(N, *in_shape)
-            grad = None if grad is None else grad.reshape(N, *in_shape)
+            state.reshape(trace.shape(i))
             continue
         if step.kind == "linear" and step.has_params:
             # Dense layer: only diag(H_a) is needed. No source can be pending here: sources appear only when
             # crossing a convolution or pooling, and a Linear (2-D input) never lies below one.
-            out.update(_linear_diagonal(step, trace.inputs[i], cols, signs, diag))
+            h = state.diagonal()
+            if h is not None:
+                out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
         elif step.kind == "conv":
-            out.update(_conv_diagonal(steps, trace, i, cols, signs, diag, pending))
+            state.materialize()
+            out.update(_conv_diagonal(steps, trace, i, state))
         if i == start:
             break
-        if cols is not None:
-            r = cols.shape[1]
-            cols = adjoint(step, cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
-        if grad is not None:
-            grad = adjoint(step, grad, in_shape)
-        if diag is not None:
-            if step.kind == "linear":
-                new = diag.abs().sqrt().unsqueeze(2) * step.weight  # [N, d_out, d_in]: W^T diag(sqrt|e|)
-                if cols is None:
-                    cols, signs = new, diag.sign()
-                else:
-                    signs = diag.new_ones(N, cols.shape[1]) if signs is None else signs
-                    cols, signs = torch.cat([cols, new], dim=1), torch.cat([signs, diag.sign()], dim=1)
-            else:
-                pending[i + 1] = diag
-            diag = None
+        state.cross(step, i + 1, trace.shape(i))
     return out
 
 
-def _linear_diagonal(step: Step, x: torch.Tensor, cols, signs, diag) -> dict[str, torch.Tensor]:
-    """``sum_n diag(H_a,n) x_n^2`` for a Linear layer: weight ``[out, in]`` and bias ``[out]``."""
-    h = diag
-    if cols is not None:
-        squares = cols.square()
-        h_cols = squares.sum(1) if signs is None else torch.bmm(signs.unsqueeze(1), squares).squeeze(1)
-        h = h_cols if h is None else h + h_cols
-    return split_linear(step, h.T @ with_ones(x, step).square())
-
-
-def _conv_diagonal(steps, trace, i, cols, signs, diag, pending) -> dict[str, torch.Tensor]:
+def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
     """``sum_n u^T H_a,n u`` for each weight direction ``u = U[n, j, :]`` in output channel ``c`` of a Conv2d."""
     step = steps[i]
     U = unfold_input(step, trace.inputs[i])  # [N, J(+1), L]
     N, J1, L = U.shape
     C = trace.shape(i + 1)[0]
     total = U.new_zeros(C, J1)
-    if cols is not None:
-        T = conv_project(U, cols.reshape(N, cols.shape[1], C, L)).square()  # [N, r, C, J1]
-        total += T.sum((0, 1)) if signs is None else torch.einsum("nr,nrcj->cj", signs, T)
-    if diag is not None:
-        total += torch.einsum("njl,ncl->cj", U.square(), diag.reshape(N, C, L))
-    if pending:
-        total += _pending_sources(steps, trace, i, U, pending)
+    if state.cols is not None:
+        T = conv_project(U, state.cols.reshape(N, state.cols.shape[1], C, L)).square()  # [N, r, C, J1]
+        total += T.sum((0, 1)) if state.signs is None else torch.einsum("nr,nrcj->cj", state.signs, T)
+    if state.diag is not None:
+        total += torch.einsum("njl,ncl->cj", U.square(), state.diag.reshape(N, C, L))
+    if state.pending:
+        total += _pending_sources(steps, trace, i, U, state.pending)
     return split_conv(step, total)
 
 
@@ -295,11 +352,13 @@ def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
         elif step.kind == "pool":
             V = push(step, V.flatten(0, 1)).unflatten(0, (N, V.shape[1]))
         elif step.kind == "conv" and sparse:
+            # Direction (j, c) meets only the kernels K[:, c]: one single-channel convolution per c (a grouped
+            # convolution computes the same but is many times slower on CPU).
             m, K = step.module, step.weight  # [O, C, kh, kw]
-            grouped = K.transpose(0, 1).reshape(C * K.shape[0], 1, *K.shape[2:])
-            V = F.conv2d(V.expand(N, J1, C, *V.shape[3:]).flatten(0, 1), grouped, None, m.stride, m.padding,
-                         m.dilation, groups=C)
-            V = V.view(N, J1 * C, K.shape[0], *V.shape[2:])
+            V = V.expand(N, J1, C, *V.shape[3:])
+            V = torch.stack([F.conv2d(V[:, :, c].reshape(N * J1, 1, *V.shape[3:]), K[:, c:c + 1], None, m.stride,
+                                      m.padding, m.dilation) for c in range(C)], dim=1)  # [N*J1, C, O, ...]
+            V = V.view(N, J1 * C, *V.shape[2:])
             sparse = False
         elif step.kind == "conv":
             V = push(step, V.flatten(0, 1)).unflatten(0, (N, V.shape[1]))

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from .. import records
 
-__all__ = ["Experiment", "parse_seeds", "execute"]
+__all__ = ["Experiment", "execute", "parse_seeds", "run_units"]
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,14 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
     return seeds
 
 
-def _run_and_save(experiment_name: str, config: dict, unit: dict, path: str, threads: int | None) -> dict:
+def _run_and_save(experiment: Experiment, config: dict, unit: dict, path: str, threads: int | None) -> dict:
     """Worker: compute one unit and write it atomically (runs in this process, a joblib worker or on Dask)."""
-    from . import get
-
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     start = time.perf_counter()
-    result = get(experiment_name).run_unit(config, unit)
+    result = experiment.run_unit(config, unit)
     payload = {"unit": unit, "result": result, "wall_time_s": time.perf_counter() - start}
     records.atomic_write_json(path, payload)
     return payload
@@ -113,6 +111,32 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
     out = Path(args.out or Path("results") / experiment.name)
     units = experiment.units(config)
     ids = [u["id"] for u in units]
+    start = time.perf_counter()
+    done = run_units(experiment, config, units, out, args)
+    results = {unit_id: done[unit_id]["result"] for unit_id in ids}
+    summary = experiment.summarize(config, results)
+    if isinstance(summary, dict):  # what `prunebench report` names and cites (docs/record-schema.md)
+        summary.setdefault("title", experiment.title)
+        if getattr(experiment, "paper", None):
+            summary.setdefault("paper", experiment.paper)
+    unit_time = sum(done[i]["wall_time_s"] for i in ids)
+    prov = records.provenance(device=config.get("device", "cpu"), dtype=str(config.get("dtype", "float64")),
+                              seeds=seeds, wall_time=unit_time)
+    prov["session_wall_time_s"] = time.perf_counter() - start
+    record = records.make_record(experiment.name, config, summary, prov)
+    return records.atomic_write_json(out / "record.json", record)
+
+
+def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[str, Any]], out: Path,
+              args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Compute the ``units`` of ``experiment`` not yet saved in ``<out>/units`` and return every unit's payload
+    (``{"unit", "result", "wall_time_s"}``) keyed by unit id.
+
+    ``args`` supplies ``jobs``, ``scheduler`` and ``no_progress``. ``<out>/config.json`` pins ``config``: a folder
+    holding units of another configuration is refused. Workers receive ``experiment`` itself (it must pickle), so
+    code other than ``prunebench reproduce`` can run its units here too (the leaderboard does).
+    """
+    ids = [u["id"] for u in units]
     bad = [i for i in ids if not _UNIT_ID.match(i)]
     if bad or len(set(ids)) != len(ids):
         raise RuntimeError(f"experiment {experiment.name} produced invalid or duplicate unit ids: {bad or ids}")
@@ -131,16 +155,8 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
     pending = [u for u in units if u["id"] not in done]
     if done:
         log.warning("%s: resuming, %d of %d units already done", experiment.name, len(done), len(units))
-    start = time.perf_counter()
     _run_pending(experiment, config, pending, path_of, args, done)
-    results = {unit_id: done[unit_id]["result"] for unit_id in ids}
-    summary = experiment.summarize(config, results)
-    unit_time = sum(done[i]["wall_time_s"] for i in ids)
-    prov = records.provenance(device=config.get("device", "cpu"), dtype=str(config.get("dtype", "float64")),
-                              seeds=seeds, wall_time=unit_time)
-    prov["session_wall_time_s"] = time.perf_counter() - start
-    record = records.make_record(experiment.name, config, summary, prov)
-    return records.atomic_write_json(out / "record.json", record)
+    return done
 
 
 def _run_pending(experiment, config, pending, path_of, args, done) -> None:
@@ -152,14 +168,14 @@ def _run_pending(experiment, config, pending, path_of, args, done) -> None:
     if args.jobs == 1 and not args.scheduler:
         for unit in pending:
             bar.set_postfix_str(unit["id"], refresh=False)
-            done[unit["id"]] = _run_and_save(experiment.name, config, unit, str(path_of(unit["id"])), None)
+            done[unit["id"]] = _run_and_save(experiment, config, unit, str(path_of(unit["id"])), None)
             bar.update()
         bar.close()
         return
 
     import joblib
 
-    calls = (joblib.delayed(_run_and_save)(experiment.name, config, unit, str(path_of(unit["id"])), 1)
+    calls = (joblib.delayed(_run_and_save)(experiment, config, unit, str(path_of(unit["id"])), 1)
              for unit in pending)
     if args.scheduler:
         from distributed import Client
