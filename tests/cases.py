@@ -105,12 +105,13 @@ class Case:
                 for p in model.parameters():
                     p.mul_(2.0)
         model = model.to(self.device, dtype)
-        X = torch.randn(self.n, *model.input_shape, generator=gen, dtype=dtype).to(self.device)
+        # Draw in float64 and cast, so that every dtype sees the same numbers.
+        X = torch.randn(self.n, *model.input_shape, generator=gen, dtype=torch.float64).to(self.device, dtype)
         C = model(X).shape[1]
         kind, reduction = self.loss.split("-")
         if kind == "mse":
             loss_fn = nn.MSELoss(reduction=reduction)
-            y = torch.randn(self.n, C, generator=gen, dtype=dtype).to(self.device)
+            y = torch.randn(self.n, C, generator=gen, dtype=torch.float64).to(self.device, dtype)
         else:
             loss_fn = nn.CrossEntropyLoss(reduction=reduction)
             y = torch.randint(0, C, (self.n,), generator=gen).to(self.device)

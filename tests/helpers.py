@@ -6,7 +6,7 @@ import torch
 
 
 def assert_close(actual, expected, rtol: float, atol: float, name: str = "value") -> None:
-    """Assert ``|actual - expected| <= atol + rtol * |expected|`` entrywise, and say which entries differ.
+    """Assert ``|actual - expected| <= atol + rtol * |expected|`` entrywise; name the entries that differ.
 
     On failure the message names ``name``, the tolerances, how many entries fail, and the worst ones with their
     index, actual and expected values.
@@ -21,7 +21,9 @@ def assert_close(actual, expected, rtol: float, atol: float, name: str = "value"
     if bad.any():
         idx = torch.nonzero(bad.reshape(-1), as_tuple=True)[0]
         worst = idx[torch.argsort((err.reshape(-1) - bound.reshape(-1))[idx], descending=True)][:5]
-        lines = [f"  [{tuple(int(v) for v in torch.unravel_index(i, a.shape))}] actual {a.reshape(-1)[i]:.17g}, "
-                 f"expected {e.reshape(-1)[i]:.17g}, |diff| {err.reshape(-1)[i]:.3g}" for i in worst]
+        lines = [f"  [{tuple(int(v) for v in torch.unravel_index(i, a.shape))}] actual "
+                 f"{a.reshape(-1)[i]:.17g}, expected {e.reshape(-1)[i]:.17g}, |diff| {err.reshape(-1)[i]:.3g}"
+                 for i in worst]
         raise AssertionError(f"{name}: {int(bad.sum())} of {a.numel()} entries differ beyond rtol={rtol:g}, "
-                             f"atol={atol:g} (max |diff| {float(err.max()):.3g}); worst:\n" + "\n".join(lines))
+                             f"atol={atol:g} (max |diff| {float(err.max()):.3g}); worst:\n"
+                             + "\n".join(lines))

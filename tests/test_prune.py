@@ -1,4 +1,5 @@
-"""Pruning: the sparsity rule, masks that keep deleted entries at zero, one-shot and iterative runs, save/reload."""
+"""Pruning: the sparsity rule, masks that keep deleted entries at zero, one-shot and iterative runs,
+save/reload."""
 
 import copy
 
@@ -24,7 +25,8 @@ def fresh(problem):
     return copy.deepcopy(model), loss, X, Y
 
 
-# ------------------------------------------------------------------------------------------- the sparsity rule
+# ------------------------------------------------------------------------------------------- the sparsity
+# rule
 
 
 @pytest.mark.parametrize(("sparsity", "total", "count"), [
@@ -37,7 +39,8 @@ def test_deletion_count_is_the_largest_count_not_above_the_sparsity(sparsity, to
 
 @pytest.mark.parametrize("bad", [1.5, 1.0, -0.1, float("nan"), "0.5", True, None])
 def test_deletion_count_rejects_a_bad_sparsity(bad):
-    with pytest.raises(ValueError, match=rf"sparsity must be a float in \[0, 1\); got {repr(bad).replace('.', '[.]')}"):
+    with pytest.raises(ValueError, match=r"sparsity must be a float in \[0, 1\); got "
+                                         rf"{repr(bad).replace('.', '[.]')}"):
         prune._deletion_count(bad, 10)
 
 
@@ -54,7 +57,8 @@ def test_one_shot_validates_sparsity_through_the_rule(fresh):
         prune.one_shot(model, Magnitude(), loss, X, Y, 1.5)
 
 
-# ------------------------------------------------------------------------------------------- prunable and masks
+# ------------------------------------------------------------------------------------------- prunable and
+# masks
 
 
 def test_prunable_names_include_biases_by_default(fresh):
@@ -138,7 +142,8 @@ def test_step_validates_count(fresh, kwargs, error, match):
         prune.step(model, Magnitude(), loss, X, Y, **kwargs)
 
 
-# ------------------------------------------------------------------------------------- frozen through training
+# ------------------------------------------------------------------------------------- frozen through
+# training
 
 
 def _train_steps(model, loss, X, Y):
@@ -214,7 +219,8 @@ def test_iterative_stops_when_the_method_stops(fresh):
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"rounds": 0}, ValueError, "rounds must be a positive integer; got 0"),
-    ({"retrain": "lbfgs"}, TypeError, "retrain must be a TrainConfig, an integer number of L-BFGS iterations, or None"),
+    ({"retrain": "lbfgs"}, TypeError, "retrain must be a TrainConfig, an integer number of L-BFGS "
+                                      "iterations, or None"),
 ])
 def test_iterative_validates_its_arguments(fresh, kwargs, error, match):
     model, loss, X, Y = fresh

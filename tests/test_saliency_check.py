@@ -1,4 +1,5 @@
-"""check-saliency: predicted vs measured dE per parameter, its statistics, the cumulative curve, JSON, plot, CLI."""
+"""check-saliency: predicted vs measured dE per parameter, its statistics, the cumulative curve, JSON, plot,
+CLI."""
 
 import json
 import math
@@ -6,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import assert_close
 
+from helpers import assert_close
 from prunebench import cli, records
 from prunebench.methods import OBD, OBS, Magnitude
 from prunebench.models import functional_forward
@@ -66,7 +67,7 @@ def test_compare_takes_a_seeded_sample(monk_like):
 
 def test_obs_measured_change_includes_its_update(monk_like):
     model, loss, X, Y = monk_like
-    obs = OBS(hessian="exact", damping=1e-8)
+    obs = OBS(hessian="ggn", damping=1e-8)
     report = compare(model, loss, X, Y, obs, cumulative_fraction=0.2)
     entry = 11
     name, index = report.names[entry], report.indices[entry]
@@ -162,7 +163,8 @@ def test_cli_methods_lists_every_method_with_flags_and_citation(capsys):
 
 
 def test_monk1_saliency_agreement_for_obs_and_obd(data_root):
-    obs = check_saliency("monk-1", "obs", params={"hessian": "exact", "damping": 1e-8}, seed=0, root=data_root)
+    obs = check_saliency("monk-1", "obs", params={"hessian": "exact", "damping": 1e-8}, seed=0,
+                         root=data_root)
     obd = check_saliency("monk-1", "obd", params={"curvature": "exact"}, seed=0, root=data_root)
     assert len(obs.names) == 58
     # Deleting one of 58 weights of a trained MONK net is a small step: the second-order predictions rank the

@@ -1,11 +1,11 @@
 """Pruning a trained model: one-shot to a target sparsity, or iteratively with retraining in between.
 
-A deleted parameter entry is zero and stays zero: every prunable tensor carries a ``torch.nn.utils.prune`` mask
-(``prune.custom_from_mask``), so ``named_parameters`` then lists ``<layer>.weight_orig`` and the forward pass uses
-``weight_orig * weight_mask``; gradients of deleted entries are zero, and their ``_orig`` values are set to zero too,
-so weight decay leaves them at zero. A method that moves the surviving weights (OBS) has its update written into
-``<name>_orig`` (or into the plain parameter, for non-prunable ones) before the mask is recomputed. Save and reload a
-pruned model, masks included, with :func:`prunebench.train.save_checkpoint` and
+A deleted parameter entry is zero and stays zero: every prunable tensor carries a ``torch.nn.utils.prune``
+mask (``prune.custom_from_mask``), so ``named_parameters`` then lists ``<layer>.weight_orig`` and the forward
+pass uses ``weight_orig * weight_mask``; gradients of deleted entries are zero, and their ``_orig`` values are
+set to zero too, so weight decay leaves them at zero. A method that moves the surviving weights (OBS) has its
+update written into ``<name>_orig`` (or into the plain parameter, for non-prunable ones) before the mask is
+recomputed. Save and reload a pruned model, masks included, with :func:`prunebench.train.save_checkpoint` and
 :func:`~prunebench.train.load_checkpoint`.
 
 Sparsity is the fraction of *prunable* entries deleted. By default every free parameter is prunable, biases
@@ -28,14 +28,16 @@ from .methods.base import Deletion, PruningMethod, Selection, candidate_mask, mo
 from .models import effective_params
 from .train import TrainConfig, fit
 
-__all__ = ["PruneResult", "apply_selection", "iterative", "one_shot", "prunable_names", "pruned_fraction", "step"]
+__all__ = ["PruneResult", "apply_selection", "iterative", "one_shot", "prunable_names", "pruned_fraction",
+           "step"]
 
 log = logging.getLogger(__name__)
 
 
 def _deletion_count(sparsity: float, total: int) -> int:
-    """How many of ``total`` prunable entries a sparsity asks for: the largest count whose fraction of ``total``
-    does not exceed ``sparsity``, computed on the decimal the user wrote (0.29 of 100 is 29, not 28)."""
+    """How many of ``total`` prunable entries a sparsity asks for: the largest count whose fraction of
+    ``total`` does not exceed ``sparsity``, computed on the decimal the user wrote (0.29 of 100 is 29, not
+    28)."""
     if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}")
     if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 0:
@@ -67,9 +69,9 @@ def pruned_fraction(model: nn.Module, names: list[str] | None = None) -> float:
 @dataclass
 class PruneResult:
     """What a pruning run did. ``deletions`` in the order made, named as the model names its parameters after
-    pruning (``<layer>.weight_orig``); ``predicted_change`` the sum of their saliencies
-    (the predicted increase of E); ``stopped`` why the last chunk ended (``"count"``, ``"exhausted"``, or the
-    method's own rule); ``sparsity`` the fraction of prunable entries deleted at the end; ``rounds`` one dict per
+    pruning (``<layer>.weight_orig``); ``predicted_change`` the sum of their saliencies (the predicted
+    increase of E); ``stopped`` why the last chunk ended (``"count"``, ``"exhausted"``, or the method's own
+    rule); ``sparsity`` the fraction of prunable entries deleted at the end; ``rounds`` one dict per
     chunk (``deleted``, ``predicted_change``, ``loss_before``, ``loss_pruned``, ``loss_retrained``)."""
 
     deletions: list[Deletion] = field(default_factory=list)
@@ -103,8 +105,8 @@ def _ensure_masks(model: nn.Module, names: list[str]) -> None:
 
 
 def apply_selection(model: nn.Module, selection: Selection, prunable: list[str]) -> None:
-    """Write ``selection`` into ``model``: add its ``delta`` (if any) to the effective weights, then delete its
-    entries (``_orig`` and mask set to 0). Every tensor in ``prunable`` gets a mask."""
+    """Write ``selection`` into ``model``: add its ``delta`` (if any) to the effective weights, then delete
+    its entries (``_orig`` and mask set to 0). Every tensor in ``prunable`` gets a mask."""
     params = dict(model.named_parameters())
     effective = {n: t.detach().clone() for n, t in effective_params(model).items()}
     deleted = selection.delete_masks(effective)
@@ -137,11 +139,12 @@ def _loss(model, loss_fn, inputs, targets) -> float:
         return float(loss_fn(model(inputs), targets))
 
 
-def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-         *, count: int | None, include_bias: bool = True) -> PruneResult:
-    """Delete up to ``count`` more prunable entries chosen by ``method`` (``None``: as many as the method's own
-    stopping rule allows). ``count=0`` leaves the model untouched."""
-    if count is not None and (isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0):
+def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+         targets: torch.Tensor, *, count: int | None, include_bias: bool = True) -> PruneResult:
+    """Delete up to ``count`` more prunable entries chosen by ``method`` (``None``: as many as the method's
+    own stopping rule allows). ``count=0`` leaves the model untouched."""
+    bad_count = isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0
+    if count is not None and bad_count:
         raise ValueError(f"count must be a non-negative integer or None; got {count!r}")
     names = prunable_names(model, include_bias)
     if count == 0:
@@ -153,8 +156,8 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
     apply_selection(model, selection, names)
     after = _loss(model, loss_fn, inputs, targets)
     names = prunable_names(model, include_bias)
-    log.info("%s deleted %d entries: E %.4e -> %.4e (predicted +%.3e)", method, len(selection.deletions), before,
-             after, selection.predicted_change)
+    log.info("%s deleted %d entries: E %.4e -> %.4e (predicted +%.3e)", method, len(selection.deletions),
+             before, after, selection.predicted_change)
     current = dict(model.named_parameters())
     deletions = [d if d.name in current else replace(d, name=d.name + "_orig") for d in selection.deletions]
     return PruneResult(deletions, selection.stopped, pruned_fraction(model, names),
@@ -165,23 +168,26 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
 def one_shot(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
              targets: torch.Tensor, sparsity: float, *, include_bias: bool = True) -> PruneResult:
     """Prune once, without retraining, until ``sparsity`` of the prunable entries are deleted (entries deleted
-    before count towards it). Sparsity 0 leaves the model untouched. A method with a stopping rule may stop early
+    before count towards it). Sparsity 0 leaves the model untouched. A method with a stopping rule may stop
+    early
     (``result.stopped`` says so)."""
     names = prunable_names(model, include_bias)
     total = sum(dict(model.named_parameters())[n].numel() for n in names)
     target = _deletion_count(sparsity, total)
     already = round(pruned_fraction(model, names) * total)
-    return step(model, method, loss_fn, inputs, targets, count=max(target - already, 0), include_bias=include_bias)
+    return step(model, method, loss_fn, inputs, targets, count=max(target - already, 0),
+                include_bias=include_bias)
 
 
 def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
-              targets: torch.Tensor, sparsity: float, *, rounds: int = 5, retrain: TrainConfig | int | None = None,
-              include_bias: bool = True, seed: int = 0) -> PruneResult:
+              targets: torch.Tensor, sparsity: float, *, rounds: int = 5,
+              retrain: TrainConfig | int | None = None, include_bias: bool = True,
+              seed: int = 0) -> PruneResult:
     """OBD's procedure: delete a chunk, optionally retrain with the masks kept, recompute curvature, repeat.
 
-    ``rounds`` equal chunks reach ``sparsity``. ``retrain``: a :class:`~prunebench.train.TrainConfig`, or an integer
-    n for n full-batch L-BFGS iterations, or ``None`` for none. Curvature is recomputed at the start of each round
-    because the method is called afresh on the current model.
+    ``rounds`` equal chunks reach ``sparsity``. ``retrain``: a :class:`~prunebench.train.TrainConfig`, or an
+    integer n for n full-batch L-BFGS iterations, or ``None`` for none. Curvature is recomputed at the start
+    of each round because the method is called afresh on the current model.
     """
     if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer; got {rounds!r}")
@@ -198,7 +204,8 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
     for r in range(1, rounds + 1):
         goal = start + (max(target - start, 0) * r) // rounds
         done = round(pruned_fraction(model, prunable_names(model, include_bias)) * total)
-        chunk = step(model, method, loss_fn, inputs, targets, count=max(goal - done, 0), include_bias=include_bias)
+        chunk = step(model, method, loss_fn, inputs, targets, count=max(goal - done, 0),
+                     include_bias=include_bias)
         info = chunk.rounds[0] if chunk.rounds else {"deleted": 0, "predicted_change": 0.0,
                                                       "loss_before": _loss(model, loss_fn, inputs, targets),
                                                       "loss_pruned": None, "loss_retrained": None}

@@ -174,8 +174,9 @@ def bootstrap_ci(values: Sequence[float], *, level: float = CI_LEVEL, resamples:
     """``(median, low, high)``: the median of ``values`` (one per seed) and its percentile-bootstrap interval.
 
     ``resamples`` resamples of ``len(values)`` draws with replacement from ``numpy.random.default_rng(seed)``;
-    the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled medians. One
-    value gives ``(v, v, v)``. Deterministic: the same values give the same three floats on every run.
+    the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled medians,
+    widened to contain the median if it does not. One value gives ``(v, v, v)``. Deterministic: the same
+    values give the same three floats on every run.
     """
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
@@ -190,7 +191,8 @@ def bootstrap_ci(values: Sequence[float], *, level: float = CI_LEVEL, resamples:
     rng = np.random.default_rng(seed)
     medians = np.median(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
     low, high = np.percentile(medians, [50 * (1 - level), 50 * (1 + level)])
-    return median, float(low), float(high)
+    # A percentile interval can miss the point estimate in skewed cases; widen it to contain the median.
+    return median, min(float(low), median), max(float(high), median)
 
 
 _OPS = (">=", "<=", ">", "<", "within")
@@ -278,10 +280,10 @@ def evaluate_claims(record: Mapping) -> list[ClaimResult]:
 
 # ---------------------------------------------------------------------------------------------- formatting
 
-def _fmt(x: Any, missing: str = "—") -> str:
+def _fmt(x: Any) -> str:
     """Numbers to at most 4 significant digits, without trailing zeros or exponents between 1e-3 and 1e6."""
     if x is None:
-        return missing
+        return "—"
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, int):
@@ -297,7 +299,7 @@ def _fmt(x: Any, missing: str = "—") -> str:
             return text.rstrip("0").rstrip(".") if "." in text else text
         return f"{x:.3e}"
     if isinstance(x, (list, tuple)):
-        return ", ".join(_fmt(v, missing) for v in x)
+        return ", ".join(_fmt(v) for v in x)
     return str(x)
 
 
@@ -349,7 +351,7 @@ def _md_cell(x: Any) -> str:
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$", "×": r"$\times$", "→": r"$\rightarrow$",
-                  "≈": r"$\approx$", "–": "--", "—": "---", "<": "$<$", ">": "$>$"}
+                  "≈": r"$\approx$", "–": "--", "—": "---", "<": "$<$", ">": "$>$", "|": r"\textbar{}"}
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
 
 
@@ -364,8 +366,9 @@ def _seed_text(seeds: Sequence[int]) -> str:
     return ", ".join(map(str, seeds)) + f" ({len(seeds)})"
 
 
-def _provenance_items(record: Mapping, digest: str) -> list[tuple[str, str, bool]]:
-    """``(name, value, is code)`` for the provenance footer of every table of ``record``."""
+def _provenance_items(record: Mapping, origin: str) -> list[tuple[str, str, bool]]:
+    """``(name, value, is code)`` for the provenance footer of every table of ``record``; ``origin`` names
+    the record file (see :attr:`LoadedRecord.origin`)."""
     prov = record["provenance"]
     wall = prov.get("wall_time_s")
     device = prov.get("device", "?") + (f" ({prov['device_name']})" if prov.get("device_name") else "")
@@ -378,7 +381,7 @@ def _provenance_items(record: Mapping, digest: str) -> list[tuple[str, str, bool
             ("seeds", _seed_text(prov.get("seeds", [])), False),
             ("wall time", "?" if wall is None else f"{wall:.1f} s (sum over units)", False),
             ("created", str(prov.get("created", "?")), False),
-            ("record", f"{record['kind']}/record.json, sha256 {digest[:16]}", False)]
+            *([("record", origin, False)] if origin else [])]
 
 
 def _papers(record: Mapping) -> list[str]:
@@ -460,16 +463,16 @@ def short_cite(key: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- tables
 
-def _footer_markdown(record: Mapping, digest: str) -> str:
+def _footer_markdown(record: Mapping, origin: str) -> str:
     prov = " · ".join(f"{name}: `{value}`" if code else f"{name}: {value}"
-                      for name, value, code in _provenance_items(record, digest))
+                      for name, value, code in _provenance_items(record, origin))
     return (f"**Provenance.** {prov}\n\n**Cite** (the paper, and the suite that reproduced it):\n\n"
             f"```bibtex\n{_bibtex_block(record)}\n```\n")
 
 
-def _footer_latex(record: Mapping, digest: str) -> str:
+def _footer_latex(record: Mapping, origin: str) -> str:
     items = [f"{name}: " + (r"\texttt{" + _tex(value) + "}" if code else _tex(value))
-             for name, value, code in _provenance_items(record, digest)]
+             for name, value, code in _provenance_items(record, origin)]
     return r"{\footnotesize\raggedright Provenance. " + "; ".join(items) + r".\par}"
 
 
@@ -507,7 +510,7 @@ def _quick_tex(record: Mapping) -> str:
     return r"\textbf{Quick protocol: not a full reproduction.} " if quick else ""
 
 
-def claims_markdown(record: Mapping, digest: str = "") -> str:
+def claims_markdown(record: Mapping, origin: str = "") -> str:
     """The record's claims as a Markdown document: table, tolerances, deviations, provenance, BibTeX."""
     claims = evaluate_claims(record)
     papers = _papers(record)
@@ -527,11 +530,11 @@ def claims_markdown(record: Mapping, digest: str = "") -> str:
     deviations = record["results"].get("deviations", [])
     if deviations:
         lines += ["", "**Deviations from the paper.**", "", *(f"- {_md_cell(d)}" for d in deviations)]
-    lines += ["", _footer_markdown(record, digest)]
+    lines += ["", _footer_markdown(record, origin)]
     return _join(lines)
 
 
-def claims_latex(record: Mapping, digest: str = "") -> str:
+def claims_latex(record: Mapping, origin: str = "") -> str:
     """The record's claims as a LaTeX ``table`` with booktabs rules, provenance and the BibTeX as comments."""
     claims = evaluate_claims(record)
     papers = _papers(record)
@@ -561,7 +564,7 @@ def claims_latex(record: Mapping, digest: str = "") -> str:
                    + r"\par}")
     if deviations:
         out.append(r"{\footnotesize\raggedright Deviations from the paper. " + deviations + r"\par}")
-    out += [_footer_latex(record, digest), r"\end{table}", _bibtex_comment(record)]
+    out += [_footer_latex(record, origin), r"\end{table}", _bibtex_comment(record)]
     return "\n".join(out)
 
 
@@ -596,7 +599,7 @@ def _numeric_columns(table: Mapping) -> list[bool]:
             for j in range(len(table["columns"]))]
 
 
-def table_markdown(record: Mapping, table: Mapping, digest: str = "") -> str:
+def table_markdown(record: Mapping, table: Mapping, origin: str = "") -> str:
     """One of the record's extra tables as a Markdown document with notes, provenance and BibTeX."""
     numeric = _numeric_columns(table)
     lines = [f"# {record['kind']}: {table.get('title') or table['id']}", "", _quick_note(record).rstrip("\n"),
@@ -606,11 +609,11 @@ def table_markdown(record: Mapping, table: Mapping, digest: str = "") -> str:
     notes = table.get("notes") or []
     if notes:
         lines += ["", *(f"- {_md_cell(n)}" for n in notes)]
-    lines += ["", _footer_markdown(record, digest)]
+    lines += ["", _footer_markdown(record, origin)]
     return _join(lines)
 
 
-def table_latex(record: Mapping, table: Mapping, digest: str = "") -> str:
+def table_latex(record: Mapping, table: Mapping, origin: str = "") -> str:
     """One of the record's extra tables as a LaTeX booktabs ``table``."""
     numeric = _numeric_columns(table)
     papers = _papers(record)
@@ -623,11 +626,11 @@ def table_latex(record: Mapping, table: Mapping, digest: str = "") -> str:
            rf"\label{{tab:{record['kind']}-{table['id']}}}",
            r"\begin{tabular}{@{}" + "".join("r" if n else "l" for n in numeric) + "@{}}", r"\toprule",
            " & ".join(_tex(c) for c in table["columns"]) + r" \\", r"\midrule",
-           *(" & ".join(_tex(_fmt(v, "--")) for v in row) + r" \\" for row in table["rows"]),
+           *(" & ".join(_tex(_fmt(v)) for v in row) + r" \\" for row in table["rows"]),
            r"\bottomrule", r"\end{tabular}", r"\par\smallskip"]
     if notes or _quick_tex(record):
         out.append(r"{\footnotesize\raggedright " + _quick_tex(record) + notes + r"\par}")
-    out += [_footer_latex(record, digest), r"\end{table}", _bibtex_comment(record)]
+    out += [_footer_latex(record, origin), r"\end{table}", _bibtex_comment(record)]
     return "\n".join(out)
 
 
@@ -733,6 +736,11 @@ class LoadedRecord:
     name: str
     record: dict
     digest: str
+
+    @property
+    def origin(self) -> str:
+        """``"<name>/record.json, sha256 <16 hex digits>"``: the file, and version, a table came from."""
+        return f"{self.name}/record.json, sha256 {self.digest[:16]}"
 
 
 def load_records(results: str | Path) -> list[LoadedRecord]:
@@ -863,12 +871,12 @@ def _generate(loaded: Sequence[LoadedRecord], figures: bool) -> dict[Path, bytes
     for item in loaded:
         record, tables = item.record, Path(item.name) / "tables"
         if record["results"].get("claims"):
-            files[tables / "claims.md"] = claims_markdown(record, item.digest).encode()
-            files[tables / "claims.tex"] = claims_latex(record, item.digest).encode()
+            files[tables / "claims.md"] = claims_markdown(record, item.origin).encode()
+            files[tables / "claims.tex"] = claims_latex(record, item.origin).encode()
             files[tables / "claims.csv"] = claims_csv(record).encode()
         for table in record["results"].get("tables", []):
-            files[tables / f"{table['id']}.md"] = table_markdown(record, table, item.digest).encode()
-            files[tables / f"{table['id']}.tex"] = table_latex(record, table, item.digest).encode()
+            files[tables / f"{table['id']}.md"] = table_markdown(record, table, item.origin).encode()
+            files[tables / f"{table['id']}.tex"] = table_latex(record, table, item.origin).encode()
             files[tables / f"{table['id']}.csv"] = table_csv(table).encode()
         if figures:
             for spec in record["results"].get("figures", []):
@@ -1004,12 +1012,12 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "report", help="regenerate reproduced tables and figures from the result records",
         description="Regenerate every reproduced table (Markdown, LaTeX, CSV) and figure (PNG, SVG) from the "
-                    "records DIR/<experiment>/record.json, plus the index OUT/README.md and the README "
+                    "records DIR/<experiment>/record.json, plus the index <out>/README.md and the README "
                     "sections; --check only reports what is stale.")
-    p.add_argument("--results", default="results",
+    p.add_argument("--results", default="results", metavar="DIR",
                    help="folder of <experiment>/record.json (default results)")
-    p.add_argument("--out", default=None, help="output folder (default: the --results folder)")
-    p.add_argument("--readme", default="README.md",
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the --results folder)")
+    p.add_argument("--readme", default="README.md", metavar="FILE",
                    help="README whose 'Reproduced results' and 'How to cite' sections to regenerate "
                         "(default README.md, skipped when absent)")
     p.add_argument("--no-readme", action="store_true", help="leave the README alone")

@@ -1,25 +1,24 @@
 """Does a method's saliency predict the loss change it claims? Delete, re-evaluate, compare.
 
-For a trained model at a minimum of E, every free parameter (or a seeded sample on larger nets) is deleted alone,
-E is re-evaluated on the training set, and the measured dE is compared with the method's predicted dE, its saliency.
-For a method that moves weights (OBS) the measured dE is taken after its update for that one deletion. Reported:
-Spearman and Pearson correlation (scipy.stats), the median relative error |predicted - measured| / |measured| (over
-entries whose measured dE is non-zero), and the fraction of entries whose predicted rank lies within 10% of the
-number compared of their measured rank. Also the cumulative curve of OBD's Fig. 1b (LeCun, Denker & Solla 1989):
-along the method's deletion sequence, the predicted objective E0 + (sum of saliencies of the deleted entries)
-against the actual objective.
+For a trained model at a minimum of E, every free parameter (or a seeded sample on larger nets) is deleted
+alone, E is re-evaluated on the training set, and the measured dE is compared with the method's predicted dE,
+its saliency. For a method that moves weights (OBS) the measured dE is taken after its update for that one
+deletion. Reported: Spearman and Pearson correlation (scipy.stats), the median relative error |predicted -
+measured| / |measured| (over entries whose measured dE is non-zero), and the fraction of entries whose
+predicted rank lies within 10% of the number compared of their measured rank. Also the cumulative curve of
+OBD's Fig. 1b (LeCun, Denker & Solla 1989): along the method's deletion sequence, the predicted objective E0 +
+(sum of saliencies of the deleted entries) against the actual objective.
 
 JSON (``SaliencyReport.to_record``, a :mod:`prunebench.records` record of kind ``"saliency-check"``)::
 
     config:  {task, method, params, seed, sample, cumulative_fraction}
     results: {
-      n_parameters,          # free parameters of the model
-      n_compared,            # entries compared (all, or the seeded sample)
-      objective,             # E at the trained model (training set, the task's loss)
-      grad_norm,             # ||dE/dw|| there (the extremal approximation needs it ~0)
-      statistics: {spearman, pearson, median_relative_error, rank_within_10pct, n_zero_measured},
-      entries: {name: [...], index: [...], predicted: [...], measured: [...]},   # one column per field
-      cumulative: {deleted: [...], predicted: [...], actual: [...]},             # objectives after k deletions
+      n_parameters,          # free parameters of the model n_compared,            # entries compared (all, or
+      the seeded sample) objective,             # E at the trained model (training set, the task's loss)
+      grad_norm,             # ||dE/dw|| there (the extremal approximation needs it ~0) statistics: {spearman,
+      pearson, median_relative_error, rank_within_10pct, n_zero_measured}, entries: {name: [...], index:
+      [...], predicted: [...], measured: [...]},   # one column per field cumulative: {deleted: [...],
+      predicted: [...], actual: [...]},             # objectives after k deletions
     }
 
 Non-finite statistics (a constant saliency, e.g.) are written as null.
@@ -44,7 +43,8 @@ __all__ = ["SaliencyReport", "add_arguments", "check_saliency", "compare", "plot
            "statistics"]
 
 DEFAULT_MAX_COMPARED = 2000
-"""Above this many free parameters, a seeded sample of this size is compared unless ``sample`` says otherwise."""
+"""Above this many free parameters, a seeded sample of this size is compared unless ``sample`` says
+otherwise."""
 
 _COLORS = {"random": "#7f7f7f", "magnitude": "#1f77b4", "obd": "#2ca02c", "obs": "#d62728"}
 
@@ -76,7 +76,8 @@ class SaliencyReport:
     def to_dict(self) -> dict:
         """The ``results`` part of the record (module docstring)."""
         return {"n_parameters": self.n_parameters, "n_compared": len(self.names), "objective": self.objective,
-                "grad_norm": self.grad_norm, "statistics": {k: _finite(v) for k, v in self.statistics.items()},
+                "grad_norm": self.grad_norm, "statistics": {k: _finite(v) for k,
+                                                            v in self.statistics.items()},
                 "entries": {"name": list(self.names), "index": list(self.indices),
                             "predicted": [_finite(v) for v in self.predicted],
                             "measured": [_finite(v) for v in self.measured]},
@@ -86,7 +87,8 @@ class SaliencyReport:
         """A validated ``prunebench.record/1`` of kind ``"saliency-check"``."""
         from . import records
 
-        config = {"task": self.task, "method": self.method, "params": _jsonable(self.params), "seed": self.seed,
+        config = {"task": self.task, "method": self.method, "params": _jsonable(self.params),
+                  "seed": self.seed,
                   "sample": self.sample, "cumulative_fraction": self.cumulative_fraction}
         prov = records.provenance(device=device, dtype=dtype, seeds=[self.seed], wall_time=self.wall_time,
                                   command=command)
@@ -99,15 +101,17 @@ def _finite(v):
 
 
 def _jsonable(params: dict) -> dict:
-    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else repr(v)) for k, v in params.items()}
+    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else repr(v)) for k,
+            v in params.items()}
 
 
 def statistics(predicted, measured) -> dict:
     """Agreement of predicted and measured dE (1-D arrays of equal length).
 
-    ``spearman``/``pearson``: correlation coefficients (NaN when either side is constant); ``median_relative_error``:
-    median of |p - m| / |m| over entries with m != 0 (``n_zero_measured`` counts the others);
-    ``rank_within_10pct``: fraction of entries whose rank by prediction is within 0.1 n of their rank by measurement.
+    ``spearman``/``pearson``: correlation coefficients (NaN when either side is constant);
+    ``median_relative_error``: median of |p - m| / |m| over entries with m != 0 (``n_zero_measured`` counts
+    the others); ``rank_within_10pct``: fraction of entries whose rank by prediction is within 0.1 n of their
+    rank by measurement.
     """
     from scipy import stats
 
@@ -134,7 +138,9 @@ def _objective(model, loss_fn, params, inputs, targets) -> float:
 def _entries(model: nn.Module, sample: int | None, seed: int) -> list[tuple[str, int]]:
     present = [(name, int(i)) for name, m in model_mask(model).items()
                for i in torch.nonzero(m.reshape(-1), as_tuple=True)[0]]
-    limit = sample if sample is not None else (DEFAULT_MAX_COMPARED if len(present) > DEFAULT_MAX_COMPARED else None)
+    limit = sample
+    if sample is None and len(present) > DEFAULT_MAX_COMPARED:
+        limit = DEFAULT_MAX_COMPARED
     if limit is None or limit >= len(present):
         return present
     chosen = np.sort(np.random.default_rng(seed).choice(len(present), size=limit, replace=False))
@@ -144,10 +150,10 @@ def _entries(model: nn.Module, sample: int | None, seed: int) -> list[tuple[str,
 def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
             method: PruningMethod | str, *, sample: int | None = None, seed: int = 0,
             cumulative_fraction: float = 0.6, cumulative_points: int = 100) -> SaliencyReport:
-    """Predicted (saliency) vs measured dE of deleting each present entry of ``model`` alone, and the cumulative
-    curve along the method's deletion sequence up to ``cumulative_fraction`` of the entries (evaluated at up to
-    ``cumulative_points`` counts). ``sample``: compare a seeded sample of that many entries (default: all, or
-    :data:`DEFAULT_MAX_COMPARED` on larger nets). The model is not modified."""
+    """Predicted (saliency) vs measured dE of deleting each present entry of ``model`` alone, and the
+    cumulative curve along the method's deletion sequence up to ``cumulative_fraction`` of the entries
+    (evaluated at up to ``cumulative_points`` counts). ``sample``: compare a seeded sample of that many
+    entries (default: all, or :data:`DEFAULT_MAX_COMPARED` on larger nets). The model is not modified."""
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 2):
         raise ValueError(f"sample must be None (all parameters) or an integer >= 2; got {sample!r}")
     if not 0 <= cumulative_fraction <= 1:
@@ -181,10 +187,11 @@ def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     cumulative = _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, cumulative_fraction,
                              cumulative_points)
     return SaliencyReport(method=name, params=method.params, names=[n for n, _ in entries],
-                          indices=[i for _, i in entries], predicted=predicted, measured=measured, objective=e0,
+                          indices=[i for _,
+                                   i in entries], predicted=predicted, measured=measured, objective=e0,
                           grad_norm=grad_norm, n_parameters=sum(t.numel() for t in base.values()),
-                          cumulative=cumulative, seed=seed, sample=sample, cumulative_fraction=cumulative_fraction,
-                          wall_time=time.perf_counter() - start)
+                          cumulative=cumulative, seed=seed, sample=sample,
+                          cumulative_fraction=cumulative_fraction, wall_time=time.perf_counter() - start)
 
 
 def _registered_name(method: PruningMethod) -> str:
@@ -196,17 +203,20 @@ def _registered_name(method: PruningMethod) -> str:
 
 def _grad_norm(model, loss_fn, base, inputs, targets) -> float:
     params = {k: v.clone().requires_grad_(True) for k, v in base.items()}
-    grads = torch.autograd.grad(loss_fn(functional_forward(model, params, inputs), targets), list(params.values()))
+    grads = torch.autograd.grad(loss_fn(functional_forward(model, params, inputs), targets),
+                                list(params.values()))
     return math.sqrt(sum(float((g**2).sum()) for g in grads))
 
 
 def _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, fraction, points) -> dict:
-    """OBD Fig. 1b: objective predicted (E0 + cumulative saliency) and actual after k deletions of the sequence."""
+    """OBD Fig. 1b: objective predicted (E0 + cumulative saliency) and actual after k deletions of the
+    sequence."""
     n_present = sum(int(m.sum()) for m in mask.values())
     limit = math.floor(fraction * n_present)
     grid = sorted(set(np.linspace(0, limit, min(points, limit) + 1).round().astype(int).tolist()))
     out = {"deleted": [0], "predicted": [e0], "actual": [e0]}
-    steps = method.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidate_mask(model, mask))
+    steps = method.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidate_mask(model,
+                                                                                                  mask))
     gone = {n: torch.zeros(v.shape, dtype=torch.bool, device=v.device) for n, v in base.items()}
     total = 0.0
     with torch.no_grad():
@@ -226,26 +236,28 @@ def _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, fractio
     return out
 
 
-def check_saliency(task: str, method: str, *, params: dict | None = None, seed: int = 0, sample: int | None = None,
+def check_saliency(task: str, method: str, *, params: dict | None = None, seed: int = 0,
+                   sample: int | None = None,
                    root=None, device: str = "cpu", cache: bool = True, cumulative_fraction: float = 0.6
                    ) -> SaliencyReport:
-    """Train (or load from the cache) the dense model of ``task`` for ``seed`` and :func:`compare` on its training
-    set, with the method ``method`` built from ``params``."""
+    """Train (or load from the cache) the dense model of ``task`` for ``seed`` and :func:`compare` on its
+    training set, with the method ``method`` built from ``params``."""
     from . import tasks
 
     t = tasks.get(task)
     model, task_data, _ = t.trained(seed, root, device=device, cache=cache)
     instance = registry.get(method, **(params or {}))
-    report = compare(model, t.loss_fn(), task_data.x_train, task_data.t_train, instance, sample=sample, seed=seed,
+    report = compare(model, t.loss_fn(), task_data.x_train, task_data.t_train, instance, sample=sample,
+                     seed=seed,
                      cumulative_fraction=cumulative_fraction)
     report.task, report.method = task, method
     return report
 
 
 def plot(report: SaliencyReport):
-    """A matplotlib Figure: (left) measured vs predicted dE, log-log, with the diagonal; (right) the cumulative
-    curve of OBD's Fig. 1b. Entries with a non-positive value cannot be drawn on log axes and are counted in the
-    title. Never calls ``plt.show``."""
+    """A matplotlib Figure: (left) measured vs predicted dE, log-log, with the diagonal; (right) the
+    cumulative curve of OBD's Fig. 1b. Entries with a non-positive value cannot be drawn on log axes and are
+    counted in the title. Never calls ``plt.show``."""
     import seaborn as sns
     from matplotlib.figure import Figure
 
@@ -269,7 +281,8 @@ def plot(report: SaliencyReport):
                  fontsize=9)
     c = report.cumulative
     if c:
-        ax2.plot(c["deleted"], c["predicted"], color=color, ls="--", label="predicted (E0 + sum of saliencies)")
+        ax2.plot(c["deleted"], c["predicted"], color=color, ls="--", label="predicted (E0 + sum of "
+                                                                           "saliencies)")
         ax2.plot(c["deleted"], c["actual"], color=color, label="actual")
         ax2.set_yscale("log")
         ax2.legend(loc="upper left")
@@ -287,12 +300,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a method parameter, e.g. --param curvature=exact (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=None,
-                        help=f"compare a seeded sample of N entries (default: all, or {DEFAULT_MAX_COMPARED} on nets "
+                        help="compare a seeded sample of N entries (default: all, or "
+                             f"{DEFAULT_MAX_COMPARED} on nets "
                              "with more free parameters)")
     parser.add_argument("--json", default=None, metavar="PATH", help="write the record here")
     parser.add_argument("--plot", default=None, metavar="PATH", help="write the figure here (png, pdf, svg)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--root", default=None, help="data root (default: $PRUNEBENCH_DATA, ./datasets, user cache)")
+    parser.add_argument("--root", default=None, help="data root (default: $PRUNEBENCH_DATA, ./datasets, "
+                                                     "user cache)")
 
 
 def parse_params(pairs: list[str]) -> dict:
@@ -326,7 +341,8 @@ def run(args: argparse.Namespace) -> int:
     report = check_saliency(args.task, args.method, params=parse_params(args.param), seed=args.seed,
                             sample=args.sample, root=args.root, device=args.device)
     st = report.statistics
-    print(f"{args.task} / {args.method} {report.params}: {len(report.names)} of {report.n_parameters} parameters, "
+    print(f"{args.task} / {args.method} {report.params}: {len(report.names)} of {report.n_parameters} "
+          "parameters, "
           f"E = {report.objective:.4e}, |grad| = {report.grad_norm:.2e}")
     print(f"  Spearman {st['spearman']:.4f}  Pearson {st['pearson']:.4f}  median relative error "
           f"{st['median_relative_error']:.4f}  rank within 10% {st['rank_within_10pct']:.3f}")
@@ -342,6 +358,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``check-saliency`` to the ``prunebench`` command line."""
-    p = subparsers.add_parser("check-saliency", help="compare each method's predicted dE with the measured one")
+    p = subparsers.add_parser("check-saliency", help="compare each method's predicted dE with the measured "
+                                                     "one")
     add_arguments(p)
     p.set_defaults(func=run)

@@ -4,13 +4,14 @@
 >>> check_method("magnitude")  # doctest: +ELLIPSIS
 ['flags', 'hooks', 'keys-and-shapes', ...]
 
-Each check raises ``AssertionError`` with a message that names the method, the check and what differed (this is a
-test utility). :func:`check_method` returns the names of the checks that passed.
+Each check raises ``AssertionError`` with a message that names the method, the check and what differed (this
+is a test utility). :func:`check_method` returns the names of the checks that passed.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 from torch import nn
@@ -28,11 +29,18 @@ CHECKS = ("flags", "hooks", "keys-and-shapes", "finite-nonnegative", "determinis
 
 
 def tiny_problem(seed: int = 0, dtype: torch.dtype = torch.float64):
-    """The MONK net (17-3-1 sigmoid, 58 parameters) near a minimum of MSE on 32 random binary inputs labelled by a
-    random teacher of the same shape: ``(model, loss_fn, X, Y)``.
+    """The MONK net (17-3-1 sigmoid, 58 parameters) near a minimum of MSE on 32 random binary inputs labelled
+    by a random teacher of the same shape: ``(model, loss_fn, X, Y)``, a fresh copy on every call.
 
-    Trained by a few full-batch L-BFGS iterations so that curvature-based methods see a sensible Hessian.
+    Trained by a few full-batch L-BFGS iterations (once per process and seed) so that curvature-based methods
+    see a sensible Hessian.
     """
+    model, loss_fn, X, Y = _trained_tiny_problem(seed, dtype)
+    return copy.deepcopy(model), loss_fn, X.clone(), Y.clone()
+
+
+@functools.cache
+def _trained_tiny_problem(seed: int, dtype: torch.dtype):
     from .train import TrainConfig, fit
 
     g = torch.Generator().manual_seed(seed)
@@ -57,7 +65,8 @@ def _instance(method_or_name) -> PruningMethod:
         return method_or_name
     if isinstance(method_or_name, type) and issubclass(method_or_name, PruningMethod):
         return method_or_name()
-    raise TypeError(f"method must be a registered name, a PruningMethod subclass or instance; got {method_or_name!r}")
+    raise TypeError("method must be a registered name, a PruningMethod subclass or instance; got "
+                    f"{method_or_name!r}")
 
 
 def _check_saliency(method, check, model, sal):
@@ -82,15 +91,15 @@ def check_method(method_or_name, *, problem=None, seed: int = 0) -> list[str]:
 
     ``problem``: ``(model, loss_fn, inputs, targets)`` to check on (default :func:`tiny_problem`); an unpruned
     model (it is copied, never modified); the save-reload check runs only for a model built by
-    :func:`prunebench.models.build`.
-    Checks, in order (:data:`CHECKS`): the flags are valid; ``update`` is implemented exactly when
-    ``moves_weights``; saliencies are keyed and shaped like ``named_parameters``; they are finite and >= 0; a second
-    instance with the same parameters gives bitwise the same saliencies, and so does a second call; a method
-    without curvature (``curvature=None``) ignores the data; sparsity 0 changes nothing; pruning to 50% deletes
-    exactly that many entries, makes them zero, and (unless ``moves_weights``) leaves the others bitwise alone;
-    on the pruned model deleted entries have saliency 0; ``update`` keys its change like ``named_parameters`` and
-    zeroes the deleted entries; deleted entries stay zero through SGD (momentum, weight decay) and Adam steps; and a
-    pruned model survives save and reload with its masks.
+    :func:`prunebench.models.build`. Checks, in order (:data:`CHECKS`): the flags are valid; ``update`` is
+    implemented exactly when ``moves_weights``; saliencies are keyed and shaped like ``named_parameters``;
+    they are finite and >= 0; a second instance with the same parameters gives bitwise the same saliencies,
+    and so does a second call; a method without curvature (``curvature=None``) ignores the data; sparsity 0
+    changes nothing; pruning to 50% deletes exactly that many entries, makes them zero, and (unless
+    ``moves_weights``) leaves the others bitwise alone; on the pruned model deleted entries have saliency 0;
+    ``update`` keys its change like ``named_parameters`` and zeroes the deleted entries; deleted entries stay
+    zero through SGD (momentum, weight decay) and Adam steps; and a pruned model survives save and reload with
+    its masks.
     """
     method = _instance(method_or_name)
     cls = type(method)
@@ -154,7 +163,8 @@ def check_method(method_or_name, *, problem=None, seed: int = 0) -> list[str]:
     mask = model_mask(model)
     deleted = sum(int((~m).sum()) for m in mask.values())
     if deleted != total // 2 or len(result.deletions) != total // 2:
-        _fail(method, "pruning", f"pruning to 0.5 of {total} entries deleted {deleted} ({len(result.deletions)} "
+        _fail(method, "pruning", f"pruning to 0.5 of {total} entries deleted {deleted} "
+                                 f"({len(result.deletions)} "
                                  f"reported); expected {total // 2}")
     after = {k: v.detach() for k, v in effective_params(model).items()}
     for (old, w0), (new, w1) in zip(before.items(), after.items(), strict=True):
@@ -182,7 +192,8 @@ def check_method(method_or_name, *, problem=None, seed: int = 0) -> list[str]:
         for name, w in effective_params(model).items():
             moved = w.detach() + delta[name]
             if (moved[delete[name]] != 0).any():
-                _fail(method, "update", f"the update leaves deleted entries of {name!r} at {moved[delete[name]]}")
+                _fail(method, "update", f"the update leaves deleted entries of {name!r} at "
+                                        f"{moved[delete[name]]}")
         passed.append("update")
 
     for make in (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),

@@ -7,15 +7,15 @@ References:
 
 Two dispatchers, one per quantity, for ``E = loss_fn(model(inputs), targets)`` in the model's dtype:
 
-- :func:`diag` ``(backend, kind, ...)`` -> dict keyed like ``dict(model.named_parameters())``, each value shaped
-  like its parameter;
+- :func:`diag` ``(backend, kind, ...)`` -> dict keyed like ``dict(model.named_parameters())``, each value
+  shaped like its parameter;
 - :func:`dense` ``(backend, kind, ...)`` -> ``Tensor[P, P]`` in :class:`ParamLayout` order (small models).
 
-``kind`` is ``"exact"`` (the Hessian), ``"ggn"`` or ``"fisher"`` (empirical Fisher ``s sum_n g_n g_n^T``, ``g_n``
-the gradient of ``loss_fn(model(x_n), y_n)``, ``s`` = 1 or ``1/N`` for reduction "sum"/"mean"). Each peer's own
-convention is converted to ours: BackPACK's individual gradients of a "mean" loss carry ``1/N``; curvlinops'
-empirical Fisher of ``MSELoss(reduction="mean")`` is ``C`` times ours (it differentiates the per-sample *sum* of
-squares). What each backend offers:
+``kind`` is ``"exact"`` (the Hessian), ``"ggn"`` or ``"fisher"`` (empirical Fisher ``s sum_n g_n g_n^T``,
+``g_n`` the gradient of ``loss_fn(model(x_n), y_n)``, ``s`` = 1 or ``1/N`` for reduction "sum"/"mean"). Each
+peer's own convention is converted to ours: BackPACK's individual gradients of a "mean" loss carry ``1/N``;
+curvlinops' empirical Fisher of ``MSELoss(reduction="mean")`` is ``C`` times ours (it differentiates the
+per-sample *sum* of squares). What each backend offers:
 
 ============  =================================  ==================================================
 backend       diag                               dense
@@ -29,18 +29,20 @@ curvlinops    exact, ggn, fisher (P matrix-      HessianLinearOperator, GGNLinea
               are stochastic)
 ============  =================================  ==================================================
 
-Layers: BackPACK needs a module extension per layer; ``ScaledTanh`` (and ``Identity`` for the Hessian diagonal)
-are mapped here through :func:`prunebench.models.activation_derivatives`; any other layer outside Linear, Conv2d,
-AvgPool2d, Flatten, Tanh, Sigmoid, ReLU raises a ``TypeError`` naming the layer and the backends that support it.
-curvlinops and torchfunc differentiate any layer with ``torch.func``. Pruned layers (``weight_orig`` and
-``weight_mask``) are handed to the peers as a plain copy holding the effective weight; their results are keyed back
-to ``...weight_orig``. The user's model is never modified (BackPACK extends a deep copy).
+Layers: BackPACK needs a module extension per layer; ``ScaledTanh`` (and ``Identity`` for the Hessian
+diagonal) are mapped here through :func:`prunebench.models.activation_derivatives`; any other layer outside
+Linear, Conv2d, AvgPool2d, Flatten, Tanh, Sigmoid, ReLU raises a ``TypeError`` naming the layer and the
+backends that support it (first-order quantities only check the layers that hold parameters). curvlinops and
+torchfunc differentiate any layer with ``torch.func``. Pruned layers (``weight_orig`` and ``weight_mask``) are
+handed to the peers as a plain copy holding the effective weight; their results are keyed back to
+``...weight_orig``. The user's model is never modified (BackPACK extends a deep copy).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -52,11 +54,12 @@ from ._backprop import ACTIVATIONS
 from .layout import ParamLayout
 
 __all__ = ["BACKENDS", "KINDS", "backpack_dense", "backpack_hessian_diag", "curvlinops_dense",
-           "curvlinops_hessian_diag", "dense", "diag"]
+           "curvlinops_hessian_diag", "dense", "detached_copy", "diag"]
 
 BACKENDS = ("native", "torchfunc", "backpack", "curvlinops")
 KINDS = ("exact", "ggn", "fisher")
-_EXTRAS = {"backpack": ("backpack", "backpack-for-pytorch"), "curvlinops": ("curvlinops", "curvlinops-for-pytorch")}
+_EXTRAS = {"backpack": ("backpack", "backpack-for-pytorch"),
+           "curvlinops": ("curvlinops", "curvlinops-for-pytorch")}
 _NATIVE_LAYERS = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, *ACTIVATIONS)
 _BACKPACK_LAYERS = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.Identity,
                     ScaledTanh)
@@ -95,7 +98,7 @@ def _check(backend: str, kind: str) -> None:
         raise ValueError(f"kind must be one of {list(KINDS)}; got {kind!r}")
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Shared preparation
 
 
@@ -105,8 +108,20 @@ def _require(backend: str):
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ImportError(f"backend={backend!r} needs the optional dependency {dist!r}, which is not installed "
-                          f"({err}); install it with: pip install 'prunebench[{backend}]'") from err
+        raise ImportError(f"backend={backend!r} needs the optional dependency {dist!r}, which is not "
+                          f"installed ({err}); install it with: pip install 'prunebench[{backend}]'") from err
+
+
+def detached_copy(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)`` that also works after a forward pass of a pruned model, whose computed
+    ``module.weight`` (``orig * mask``, not a graph leaf) refuses to be deep-copied: it is copied detached."""
+    memo = {}
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod) and hasattr(module, hook._tensor_name):
+                tensor = getattr(module, hook._tensor_name)
+                memo[id(tensor)] = tensor.detach().clone()
+    return copy.deepcopy(model, memo)
 
 
 def _plain_copy(model: nn.Module) -> tuple[nn.Module, dict[str, str]]:
@@ -115,7 +130,7 @@ def _plain_copy(model: nn.Module) -> tuple[nn.Module, dict[str, str]]:
     Returns the copy and a map from its parameter names to the original model's (``...weight`` ->
     ``...weight_orig`` for pruned layers).
     """
-    twin = copy.deepcopy(model)
+    twin = detached_copy(model)
     renames = {}
     for name, module in twin.named_modules():
         for hook in list(module._forward_pre_hooks.values()):
@@ -128,13 +143,15 @@ def _plain_copy(model: nn.Module) -> tuple[nn.Module, dict[str, str]]:
     return twin, renames
 
 
-def _rekey(values: dict[str, torch.Tensor], renames: dict[str, str], model: nn.Module) -> dict[str, torch.Tensor]:
+def _rekey(values: dict[str, torch.Tensor], renames: dict[str, str],
+           model: nn.Module) -> dict[str, torch.Tensor]:
     """Results keyed by the plain copy's names -> keyed (and ordered) like ``model.named_parameters()``."""
     mapped = {renames.get(k, k): v for k, v in values.items()}
     return {name: mapped[name] for name, _ in model.named_parameters()}
 
 
-def _reorder(matrix: torch.Tensor, twin: nn.Module, renames: dict[str, str], model: nn.Module) -> torch.Tensor:
+def _reorder(matrix: torch.Tensor, twin: nn.Module, renames: dict[str, str],
+             model: nn.Module) -> torch.Tensor:
     """A dense matrix in the plain copy's layout -> the original model's layout."""
     src = ParamLayout.from_model(twin)
     dst = ParamLayout.from_model(model)
@@ -158,8 +175,8 @@ def _check_backpack(model: nn.Module, loss_fn: nn.Module, kind: str) -> None:
         if kind == "fisher" and not parametrised:
             continue  # first-order extensions only need the layers that hold parameters
         if not isinstance(module, _BACKPACK_LAYERS):
-            raise TypeError(f"layer {name!r} ({type(module).__name__}) is not supported by backend='backpack' "
-                            f"for kind={kind!r}; backends that support it: "
+            raise TypeError(f"layer {name!r} ({type(module).__name__}) is not supported by "
+                            f"backend='backpack' for kind={kind!r}; backends that support it: "
                             f"{', '.join(_layers_supported_by(module))}")
     if not isinstance(loss_fn, _BACKPACK_LOSSES):
         raise TypeError(f"loss_fn must be nn.MSELoss or nn.CrossEntropyLoss for backend='backpack'; got "
@@ -171,7 +188,7 @@ def _fisher_scale(loss_fn: nn.Module, n: int) -> float:
     return 1.0 / n if loss_fn.reduction == "mean" else 1.0
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # BackPACK
 
 
@@ -228,7 +245,8 @@ def _backpack_run(model, loss_fn, inputs, targets, kind, dense):
     default = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # BackPACK builds AvgPool2d's transposed convolution in the default dtype
     try:
-        with backpack.backpack(extension):
+        with backpack.backpack(extension), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")  # inputs need no grad
             loss(twin(inputs.to(dtype)), targets).backward()
     finally:
         torch.set_default_dtype(default)
@@ -249,11 +267,11 @@ def backpack_hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Te
 
 def backpack_dense(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                    kind: str) -> torch.Tensor:
-    """BackPACK's dense ``"ggn"`` (``V^T V`` from SqrtGGNExact) or ``"fisher"`` (from BatchGrad): ``[P, P]``."""
+    """BackPACK's dense ``"ggn"`` (``V^T V``, SqrtGGNExact) or ``"fisher"`` (BatchGrad): ``[P, P]``."""
     _check("backpack", kind)
     if kind == "exact":
-        raise ValueError("kind='exact' is not available densely from backend='backpack' (BackPACK offers only "
-                         "block-diagonal Hessian products); use backend='torchfunc' or 'curvlinops'")
+        raise ValueError("kind='exact' is not available densely from backend='backpack' (BackPACK offers "
+                         "only block-diagonal Hessian products); use backend='torchfunc' or 'curvlinops'")
     twin, renames, values = _backpack_run(model, loss_fn, inputs, targets, kind, dense=True)
     layout = ParamLayout.from_model(twin)
     n = inputs.shape[0]
@@ -266,7 +284,7 @@ def backpack_dense(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, t
     return _reorder(matrix, twin, renames, model)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # curvlinops
 
 

@@ -51,9 +51,8 @@ below differs only in what stands for the pre-activation Hessian ``H_a = d2E/da^
 
 from __future__ import annotations
 
-import importlib
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +72,7 @@ from ._backprop import (
     record,
     split_conv,
     split_linear,
+    squares_times,
     unfold_input,
     unsupported,
     with_ones,
@@ -149,22 +149,32 @@ def _torchfunc(model, loss_fn, inputs, targets, method, dtype) -> dict[str, torc
     return ParamLayout.from_model(model).unflatten(torch.diagonal(matrix))
 
 
-_EXTRAS = {"backpack": "backpack", "curvlinops": "curvlinops"}
+_EXTERNAL = {"backpack": "backpack_hessian_diag", "curvlinops": "curvlinops_hessian_diag"}
+"""Peer libraries: the function of :mod:`.backends` that computes the diagonal (it raises an ImportError naming
+the extra, ``pip install 'prunebench[backpack]'``, when the library is missing)."""
 
 
 def _external(backend, model, loss_fn, inputs, targets, method) -> dict[str, torch.Tensor]:
-    """Dispatch to ``prunebench.curvature.backends.<backend>_hessian_diag(model, loss_fn, X, y, method)``."""
-    try:
-        backends = importlib.import_module(".backends", __package__)
-        fn: Callable = getattr(backends, f"{backend}_hessian_diag")
-    except (ImportError, AttributeError) as err:
-        raise ImportError(f"backend={backend!r} needs the optional extra: pip install "
-                          f"'prunebench[{_EXTRAS[backend]}]' ({err})") from err
-    return fn(model, loss_fn, inputs, targets, method)
+    from . import backends
+
+    return getattr(backends, _EXTERNAL[backend])(model, loss_fn, inputs, targets, method)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The exact / GGN / Fisher sweep
+
+
+@dataclass
+class _Source:
+    """A pending part ``G diag(s) G^T + diag(e)`` of the per-sample Hessian at a position above the sweep.
+
+    Attributes: ``diag`` ``e`` ``[N, *shape]``; ``cols`` ``G`` ``[N, r, *shape]`` or ``None``; ``signs`` ``s``
+    ``[N, r]`` or ``None`` (all +1).
+    """
+
+    diag: torch.Tensor
+    cols: torch.Tensor | None = None
+    signs: torch.Tensor | None = None
 
 
 class _State:
@@ -177,7 +187,7 @@ class _State:
     - ``deferred`` ``(W, w, S)``: the diagonal ``w`` ``[N, d_out]`` of the position above the last Linear crossed,
       scaled since by the elementwise ``S`` ``[N, *shape]`` (``None``: 1). Its diagonal ``S^2 (W^2)^T w`` is
       cheap; it becomes ``d_out`` factor columns only if it must cross another non-diagonal map;
-    - ``pending``: position -> signed diagonal kept above a convolution/pooling (see :func:`_pending_sources`);
+    - ``pending``: position -> :class:`_Source` kept above a convolution/pooling (see :func:`_pending_sources`);
     - ``grad`` ``dE/dt`` ``[N, *shape]`` when the f'' terms are wanted (exact Hessian), else ``None``;
     - ``shape``: the per-sample shape at ``t``.
     """
@@ -186,7 +196,7 @@ class _State:
         self.shape = shape
         self.cols, self.signs, self.diag, self.grad = cols, None, diag, grad
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
-        self.pending: dict[int, torch.Tensor] = {}
+        self.pending: dict[int, _Source] = {}
 
     def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
         """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None`` skips the last term)."""
@@ -220,7 +230,7 @@ class _State:
         h = self.diag
         if self.cols is not None:
             squares = self.cols.flatten(2).square()
-            part = squares.sum(1) if self.signs is None else torch.bmm(self.signs.unsqueeze(1), squares).squeeze(1)
+            part = (squares if self.signs is None else squares * self.signs.unsqueeze(2)).sum(1)
             h = part.view(self.cols.shape[:1] + self.cols.shape[2:]) if h is None else h + part.view_as(h)
         if self.deferred is not None:
             W, w, S = self.deferred
@@ -245,19 +255,24 @@ class _State:
             self.cols, self.signs = torch.cat([self.cols, new], 1), torch.cat([ones, w.sign()], 1)
 
     def cross(self, step: Step, position: int, in_shape: torch.Size) -> None:
-        """Back through the linear map of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input."""
+        """Back through the linear map of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input.
+
+        A diagonal crossing a convolution or pooling stays behind as a pending source: the convolutions below
+        will push their weight directions up to ``position``. The factor columns then stay there too (those
+        directions meet them at no extra push), unless there is no diagonal, when they are carried down.
+        """
         self.materialize()
         self.shape = in_shape
+        if self.diag is not None and step.kind != "linear":
+            self.pending[position] = _Source(self.diag, self.cols, self.signs)
+            self.diag, self.cols, self.signs = None, None, None
         if self.cols is not None:
             N, r = self.cols.shape[:2]
             self.cols = adjoint(step, self.cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
         if self.grad is not None:
             self.grad = adjoint(step, self.grad, in_shape)
         if self.diag is not None:
-            if step.kind == "linear":
-                self.deferred = (step.weight, self.diag, None)
-            else:
-                self.pending[position] = self.diag
+            self.deferred = (step.weight, self.diag, None)
             self.diag = None
 
 
@@ -308,10 +323,11 @@ def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
     C = trace.shape(i + 1)[0]
     total = U.new_zeros(C, J1)
     if state.cols is not None:
-        T = conv_project(U, state.cols.reshape(N, state.cols.shape[1], C, L)).square()  # [N, r, C, J1]
-        total += T.sum((0, 1)) if state.signs is None else torch.einsum("nr,nrcj->cj", state.signs, T)
+        r = state.cols.shape[1]
+        T = conv_project(U, state.cols.reshape(N, r, C, L)).square_().view(N * r, C * J1)  # [N r, C J1]
+        total += (T.sum(0) if state.signs is None else state.signs.reshape(1, N * r) @ T).view(C, J1)
     if state.diag is not None:
-        total += torch.einsum("njl,ncl->cj", U.square(), state.diag.reshape(N, C, L))
+        total += squares_times(U, state.diag)
     if state.pending:
         total += _pending_sources(steps, trace, i, U, state.pending)
     return split_conv(step, total)
@@ -323,8 +339,9 @@ def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
     ``B`` is the linearised map from this convolution's output to the source's position. The directions start
     *channel-sparse*: direction ``(j, c)`` is the image ``U[n, j]`` on channel ``c`` alone, stored once as
     ``V[n, j, c]`` (channel dim 1 while the image is the same for every channel). Elementwise maps and pooling
-    keep that form; the next convolution mixes channels, computed as a grouped convolution (one group per input
-    channel), after which ``V`` is dense: ``[N, J1 * C, *shape]``, direction index ``j * C + c``.
+    keep that form. The next convolution mixes channels: direction ``(j, c)`` meets only the kernels ``K[:, c]``,
+    so it is one single-channel convolution per ``c`` (a grouped convolution computes the same but is many times
+    slower on CPU), and from then on the directions are kept as one dense block ``[N, J1, *shape]`` per ``c``.
 
     Returns:
         ``[C, J1]``.
@@ -333,38 +350,57 @@ def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
     shape = trace.shape(i + 1)
     C = shape[0]
     V = U.view(N, J1, 1, *shape[1:])
-    sparse = True
-    total = U.new_zeros(J1, C)
+    blocks: list[torch.Tensor] | None = None
+    total = U.new_zeros(C, J1)
     last = max(pending)
     for q in range(i + 1, last + 1):
         if q in pending:
-            e = pending[q]
-            if sparse:
-                total += torch.einsum("njcx,ncx->jc", V.square().expand(N, J1, C, *V.shape[3:]).flatten(3),
-                                      e.flatten(2))
+            source = pending[q]
+            if blocks is None:
+                total += _sparse_quadratic(V.expand(N, J1, C, *V.shape[3:]).flatten(3), source)
             else:
-                total += torch.einsum("ndx,nx->d", V.flatten(2).square(), e.flatten(1)).view(J1, C)
+                for c, block in enumerate(blocks):
+                    total[c] += _dense_quadratic(block.flatten(2), source)
         if q == last:
             break
         step = steps[q]
         if step.kind == "act":
-            V = V * trace.derivs[q][0].unsqueeze(1)
+            f1 = trace.derivs[q][0].unsqueeze(1)
+            V, blocks = (V * f1, None) if blocks is None else (V, [block * f1 for block in blocks])
+        elif step.kind in ("pool", "conv") and blocks is not None:
+            blocks = [push(step, block.flatten(0, 1)).unflatten(0, (N, J1)) for block in blocks]
         elif step.kind == "pool":
-            V = push(step, V.flatten(0, 1)).unflatten(0, (N, V.shape[1]))
-        elif step.kind == "conv" and sparse:
-            # Direction (j, c) meets only the kernels K[:, c]: one single-channel convolution per c (a grouped
-            # convolution computes the same but is many times slower on CPU).
-            m, K = step.module, step.weight  # [O, C, kh, kw]
-            V = V.expand(N, J1, C, *V.shape[3:])
-            V = torch.stack([F.conv2d(V[:, :, c].reshape(N * J1, 1, *V.shape[3:]), K[:, c:c + 1], None, m.stride,
-                                      m.padding, m.dilation) for c in range(C)], dim=1)  # [N*J1, C, O, ...]
-            V = V.view(N, J1 * C, *V.shape[2:])
-            sparse = False
+            V = push(step, V.flatten(0, 1)).unflatten(0, (N, J1))
         elif step.kind == "conv":
-            V = push(step, V.flatten(0, 1)).unflatten(0, (N, V.shape[1]))
+            m, K = step.module, step.weight  # [O, C, kh, kw]
+            blocks = [F.conv2d(V[:, :, min(c, V.shape[2] - 1)].reshape(N * J1, 1, *V.shape[3:]), K[:, c:c + 1],
+                               None, m.stride, m.padding, m.dilation).unflatten(0, (N, J1)) for c in range(C)]
         else:  # sources sit at convolution/pooling outputs, all before the first Flatten
             raise RuntimeError(f"internal error: cannot push weight directions through {step.kind} step {q}")
-    return total.T
+    return total
+
+
+def _sparse_quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
+    """``sum_n u^T H u`` for channel-sparse directions ``V`` ``[N, J1, C, X]`` (direction ``(j, c)`` on channel ``c``)
+    and the source ``H = G diag(s) G^T + diag(e)``: ``[C, J1]``."""
+    N, J1, C, X = V.shape
+    total = torch.einsum("njcx,ncx->cj", V.square(), source.diag.reshape(N, C, X))
+    if source.cols is not None:
+        G = source.cols.reshape(N, -1, C, X)
+        P = torch.einsum("njcx,nrcx->ncjr", V, G).square_()  # [N, C, J1, r]
+        total += P.sum((0, 3)) if source.signs is None else torch.einsum("ncjr,nr->cj", P, source.signs)
+    return total
+
+
+def _dense_quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
+    """``sum_n u^T H u`` for dense directions ``V`` ``[N, J1, X]`` and the source ``H``: ``[J1]``."""
+    N = V.shape[0]
+    # Elementwise products and [N, r, X] @ [N, X, J1] products: the fast layouts for these skinny shapes on CPU.
+    total = (V * V * source.diag.reshape(N, 1, -1)).sum((0, 2))
+    if source.cols is not None:
+        P = torch.bmm(source.cols.reshape(N, source.cols.shape[1], -1), V.transpose(1, 2)).square_()  # [N, r, J1]
+        total += (P if source.signs is None else P * source.signs.unsqueeze(2)).sum((0, 1))
+    return total
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -392,7 +428,7 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *, curvature_terms:
             out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
         elif step.kind == "conv":
             U = unfold_input(step, trace.inputs[i])
-            out.update(split_conv(step, torch.einsum("njl,ncl->cj", U.square(), h.reshape(N, -1, U.shape[2]))))
+            out.update(split_conv(step, squares_times(U, h)))
         if i == start:
             break
         h = _squared_adjoint(step, h, in_shape)

@@ -1,8 +1,8 @@
 """Pruning methods behind one interface, and the registry that names them.
 
 Built in: ``random`` (the floor), ``magnitude`` (global or per layer), ``obd`` (Optimal Brain Damage, LeCun,
-Denker & Solla 1989) and ``obs`` (Optimal Brain Surgeon, Hassibi & Stork 1993). Third-party methods register through
-the entry-point group ``prunebench.methods`` (see :mod:`prunebench.methods.registry`).
+Denker & Solla 1989) and ``obs`` (Optimal Brain Surgeon, Hassibi & Stork 1993). Third-party methods register
+through the entry-point group ``prunebench.methods`` (see :mod:`prunebench.methods.registry`).
 
 >>> from prunebench import methods
 >>> methods.get("magnitude", scope="layer")
@@ -16,7 +16,8 @@ from .magnitude import Magnitude
 from .random import Random
 from .registry import ENTRY_POINT_GROUP, available, describe, get, get_class, load_plugins, register
 
-__all__ = ["CURVATURE_KINDS", "ENTRY_POINT_GROUP", "OBD", "OBS", "Deletion", "Magnitude", "PruningMethod", "Random",
+__all__ = ["CURVATURE_KINDS", "ENTRY_POINT_GROUP", "OBD", "OBS", "Deletion", "Magnitude", "PruningMethod",
+           "Random",
            "Selection", "Step", "available", "candidate_mask", "describe", "get", "get_class", "load_plugins",
            "model_mask", "register"]
 

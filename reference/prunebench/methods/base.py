@@ -10,18 +10,22 @@ A method is a small class. Class-level flags say what it needs and what it does:
 
 Hooks, all taking the model, the objective ``E = loss_fn(model(inputs), targets)`` and the data:
 
-- :meth:`PruningMethod.saliency` (required): the predicted increase of E when each entry alone is deleted, a dict
-  keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, finite and >= 0, and 0 for
-  entries already deleted;
-- :meth:`PruningMethod.update` (required exactly when ``moves_weights``): the change of every weight that goes with
+- :meth:`PruningMethod.saliency` (required): the predicted increase of E when each entry alone is deleted, a
+dict
+  keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, finite and >= 0, and 0
+  for entries already deleted;
+- :meth:`PruningMethod.update` (required exactly when ``moves_weights``): the change of every weight that goes
+with
   deleting a given set of entries jointly; deleted entries end at zero;
-- :meth:`PruningMethod.sequence` and :meth:`PruningMethod.select` (provided): the deletion order and a chunk of it.
+- :meth:`PruningMethod.sequence` and :meth:`PruningMethod.select` (provided): the deletion order and a chunk
+of it.
   Rank-once methods need not touch them; a method that re-ranks after each deletion (OBS) overrides
   :meth:`~PruningMethod.sequence`.
 
-Masks: ``mask`` and ``candidates`` are dicts keyed like ``named_parameters`` of boolean tensors shaped like each
-parameter: ``mask`` is True where an entry is still present, ``candidates`` where it may be deleted now (present and
-prunable). Saliencies and curvature are with respect to the effective tensors (``weight_orig * weight_mask``).
+Masks: ``mask`` and ``candidates`` are dicts keyed like ``named_parameters`` of boolean tensors shaped like
+each parameter: ``mask`` is True where an entry is still present, ``candidates`` where it may be deleted now
+(present and prunable). Saliencies and curvature are with respect to the effective tensors (``weight_orig *
+weight_mask``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from torch import nn
 
 from ..models import effective_params
 
-__all__ = ["CURVATURE_KINDS", "Deletion", "PruningMethod", "Selection", "Step", "candidate_mask", "check_choice",
+__all__ = ["CURVATURE_KINDS", "Deletion", "PruningMethod", "Selection", "Step", "candidate_mask",
+           "check_choice",
            "effective_weights", "model_mask", "zero_where_deleted"]
 
 CURVATURE_KINDS = (None, "gradient", "diag", "dense", "inverse")
@@ -46,8 +51,9 @@ Tensors = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class Deletion:
-    """One deleted entry: parameter ``name`` (a key of ``named_parameters``), ``index`` into its flattened tensor,
-    and ``saliency``, the increase of E predicted for it when it was deleted (after the deletions before it)."""
+    """One deleted entry: parameter ``name`` (a key of ``named_parameters``), ``index`` into its flattened
+    tensor, and ``saliency``, the increase of E predicted for it when it was deleted (after the deletions
+    before it)."""
 
     name: str
     index: int
@@ -68,9 +74,9 @@ class Selection:
     """A chunk of deletions chosen by :meth:`PruningMethod.select`.
 
     ``delta`` (methods that move weights) is the change to add to the effective weights, keyed like
-    ``named_parameters``; the deleted entries of ``weights + delta`` are zero. ``stopped`` says why the chunk ended:
-    ``"count"`` (the requested number), ``"exhausted"`` (no candidates left) or a method's own reason (e.g. OBS's
-    stopping rule).
+    ``named_parameters``; the deleted entries of ``weights + delta`` are zero. ``stopped`` says why the chunk
+    ended: ``"count"`` (the requested number), ``"exhausted"`` (no candidates left) or a method's own reason
+    (e.g. OBS's stopping rule).
     """
 
     deletions: list[Deletion] = field(default_factory=list)
@@ -107,8 +113,8 @@ def model_mask(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def candidate_mask(model: nn.Module, mask: dict[str, torch.Tensor] | None = None,
                    prunable: list[str] | None = None) -> dict[str, torch.Tensor]:
-    """Entries that may be deleted now: present (``mask``) and in a parameter named in ``prunable`` (default: all).
-    ``prunable`` names may be given with or without the ``_orig`` suffix."""
+    """Entries that may be deleted now: present (``mask``) and in a parameter named in ``prunable`` (default:
+    all). ``prunable`` names may be given with or without the ``_orig`` suffix."""
     mask = model_mask(model) if mask is None else mask
     if prunable is None:
         return {name: m.clone() for name, m in mask.items()}
@@ -126,10 +132,10 @@ def check_choice(key: str, value: Any, choices: tuple) -> None:
 class PruningMethod:
     """Base class of every pruning method (see the module docstring for the contract).
 
-    Subclasses take their parameters as keyword-only arguments of ``__init__``, validate them, and pass them to
-    :meth:`_record` so that :attr:`params` reports them (the leaderboard stores them with every entry). Read the
-    capability flags from the class (``type(method).curvature``): a parameter may share a flag's name (OBD's
-    ``curvature=`` choice).
+    Subclasses take their parameters as keyword-only arguments of ``__init__``, validate them, and pass them
+    to :meth:`_record` so that :attr:`params` reports them (the leaderboard stores them with every entry).
+    Read the capability flags from the class (``type(method).curvature``): a parameter may share a flag's name
+    (OBD's ``curvature=`` choice).
     """
 
     curvature: ClassVar[str | None] = None
@@ -142,7 +148,8 @@ class PruningMethod:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The constructor arguments of this instance (what ``registry.get(name, **params)`` needs to rebuild it)."""
+        """The constructor arguments of this instance (what ``registry.get(name, **params)`` needs to rebuild
+        it)."""
         return dict(getattr(self, "_params", {}))
 
     def __repr__(self) -> str:
@@ -151,17 +158,20 @@ class PruningMethod:
 
     def saliency(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
                  mask: dict[str, torch.Tensor] | None = None) -> Tensors:
-        """Predicted increase of E when each entry alone is deleted: dict keyed like ``named_parameters``, each
-        value shaped like its parameter, finite, >= 0, and 0 where ``mask`` is False (already deleted)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement saliency(model, loss_fn, inputs, targets, "
+        """Predicted increase of E when each entry alone is deleted: dict keyed like ``named_parameters``,
+        each value shaped like its parameter, finite, >= 0, and 0 where ``mask`` is False (already
+        deleted)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement saliency(model, loss_fn, inputs, "
+                                  "targets, "
                                   "*, mask)")
 
     def update(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
                mask: dict[str, torch.Tensor] | None = None, delete: dict[str, torch.Tensor]) -> Tensors:
-        """Change of every effective weight that goes with deleting the entries where ``delete`` is True, jointly.
+        """Change of every effective weight that goes with deleting the entries where ``delete`` is True,
+        jointly.
 
-        Keyed like ``named_parameters``; the deleted entries of ``weights + delta`` are zero. Implemented exactly by
-        the methods with ``moves_weights = True``.
+        Keyed like ``named_parameters``; the deleted entries of ``weights + delta`` are zero. Implemented
+        exactly by the methods with ``moves_weights = True``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not move the surviving weights "
                                   "(moves_weights is False), so it has no update")
@@ -169,9 +179,9 @@ class PruningMethod:
     def single_deletion_updates(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor,
                                 targets: torch.Tensor, deletions: list[tuple[str, int]], *,
                                 mask: dict[str, torch.Tensor] | None = None) -> Iterator[Tensors]:
-        """For each ``(name, flat index)`` in ``deletions``, the :meth:`update` of deleting that entry alone (used
-        to measure each saliency). The default calls :meth:`update` once per entry; OBS overrides it with one
-        inverse Hessian for all of them."""
+        """For each ``(name, flat index)`` in ``deletions``, the :meth:`update` of deleting that entry alone
+        (used to measure each saliency). The default calls :meth:`update` once per entry; OBS overrides it
+        with one inverse Hessian for all of them."""
         mask = model_mask(model) if mask is None else mask
         params = dict(model.named_parameters())
         for name, index in deletions:
@@ -181,12 +191,12 @@ class PruningMethod:
     def sequence(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
                  mask: dict[str, torch.Tensor] | None = None,
                  candidates: dict[str, torch.Tensor] | None = None) -> Iterator[Step]:
-        """The deletions in the order this method makes them, one :class:`Step` at a time, until no candidate is
-        left (the generator's return value says why it ended).
+        """The deletions in the order this method makes them, one :class:`Step` at a time, until no candidate
+        is left (the generator's return value says why it ended).
 
-        The default ranks once by :meth:`saliency` (OBD's procedure: compute, sort, delete the lowest). For a method
-        that moves weights, each step's ``delta`` is :meth:`update` of all deletions so far (generic, one update per
-        step; a method with a cheaper recursion, like OBS, overrides this).
+        The default ranks once by :meth:`saliency` (OBD's procedure: compute, sort, delete the lowest). For a
+        method that moves weights, each step's ``delta`` is :meth:`update` of all deletions so far (generic,
+        one update per step; a method with a cheaper recursion, like OBS, overrides this).
         """
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
@@ -207,18 +217,20 @@ class PruningMethod:
                candidates: dict[str, torch.Tensor] | None = None) -> Selection:
         """Choose up to ``count`` deletions among ``candidates`` (``None``: until the sequence ends).
 
-        Rank-once methods take the ``count`` lowest saliencies (ties broken by parameter order, then index) and,
-        when they move weights, one joint :meth:`update`; methods that override :meth:`sequence` take its first
-        ``count`` steps.
+        Rank-once methods take the ``count`` lowest saliencies (ties broken by parameter order, then index)
+        and, when they move weights, one joint :meth:`update`; methods that override :meth:`sequence` take its
+        first ``count`` steps.
         """
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
         if type(self).sequence is not PruningMethod.sequence:
-            return self._take(self.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidates),
+            return self._take(self.sequence(model, loss_fn, inputs, targets, mask=mask,
+                                            candidates=candidates),
                               count)
         order = self._rank(self.saliency(model, loss_fn, inputs, targets, mask=mask), candidates)
         chosen = order if count is None else order[:count]
-        selection = Selection(chosen, stopped="count" if count is not None and len(order) >= count else "exhausted")
+        selection = Selection(chosen,
+                              stopped="count" if count is not None and len(order) >= count else "exhausted")
         if self.moves_weights and chosen:
             params = dict(model.named_parameters())
             selection.delta = self.update(model, loss_fn, inputs, targets, mask=mask,

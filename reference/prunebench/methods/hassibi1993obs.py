@@ -1,4 +1,5 @@
-"""Optimal Brain Surgeon: delete the weight whose removal, with the optimal change of all the others, costs least.
+"""Optimal Brain Surgeon: delete the weight whose removal, with the optimal change of all the others, costs
+least.
 
 Reference:
     Babak Hassibi and David G. Stork (1993). "Second order derivatives for network pruning: Optimal Brain
@@ -6,22 +7,29 @@ Reference:
     Systems 5 (NIPS 1992), pp. 164-171. Morgan Kaufmann.
 
 Implements (equation numbers of the paper):
-    eq. (1)  the second-order Taylor model of dE; at a minimum only 1/2 dw^T H dw remains;
-    eqs. (2)-(4) deleting weight q is the constraint e_q^T dw + w_q = 0, solved with a Lagrange multiplier;
-    eq. (5)  the optimal change dw = -(w_q / [H^-1]_qq) H^-1 e_q (it zeroes w_q exactly; we then set w_q to exactly
+    eq. (1)  the second-order Taylor model of dE; at a minimum only 1/2 dw^T H dw remains; eqs. (2)-(4)
+    deleting weight q is the constraint e_q^T dw + w_q = 0, solved with a Lagrange multiplier; eq. (5)  the
+    optimal change dw = -(w_q / [H^-1]_qq) H^-1 e_q (it zeroes w_q exactly; we then set w_q to exactly
              0 to remove rounding) and the saliency L_q = w_q^2 / (2 [H^-1]_qq);
     eq. (17) the inverse Hessian built in one pass over the training data from outer products of output
              gradients, starting from H_0^-1 = alpha^-1 I (``hessian="recursion"``, the paper's method);
-    section 3's procedure: find the q with the smallest L_q; if L_q is much smaller than E, delete q, update all
+    section 3's procedure: find the q with the smallest L_q; if L_q is much smaller than E, delete q, update
+    all
              weights, and repeat; otherwise stop (``stop_ratio``), or stop at a target count.
 
-After each deletion the inverse is restricted to the remaining weights by the downdate
-H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq, an O(P^2) step, so a sequence of deletions never recomputes the
-inverse from scratch; weights deleted before the method was called are removed from the inverse the same way first.
-An indefinite H (the exact Hessian away from a minimum) can make [H^-1]_qq <= 0; such a saliency is clipped to 0
-(the quadratic model predicts no increase) while its update still follows eq. (5); the curvature's health report
-says how far from positive definite the matrix was. A diagonal H reduces L_q to OBD's saliency and an isotropic H to magnitude pruning. The joint deletion of a set Q
-(:meth:`OBS.update`) is dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q.
+After each deletion the inverse is restricted to the remaining weights by the downdate H^-1 <- H^-1 - H^-1 e_q
+e_q^T H^-1 / [H^-1]_qq, an O(P^2) step, so a sequence of deletions never recomputes the inverse from scratch;
+weights deleted before the method was called are removed from the inverse the same way first. Which H
+(``hessian=``): ``recursion`` is the paper's: eq. (17)'s one-pass inverse of the outer-product (Gauss-Newton)
+form plus ``alpha I``, built ``block_size`` vectors at a time by the Woodbury identity (the same matrix as the
+one-vector recursion up to roundoff, much faster); ``exact`` the full Hessian, ``ggn`` the Gauss-Newton
+matrix, ``fisher`` the empirical Fisher, each inverted densely (plus ``damping I``; ``alpha`` only seeds the
+recursion); ``block-diagonal`` the recursion's matrix cut into layer blocks (a module's weight and bias;
+cross-layer terms dropped, as in WoodFisher's blockwise OBS). All come from
+:func:`prunebench.curvature.inverse_hessian` in float64. The exact Hessian is indefinite away from a minimum,
+and any H is singular once a unit has lost all its outgoing weights: pass ``damping`` or
+``on_indefinite="damp"``. A diagonal H reduces L_q to OBD's saliency and an isotropic H to magnitude pruning.
+The joint deletion of a set Q (:meth:`OBS.update`) is dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q.
 
 Example: on a quadratic objective at its minimum (least squares, a linear model), the predicted dE is exact:
 
@@ -29,8 +37,9 @@ Example: on a quadratic objective at its minimum (least squares, a linear model)
 >>> from torch import nn
 >>> from prunebench.methods.hassibi1993obs import OBS
 >>> g = torch.Generator().manual_seed(0)
->>> X, y = torch.randn(20, 3, generator=g, dtype=torch.float64), torch.randn(20, 1, generator=g, dtype=torch.float64)
->>> model = nn.Sequential(nn.Linear(3, 1, bias=False)).double()
+>>> X, y = torch.randn(20, 3, generator=g, dtype=torch.float64), torch.randn(20, 1, generator=g,
+                                                                             dtype=torch.float64)
+>>> model = nn.Sequential(nn.Linear(3, 1, bias=False)).double().requires_grad_(False)
 >>> with torch.no_grad():
 ...     _ = model[0].weight.copy_(torch.linalg.lstsq(X, y).solution.T)  # the minimum of E
 >>> loss = nn.MSELoss(reduction="sum")
@@ -62,56 +71,64 @@ log = logging.getLogger(__name__)
 
 HESSIANS = ("recursion", "exact", "ggn", "fisher", "block-diagonal")
 
-_INVERSE = {  # our name -> (inverse_hessian method, matrix it inverts)
-    "recursion": ("recursion", "ggn"),
-    "exact": ("cholesky", "exact"),
-    "ggn": ("cholesky", "ggn"),
-    "fisher": ("cholesky", "fisher"),
-    "block-diagonal": ("block-diagonal", "ggn"),
+_INVERSE = {  # our name -> (inverse_hessian method, matrix it inverts, whether alpha applies)
+    "recursion": ("woodbury", "ggn", True),
+    "exact": ("cholesky", "exact", False),
+    "ggn": ("cholesky", "ggn", False),
+    "fisher": ("cholesky", "fisher", False),
+    "block-diagonal": ("block-diagonal", "ggn", True),
 }
 
 
 class OBS(PruningMethod):
-    """Optimal Brain Surgeon: saliency w_q^2 / (2 [H^-1]_qq) and the weight update of eq. (5), one weight at a time."""
+    """Optimal Brain Surgeon: saliency w_q^2 / (2 [H^-1]_qq) and the weight update of eq. (5), one weight at a
+    time."""
 
     curvature = "inverse"
     moves_weights = True
-    citation = ("Hassibi & Stork (1993), Second order derivatives for network pruning: Optimal Brain Surgeon, "
+    citation = ("Hassibi & Stork (1993), Second order derivatives for network pruning: Optimal Brain "
+                "Surgeon, "
                 "Advances in Neural Information Processing Systems 5, pp. 164-171")
 
     def __init__(self, *, hessian: str = "recursion", alpha: float = 1e-6, damping: float = 0.0,
-                 stop_ratio: float | None = None):
+                 stop_ratio: float | None = None, on_indefinite: str = "raise"):
         check_choice("hessian", hessian, HESSIANS)
+        check_choice("on_indefinite", on_indefinite, ("raise", "damp"))
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
             raise ValueError(f"alpha must be a positive float (the paper uses 1e-8 to 1e-4); got {alpha!r}")
         if isinstance(damping, bool) or not isinstance(damping, int | float) or not damping >= 0:
             raise ValueError(f"damping must be a float >= 0; got {damping!r}")
         if stop_ratio is not None and (isinstance(stop_ratio, bool) or not isinstance(stop_ratio, int | float)
                                        or not stop_ratio > 0):
-            raise ValueError(f"stop_ratio must be None (no stopping rule) or a positive float, e.g. 0.1 to stop once "
+            raise ValueError("stop_ratio must be None (no stopping rule) or a positive float, e.g. 0.1 to "
+                             "stop once "
                              f"the smallest saliency exceeds a tenth of E; got {stop_ratio!r}")
-        self.hessian, self.alpha, self.damping, self.stop_ratio = hessian, float(alpha), float(damping), stop_ratio
-        self._record(hessian=hessian, alpha=alpha, damping=damping, stop_ratio=stop_ratio)
+        self.hessian, self.alpha, self.damping = hessian, float(alpha), float(damping)
+        self.stop_ratio, self.on_indefinite = stop_ratio, on_indefinite
+        self._record(hessian=hessian, alpha=alpha, damping=damping, stop_ratio=stop_ratio,
+                     on_indefinite=on_indefinite)
 
     def _inverse(self, model, loss_fn, inputs, targets, mask):
-        """The inverse Hessian (float64) with the already-deleted weights downdated out, and the flat mask."""
-        method, matrix = _INVERSE[self.hessian]
-        inv = inverse_hessian(model, loss_fn, inputs, targets, method=method, hessian=matrix, alpha=self.alpha,
-                              damping=self.damping, dtype=torch.float64)
+        """The inverse Hessian (float64) with the already-deleted weights downdated out, and the flat mask of
+        the present entries."""
+        method, matrix, uses_alpha = _INVERSE[self.hessian]
+        inv = inverse_hessian(model, loss_fn, inputs, targets, method=method, hessian=matrix,
+                              alpha=self.alpha if uses_alpha else 0.0, damping=self.damping,
+                              dtype=torch.float64, on_indefinite=self.on_indefinite)
         present = inv.layout.flatten({k: m.to(torch.bool) for k, m in mask.items()}).to(torch.bool)
         gone = torch.nonzero(~present, as_tuple=True)[0]
         if gone.numel():
-            inv.downdate_group(gone.tolist())
+            inv.downdate_group(gone)
         return inv, present
 
     def _flat_weights(self, layout, model):
         return layout.flatten(effective_weights(model)).to(torch.float64).clone()
 
     @staticmethod
-    def _saliencies(w: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """L_q = w_q^2 / (2 d_q); finite and >= 0 (an indefinite H can give d_q <= 0: clipped, see the module)."""
-        s = torch.where(d > 0, w**2 / (2 * d.clamp(min=torch.finfo(d.dtype).tiny)), torch.zeros_like(w))
-        return torch.nan_to_num(s, nan=0.0, posinf=torch.finfo(s.dtype).max)
+    def _saliencies(w: torch.Tensor, d: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """L_q = w_q^2 / (2 d_q) at the present entries, 0 elsewhere (where the downdated d_q is 0)."""
+        return torch.where(present, w**2 / (2 * torch.where(present, d, torch.ones_like(d))),
+                           torch.zeros_like(w))
 
     def _unflatten(self, layout, flat, model):
         params = dict(model.named_parameters())
@@ -122,12 +139,11 @@ class OBS(PruningMethod):
         mask = model_mask(model) if mask is None else mask
         inv, present = self._inverse(model, loss_fn, inputs, targets, mask)
         w = self._flat_weights(inv.layout, model)
-        s = torch.where(present, self._saliencies(w, inv.diag()), torch.zeros_like(w))
-        return self._unflatten(inv.layout, s, model)
+        return self._unflatten(inv.layout, self._saliencies(w, inv.diag(), present), model)
 
     def update(self, model, loss_fn, inputs, targets, *, mask=None, delete):
-        """Joint deletion of the set Q where ``delete`` is True: dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q (eq. 5 for
-        |Q| = 1); the deleted entries of ``w + dw`` are exactly 0."""
+        """Joint deletion of the set Q where ``delete`` is True: dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q (eq. 5
+        for |Q| = 1); the deleted entries of ``w + dw`` are exactly 0."""
         mask = model_mask(model) if mask is None else mask
         inv, _ = self._inverse(model, loss_fn, inputs, targets, mask)
         layout = inv.layout
@@ -136,8 +152,7 @@ class OBS(PruningMethod):
                           as_tuple=True)[0]
         dw = torch.zeros_like(w)
         if q.numel():
-            cols = torch.stack([inv.column(int(i)) for i in q], dim=1)
-            dw = -cols @ torch.linalg.solve(cols[q], w[q])
+            dw, _ = inv.obs_update(q, w)
             dw[q] = -w[q]
         return self._unflatten(layout, dw, model)
 
@@ -157,9 +172,9 @@ class OBS(PruningMethod):
     def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None):
         """One weight at a time: smallest L_q among the candidates, eq. (5) update, downdate, repeat.
 
-        Ends when no candidate is left (``"exhausted"``) or, with ``stop_ratio``, when the smallest L_q exceeds
-        ``stop_ratio`` times E, the objective predicted after the deletions so far (``"stop-rule"``). Each step's
-        delta is the cumulative weight change since the start.
+        Ends when no candidate is left (``"exhausted"``) or, with ``stop_ratio``, when the smallest L_q
+        exceeds ``stop_ratio`` times E, the objective predicted after the deletions so far (``"stop-rule"``).
+        Each step's delta is the cumulative weight change since the start.
         """
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
@@ -167,17 +182,19 @@ class OBS(PruningMethod):
         layout = inv.layout
         w0 = self._flat_weights(layout, model)
         w = w0.clone()
-        allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool) & present
+        allowed = layout.flatten({k: c.to(torch.bool) for k,
+                                  c in candidates.items()}).to(torch.bool) & present
         with torch.no_grad():
             objective = float(loss_fn(model(inputs), targets))
         owners = [(name, layout.slice(name).start) for name in layout.names]
         while allowed.any():
             d = inv.diag()
-            s = torch.where(allowed, self._saliencies(w, d), torch.full_like(w, math.inf))
+            s = torch.where(allowed, self._saliencies(w, d, present), torch.full_like(w, math.inf))
             q = int(torch.argmin(s))
             saliency = float(s[q])
             if self.stop_ratio is not None and saliency > self.stop_ratio * objective:
-                log.info("OBS stopping rule: smallest saliency %.3e > %g * E = %.3e", saliency, self.stop_ratio,
+                log.info("OBS stopping rule: smallest saliency %.3e > %g * E = %.3e", saliency,
+                         self.stop_ratio,
                          self.stop_ratio * objective)
                 return "stop-rule"
             w -= (w[q] / d[q]) * inv.column(q)

@@ -5,21 +5,22 @@ Reference:
     Advances in Neural Information Processing Systems 2 (NIPS 1989), pp. 598-605. Morgan Kaufmann.
 
 Implements (equation numbers of the paper):
-    eq. (1)  the second-order Taylor model of dE, under the *diagonal*, *extremal* (gradient 0 at a minimum) and
+    eq. (1)  the second-order Taylor model of dE, under the *diagonal*, *extremal* (gradient 0 at a minimum)
+    and
              *quadratic* approximations, which leaves dE = 1/2 sum_k h_kk du_k^2;
     eq. (5)  the saliency of parameter u_k, s_k = h_kk u_k^2 / 2 (deleting u_k means du_k = -u_k);
     eqs. (2)-(4), (6)-(7) the diagonal second derivatives h_kk, by back-propagation (``curvature="lecun"``) or
              with the Levenberg-Marquardt approximation that drops the f'' terms (``"lecun-lm"``, the paper's
              choice, non-negative by construction); both come from :func:`prunebench.curvature.hessian_diag`.
 
-Saliencies are over *free parameters*: a shared (convolution) weight is one parameter whose h_kk sums the second
-derivatives over every connection that uses it (eq. 2), which is exactly the curvature dict keyed by parameter.
-Other diagonals for comparison: ``exact`` (the true Hessian diagonal), ``ggn`` (Gauss-Newton), ``fisher``
-(empirical Fisher), ``hutchinson`` (stochastic, ``probes`` Rademacher probes, seeded).
+Saliencies are over *free parameters*: a shared (convolution) weight is one parameter whose h_kk sums the
+second derivatives over every connection that uses it (eq. 2), which is exactly the curvature dict keyed by
+parameter. Other diagonals for comparison: ``exact`` (the true Hessian diagonal), ``ggn`` (Gauss-Newton),
+``fisher`` (empirical Fisher), ``hutchinson`` (stochastic, ``probes`` Rademacher probes, seeded).
 
-A negative h_kk (the exact or signed diagonal away from a minimum, or a Hutchinson estimate) predicts that deleting
-the parameter lowers E; its saliency is clipped to 0 (deleted first), and the clipped fraction is in the
-curvature's health report (``negative_fraction``).
+A negative h_kk (the exact or signed diagonal away from a minimum, or a Hutchinson estimate) predicts that
+deleting the parameter lowers E; its saliency is clipped to 0 (deleted first), and the clipped fraction is in
+the curvature's health report (``negative_fraction``).
 """
 
 from __future__ import annotations
@@ -36,14 +37,17 @@ CURVATURES = ("lecun-lm", "lecun", "exact", "ggn", "fisher", "hutchinson")
 
 
 class OBD(PruningMethod):
-    """Optimal Brain Damage: saliency h_kk u_k^2 / 2 from a Hessian diagonal (LeCun, Denker & Solla 1989, eq. 5)."""
+    """Optimal Brain Damage: saliency h_kk u_k^2 / 2 from a Hessian diagonal (LeCun, Denker & Solla 1989, eq.
+    5)."""
 
     curvature = "diag"
     moves_weights = False
-    citation = ("LeCun, Denker & Solla (1990), Optimal Brain Damage, Advances in Neural Information Processing "
+    citation = ("LeCun, Denker & Solla (1990), Optimal Brain Damage, Advances in Neural Information "
+                "Processing "
                 "Systems 2, pp. 598-605")
 
-    def __init__(self, *, curvature: str = "lecun-lm", probes: int = 100, seed: int = 0, backend: str = "native"):
+    def __init__(self, *, curvature: str = "lecun-lm", probes: int = 100, seed: int = 0,
+                 backend: str = "native"):
         check_choice("curvature", curvature, CURVATURES)
         check_choice("backend", backend, BACKENDS)
         if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:

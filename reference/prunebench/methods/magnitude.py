@@ -1,13 +1,13 @@
 """Magnitude pruning: delete the smallest weights, globally or layer by layer.
 
-The classic heuristic that OBD and OBS are measured against (LeCun, Denker & Solla 1989, Fig. 1a; Hassibi & Stork
-1993). It is OBS with an isotropic Hessian H = c I: then L_q = c w_q^2 / 2 ranks exactly like |w_q| (Hassibi &
-Stork 1993, the remark after their eq. 5).
+The classic heuristic that OBD and OBS are measured against (LeCun, Denker & Solla 1989, Fig. 1a; Hassibi &
+Stork 1993). It is OBS with an isotropic Hessian H = c I: then L_q = c w_q^2 / 2 ranks exactly like |w_q|
+(Hassibi & Stork 1993, the remark after their eq. 5).
 
-``scope="global"``: saliency |w|, one ranking over every prunable entry. ``scope="layer"``: each parameter tensor is
-pruned by the same fraction; the saliency of an entry is its magnitude rank within its tensor divided by the
-number of entries still present there, ((r + 1) / n, r = 0 for the smallest), so one global ranking deletes about
-the same fraction of every tensor.
+``scope="global"``: saliency |w|, one ranking over every prunable entry. ``scope="layer"``: each parameter
+tensor is pruned by the same fraction; the saliency of an entry is its magnitude rank within its tensor
+divided by the number of entries still present there, ((r + 1) / n, r = 0 for the smallest), so one global
+ranking deletes about the same fraction of every tensor.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ SCOPES = ("global", "layer")
 
 
 class Magnitude(PruningMethod):
-    """Delete the smallest |w| (``scope="global"``) or the same fraction of each tensor (``scope="layer"``)."""
+    """Delete the smallest |w| (``scope="global"``) or the same fraction of each tensor
+    (``scope="layer"``)."""
 
     curvature = None
     moves_weights = False
-    citation = ("Magnitude-based deletion as compared in LeCun, Denker & Solla (1989), Optimal Brain Damage, NIPS 2, "
+    citation = ("Magnitude-based deletion as compared in LeCun, Denker & Solla (1989), Optimal Brain "
+                "Damage, NIPS 2, "
                 "and Hassibi & Stork (1993), Optimal Brain Surgeon, NIPS 5")
 
     def __init__(self, *, scope: str = "global"):

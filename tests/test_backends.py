@@ -1,0 +1,184 @@
+"""Cross-backend conformance: native, BackPACK and curvlinops against the torch.func oracle, same models.
+
+Tolerances. Everything is float64; every backend computes the same exact quantity by a different route
+(BackPACK and the native sweep back-propagate, curvlinops multiplies with identity columns, the oracle
+differentiates twice with torch.func), so they agree to ~1e-15 relative in practice (measured: <= 1e-15 on
+every case below). ``rtol=1e-9`` with an absolute floor of
+``1e-12 * max|expected|`` (entries that cancel to ~0) leaves a wide margin and still catches any convention
+mismatch (a factor N, C or 2 between libraries changes entries at O(1)).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from torch import nn
+
+import prunebench.curvature.backends as backends
+from cases import Case, grid, params
+from helpers import assert_close
+from prunebench.curvature import hessian_diag
+from prunebench.curvature.layout import ParamLayout
+from prunebench.models import Net
+
+RTOL = 1e-9
+MODELS = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-scaled-tanh",
+          "mlp-3-4-3-tanh-pruned", "cnn-small"]
+CASES = grid(MODELS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny kernels: one intra-op thread avoids OpenMP wake-up latency on a shared, busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def close(actual, expected, name):
+    expected = torch.as_tensor(expected)
+    floor = 1e-12 * float(expected.abs().max().clamp_min(1e-300))
+    assert_close(actual, expected, rtol=RTOL, atol=floor, name=name)
+
+
+@functools.cache
+def reference(case: Case, kind: str) -> torch.Tensor:
+    """The torch.func oracle ``[P, P]`` (cached across backends)."""
+    return backends.dense("torchfunc", kind, *case.build())
+
+
+def conforms(backend: str, case: Case, dense: bool = True) -> None:
+    model, loss_fn, X, y = case.build()
+    layout = ParamLayout.from_model(model)
+    for kind in backends.KINDS:
+        expected = reference(case, kind)
+        values = backends.diag(backend, kind, model, loss_fn, X, y)
+        assert list(values) == [name for name, _ in model.named_parameters()]
+        assert all(values[n].shape == p.shape for n, p in model.named_parameters())
+        close(layout.flatten(values), expected.diagonal(), f"{backend} {kind} diagonal")
+        if dense and not (backend == "backpack" and kind == "exact"):
+            close(backends.dense(backend, kind, model, loss_fn, X, y), expected, f"{backend} {kind} dense")
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("case", params(CASES))
+def test_native_conforms(case):
+    conforms("native", case)
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("case", params(CASES))
+def test_backpack_conforms(case):
+    pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
+    conforms("backpack", case)
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("case", params(CASES))
+def test_curvlinops_conforms(case):
+    pytest.importorskip("curvlinops", reason="curvlinops not installed: pip install 'prunebench[curvlinops]'")
+    conforms("curvlinops", case)
+
+
+@pytest.mark.backend
+def test_backpack_identity_layers_and_hessian_diag_dispatch():
+    pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
+    torch.manual_seed(0)
+    net = Net("MLP(3-4-3, identity/tanh)", (3,), nn.Linear(3, 4), nn.Identity(), nn.Tanh(),
+              nn.Linear(4, 3)).double()
+    X, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    layout = ParamLayout.from_model(net)
+    for kind in ("exact", "ggn"):
+        expected = backends.dense("torchfunc", kind, net, nn.MSELoss(), X, y).diagonal()
+        close(layout.flatten(backends.diag("backpack", kind, net, nn.MSELoss(), X, y)), expected, kind)
+        # prunebench.curvature.hessian_diag(backend="backpack") reaches the same function
+        close(layout.flatten(hessian_diag(net, nn.MSELoss(), X, y, kind, backend="backpack")), expected, kind)
+
+
+@pytest.mark.backend
+def test_user_model_is_untouched():
+    pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
+    model, loss_fn, X, y = Case("mlp-3-4-3-tanh-pruned", "ce-sum").build()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    def hooks():
+        return [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
+                for m in model.modules()]
+
+    before_hooks = hooks()
+    for kind in backends.KINDS:
+        backends.diag("backpack", kind, model, loss_fn, X, y)
+    assert hooks() == before_hooks
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert "0.weight_orig" in dict(model.named_parameters())
+    saved = ("diag_h", "diag_ggn_exact", "sum_grad_squared")
+    assert not any(hasattr(p, attr) for p in model.parameters() for attr in saved)
+
+
+class Softplus(nn.Softplus):
+    """A layer neither BackPACK nor the native backend supports."""
+
+
+@pytest.mark.backend
+def test_unsupported_layer_names_the_layer_and_the_backends_that_support_it():
+    pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
+    torch.manual_seed(0)
+    net = Net("MLP(3-4-3, softplus)", (3,), nn.Linear(3, 4), Softplus(), nn.Linear(4, 3)).double()
+    X, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    for kind in ("exact", "ggn"):
+        with pytest.raises(TypeError, match=rf"layer '1' \(Softplus\) is not supported by backend='backpack' "
+                                            rf"for kind='{kind}'; backends that support it: torchfunc, "
+                                            rf"curvlinops"):
+            backends.diag("backpack", kind, net, nn.MSELoss(), X, y)
+    # first-order quantities only need the parametrised layers
+    expected = backends.dense("torchfunc", "fisher", net, nn.MSELoss(), X, y)
+    close(backends.dense("backpack", "fisher", net, nn.MSELoss(), X, y), expected, "backpack fisher")
+    with pytest.raises(TypeError, match=r"loss_fn must be nn\.MSELoss or nn\.CrossEntropyLoss for "
+                                        r"backend='backpack'; got L1Loss"):
+        backends.diag("backpack", "fisher", net, nn.L1Loss(), X, y)
+
+
+@pytest.mark.backend
+def test_curvlinops_takes_any_layer():
+    pytest.importorskip("curvlinops", reason="curvlinops not installed: pip install 'prunebench[curvlinops]'")
+    torch.manual_seed(0)
+    net = Net("MLP(3-4-3, softplus)", (3,), nn.Linear(3, 4), Softplus(), nn.Linear(4, 3)).double()
+    X, y = torch.randn(5, 3, dtype=torch.float64), torch.randint(0, 3, (5,))
+    for kind in backends.KINDS:
+        expected = backends.dense("torchfunc", kind, net, nn.CrossEntropyLoss(), X, y)
+        actual = backends.dense("curvlinops", kind, net, nn.CrossEntropyLoss(), X, y)
+        close(actual, expected, f"curvlinops {kind}")
+
+
+@pytest.mark.parametrize("backend,module", [("backpack", "backpack"), ("curvlinops", "curvlinops")])
+def test_missing_extra_names_the_install_command(monkeypatch, backend, module):
+    real = backends.importlib.import_module
+
+    def missing(name, *args):
+        if name == module:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real(name, *args)
+
+    monkeypatch.setattr(backends.importlib, "import_module", missing)
+    model, loss_fn, X, y = Case("mlp-3-4-3-tanh", "mse-sum").build()
+    for call in (backends.diag, backends.dense):
+        with pytest.raises(ImportError, match=rf"backend='{backend}' needs the optional dependency .* is not "
+                                              rf"installed .*; install it with: "
+                                              rf"pip install 'prunebench\[{backend}\]'"):
+            call(backend, "ggn", model, loss_fn, X, y)
+
+
+def test_unknown_backend_kind_and_unavailable_quantities():
+    model, loss_fn, X, y = Case("mlp-3-4-3-tanh", "mse-sum").build()
+    with pytest.raises(ValueError, match=r"backend must be one of \['native', 'torchfunc', 'backpack', "
+                                         r"'curvlinops'\]; got 'jax'"):
+        backends.diag("jax", "exact", model, loss_fn, X, y)
+    with pytest.raises(ValueError, match=r"kind must be one of \['exact', 'ggn', 'fisher'\]; got 'lecun'"):
+        backends.dense("native", "lecun", model, loss_fn, X, y)
+    with pytest.raises(ValueError, match=r"method 'lecun' is not available with backend='curvlinops'"):
+        backends.curvlinops_hessian_diag(model, loss_fn, X, y, "lecun")
+    pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
+    with pytest.raises(ValueError, match=r"kind='exact' is not available densely from backend='backpack'"):
+        backends.dense("backpack", "exact", model, loss_fn, X, y)

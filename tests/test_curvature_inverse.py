@@ -1,0 +1,335 @@
+"""Inverse curvature for OBS: the three paths against ``torch.linalg.inv`` of the same damped matrix, the
+block-diagonal variant, the OBS downdates, memory refusal, indefinite Hessians and float32 vs float64.
+
+Tolerances. The reference is ``torch.linalg.inv(A)`` for ``A = G + alpha I`` with ``G`` from the dense
+float64 oracle (independent of the vectors the fast paths use). Two correct float64 inverses differ by about
+``kappa(A) * eps``; the matrices here have ``kappa <= 1e6`` (``alpha = 1e-3``), so the comparison is
+``rtol=1e-10`` with an absolute floor of ``1e-10 * max|expected|`` (near-zero entries carry the rounding error
+of the largest ones; observed differences are <= 2e-13 of the largest entry). A wrong scale, a missing output
+or a missing sample changes entries at O(1).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import prunebench.curvature.inverse as inverse_module
+from cases import Case
+from helpers import assert_close
+from prunebench.curvature import oracle
+from prunebench.curvature.inverse import InverseCurvature, inverse_hessian
+from prunebench.models import Net, build
+
+RTOL = 1e-10
+ALPHA = 1e-3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny kernels: one intra-op thread avoids OpenMP wake-up latency on a shared, busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def close(actual, expected, name, rtol=RTOL, floor=1e-10):
+    expected = torch.as_tensor(expected)
+    atol = floor * float(expected.abs().max().clamp_min(1e-300))
+    assert_close(actual, expected, rtol=rtol, atol=atol, name=name)
+
+
+def problem(model: str, loss: str, n: int = 6, dtype=torch.float64):
+    """``(model, loss_fn, X, y)``: the paper nets (xor-2-2-1, monk-17-3-1, built by name) or a tests/cases.py
+    model."""
+    if model in ("xor-2-2-1", "monk-17-3-1"):
+        net = build(model, seed=0, dtype=dtype)
+        gen = torch.Generator().manual_seed(1)
+        X = torch.randn(n, *net.input_shape, generator=gen, dtype=torch.float64).to(dtype)
+        y = torch.rand(n, 1, generator=gen, dtype=torch.float64).to(dtype)
+        return net, nn.MSELoss(reduction=loss.split("-")[1]), X, y
+    return Case(model, loss, n=n).build(dtype)
+
+
+def damped(model, loss_fn, X, y, hessian, alpha=ALPHA):
+    """``G + alpha I`` from the dense oracle."""
+    G = {"ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher, "exact": oracle.dense_hessian}[hessian](
+        model, loss_fn, X, y)
+    return G + alpha * torch.eye(G.shape[0], dtype=G.dtype)
+
+
+PROBLEMS = [("xor-2-2-1", "mse-sum"), ("monk-17-3-1", "mse-mean"), ("mlp-3-4-3-tanh", "mse-sum"),
+            ("mlp-3-4-3-tanh", "mse-mean"), ("mlp-3-4-3-tanh", "ce-sum"), ("mlp-3-4-3-tanh", "ce-mean"),
+            ("mlp-3-4-4-3-3-tanh", "ce-sum"), ("cnn-small", "ce-mean"), ("cnn-small", "mse-sum"),
+            ("mlp-3-4-3-tanh-pruned", "mse-mean")]
+
+
+@pytest.mark.parametrize("hessian", ["ggn", "fisher"])
+@pytest.mark.parametrize("model,loss", PROBLEMS, ids=[f"model={m},loss={lo}" for m, lo in PROBLEMS])
+def test_three_paths_agree_with_the_inverse_of_the_damped_matrix(model, loss, hessian):
+    net, loss_fn, X, y = problem(model, loss)
+    expected = torch.linalg.inv(damped(net, loss_fn, X, y, hessian))
+    for method, block_size in (("recursion", 256), ("woodbury", 5), ("woodbury", 256), ("cholesky", 256)):
+        result = inverse_hessian(net, loss_fn, X, y, method, hessian=hessian, alpha=ALPHA,
+                                 block_size=block_size)
+        close(result.matrix, expected, f"{method} (block_size={block_size})")
+        assert result.health.damping == ALPHA and result.health.failure is None
+        assert result.health.method == hessian and result.method == method
+
+
+def test_recursion_is_eq17_with_the_papers_vectors():
+    # The fixed point documented in the module, (alpha I + (1/N) sum_k sum_c X_kc X_kc^T)^-1, for
+    # MSELoss("mean") with X_kc = sqrt(2/C) dF_c(w, in_k)/dw (the paper's X up to torch's constant), run
+    # literally as eq. 17.
+    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-mean")
+    N = X.shape[0]
+    J = oracle.output_jacobians(net, X)  # [N, C, P]
+    C, P = J.shape[1], J.shape[2]
+    vectors = (2.0 / C) ** 0.5 * J.reshape(N * C, P)
+    H_inv = torch.eye(P, dtype=torch.float64) / ALPHA
+    for x in vectors:  # H^-1_{m+1} = H^-1_m - (H^-1_m X X^T H^-1_m) / (P + X^T H^-1_m X), P = N samples
+        Hx = H_inv @ x
+        H_inv = H_inv - torch.outer(Hx, Hx) / (N + x @ Hx)
+    fixed_point = torch.linalg.inv(ALPHA * torch.eye(P, dtype=torch.float64) + vectors.T @ vectors / N)
+    close(H_inv, fixed_point, "eq. 17 by hand vs its fixed point")
+    result = inverse_hessian(net, loss_fn, X, y, "recursion", hessian="ggn", alpha=ALPHA)
+    close(result.matrix, H_inv, "recursion vs eq. 17 by hand")
+    # Fisher: X_k = sqrt(N s) g_k with s = 1/N for "mean".
+    g = oracle.per_sample_grads(net, loss_fn, X, y)
+    fisher = inverse_hessian(net, loss_fn, X, y, "recursion", hessian="fisher", alpha=ALPHA)
+    close(fisher.matrix, torch.linalg.inv(ALPHA * torch.eye(P, dtype=torch.float64) + g.T @ g / N), "fisher")
+
+
+def test_damping_adds_to_alpha_and_float32_models_are_promoted():
+    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "ce-sum")
+    expected = torch.linalg.inv(damped(net, loss_fn, X, y, "fisher", alpha=ALPHA + 0.5))
+    for method in ("woodbury", "cholesky"):
+        result = inverse_hessian(net.float(), loss_fn, X.float(), y, method, alpha=ALPHA, damping=0.5)
+        assert result.health.damping == ALPHA + 0.5 and result.matrix.dtype == torch.float64
+        # the model's float32 weights are the same numbers in float64, the data too
+        close(result.matrix, torch.linalg.inv(damped(net.double(), loss_fn, X.float().double(), y, "fisher",
+                                                     alpha=ALPHA + 0.5)), method)
+    assert expected.shape == result.matrix.shape
+
+
+def test_condition_estimate_bounds_the_condition_number():
+    net, loss_fn, X, y = problem("cnn-small", "ce-mean")
+    kappa = float(torch.linalg.cond(damped(net, loss_fn, X, y, "ggn")))
+    for method in ("recursion", "woodbury", "cholesky"):
+        health = inverse_hessian(net, loss_fn, X, y, method, hessian="ggn", alpha=ALPHA).health
+        estimate = health.condition_estimate
+        # kappa_2 <= kappa_1 <= P kappa_2, and the data-pass bound on ||A||_1 adds at most another factor P.
+        assert kappa * (1 - 1e-9) <= estimate <= kappa * 73**2
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Block-diagonal
+
+
+def block_inverse(A: torch.Tensor, slices: list[slice]) -> torch.Tensor:
+    out = torch.zeros_like(A)
+    for sl in slices:
+        out[sl, sl] = torch.linalg.inv(A[sl, sl])
+    return out
+
+
+@pytest.mark.parametrize("method", ["block-diagonal", "recursion", "cholesky"])
+def test_block_diagonal_is_the_inverse_of_the_block_diagonal_part(method):
+    net, loss_fn, X, y = problem("cnn-small", "mse-mean")
+    A = damped(net, loss_fn, X, y, "ggn")
+    blocks = None if method == "block-diagonal" else "module"
+    result = inverse_hessian(net, loss_fn, X, y, method, hessian="ggn", alpha=ALPHA, blocks=blocks)
+    slices = [sl for sl, _ in result.blocks]
+    assert slices == list(result.layout.blocks.values()) and len(slices) == 3  # conv, conv, linear
+    expected = block_inverse(A, slices)
+    close(result.to_dense(), expected, f"{method} blocks")
+    close(result.diag(), expected.diagonal(), "diag()")
+    for q in (0, 20, 72):
+        close(result.column(q), expected[:, q], f"column({q})")
+    with pytest.raises(ValueError, match=r"block-diagonal \(3 blocks\); use \.blocks"):
+        _ = result.matrix
+
+
+def test_block_diagonal_exact_hessian_and_parameter_blocks():
+    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
+    H = oracle.dense_hessian(net, loss_fn, X, y)
+    result = inverse_hessian(net, loss_fn, X, y, "block-diagonal", hessian="exact", alpha=0.0, damping=50.0,
+                             blocks="parameter")
+    slices = [sl for sl, _ in result.blocks]
+    assert len(slices) == 4
+    expected = block_inverse(H + 50.0 * torch.eye(H.shape[0], dtype=H.dtype), slices)
+    close(result.to_dense(), expected, "exact blocks")
+    groups = [["0.weight", "0.bias"], ["2.bias", "2.weight"]]
+    by_name = inverse_hessian(net, loss_fn, X, y, "woodbury", alpha=ALPHA, blocks=groups)
+    assert [sl for sl, _ in by_name.blocks] == list(by_name.layout.blocks.values())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# OBS downdates
+
+
+def restricted_inverse(A: torch.Tensor, removed: list[int]) -> torch.Tensor:
+    """``inv(A[keep, keep])`` placed back in a P x P matrix with zeros at the removed rows and columns."""
+    keep = torch.tensor([i for i in range(A.shape[0]) if i not in removed])
+    out = torch.zeros_like(A)
+    out[keep[:, None], keep[None, :]] = torch.linalg.inv(A[keep][:, keep])
+    return out
+
+
+@pytest.mark.parametrize("blocks", [None, "module"])
+def test_downdate_equals_the_inverse_with_the_row_and_column_removed(blocks):
+    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "ce-mean")
+    result = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=ALPHA, blocks=blocks)
+    slices = [sl for sl, _ in result.blocks]
+    A = damped(net, loss_fn, X, y, "ggn")
+    reference = A if blocks is None else torch.block_diag(*(A[sl, sl] for sl in slices))
+    removed = []
+    for q in (5, 0, 17, 30):
+        result.downdate(q)
+        removed.append(q)
+        close(result.to_dense(), restricted_inverse(reference, removed), f"after deleting {removed}")
+    assert result.removed.nonzero().flatten().tolist() == sorted(removed)
+    with pytest.raises(ValueError, match=r"positions \[17\] were already deleted"):
+        result.downdate(17)
+
+
+def test_group_downdate_equals_one_at_a_time():
+    net, loss_fn, X, y = problem("cnn-small", "ce-sum")
+    A = damped(net, loss_fn, X, y, "fisher")
+    group = inverse_hessian(net, loss_fn, X, y, "cholesky", alpha=ALPHA)
+    single = inverse_hessian(net, loss_fn, X, y, "cholesky", alpha=ALPHA)
+    Q = [3, 40, 11, 72, 0]
+    group.downdate_group(Q)
+    for q in Q:
+        single.downdate(q)
+    close(group.matrix, restricted_inverse(A, Q), "group downdate vs inverse of the submatrix")
+    close(group.matrix, single.matrix, "group vs one at a time")
+    blockwise = inverse_hessian(net, loss_fn, X, y, "block-diagonal", hessian="fisher", alpha=ALPHA)
+    blockwise.downdate_group(torch.tensor(Q))
+    reference = torch.block_diag(*(A[sl, sl] for sl, _ in blockwise.blocks))
+    close(blockwise.to_dense(), restricted_inverse(reference, Q), "block-diagonal group downdate")
+
+
+@pytest.mark.parametrize("Q", [[7], [2, 9, 30]])
+def test_obs_update_is_the_constrained_minimiser(Q):
+    # Deleting Q: minimise dw^T A dw / 2 subject to dw_Q = -w_Q. With F the other positions the minimiser is
+    # dw_F = -A_FF^-1 A_FQ dw_Q, and the loss change is dw^T A dw / 2.
+    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
+    A = damped(net, loss_fn, X, y, "ggn")
+    result = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=ALPHA)
+    w = torch.randn(A.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    dw, saliency = result.obs_update(Q, w)
+    F = torch.tensor([i for i in range(A.shape[0]) if i not in Q])
+    expected = torch.zeros_like(w)
+    expected[Q] = -w[Q]
+    expected[F] = torch.linalg.solve(A[F][:, F], -A[F][:, Q] @ expected[Q])
+    close(dw, expected, "dw")
+    assert saliency == pytest.approx(0.5 * float(expected @ A @ expected), rel=1e-9)
+    assert float((w + dw)[Q].abs().max()) <= 1e-12 * float(w.abs().max())
+    if len(Q) == 1:  # the paper's L_q = w_q^2 / (2 [H^-1]_qq)
+        q = Q[0]
+        assert saliency == pytest.approx(w[q].item() ** 2 / (2 * result.matrix[q, q].item()), rel=1e-12)
+
+
+def test_index_validation():
+    net, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
+    result = inverse_hessian(net, loss_fn, X, y, alpha=ALPHA)
+    with pytest.raises(ValueError, match=r"q must be in \[0, 9\); got 9"):
+        result.downdate(9)
+    with pytest.raises(TypeError, match=r"q must be an int position"):
+        result.column(1.5)
+    with pytest.raises(ValueError, match=r"Q must not repeat a position; got \[1, 1\]"):
+        result.downdate_group([1, 1])
+    with pytest.raises(ValueError, match=r"Q must name at least one position"):
+        result.downdate_group([])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Indefinite Hessians, memory, precision
+
+
+def test_indefinite_exact_hessian_raises_or_is_damped():
+    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
+    H = oracle.dense_hessian(net, loss_fn, X, y)
+    assert float(torch.linalg.eigvalsh(H)[0]) < 0  # precondition: away from a minimum
+    with pytest.raises(ValueError, match=r"is not positive definite: its Cholesky factorisation failed at "
+                                         r"leading minor \d+ of 31\. Pass on_indefinite='damp'"):
+        inverse_hessian(net, loss_fn, X, y, "cholesky", hessian="exact", alpha=0.0)
+    result = inverse_hessian(net, loss_fn, X, y, "cholesky", hessian="exact", alpha=0.0, on_indefinite="damp")
+    used = result.health.damping
+    assert used > -float(torch.linalg.eigvalsh(H)[0])
+    assert "not positive definite" in result.health.failure and result.health.negative_fraction >= 0
+    close(result.matrix, torch.linalg.inv(H + used * torch.eye(31, dtype=H.dtype)), "damped exact inverse",
+          floor=1e-9)
+
+
+def test_memory_refusal_names_the_size_and_the_remedies(monkeypatch):
+    net = build("lenet-300-100")  # P = 266,610: 569 GB in float64 (plus workspace)
+    X, y = torch.randn(2, 784), torch.randn(2, 10)
+    message = (r"needs about 5\d\d\.\d\d GB for P=266,610 parameters: a 266610 x 266610 float64 matrix "
+               r"plus workspace, but only .* GB is available on cpu\. Use blocks='module' "
+               r"\(layer-block-diagonal: .* GB\) or dtype=torch\.float32 \(284\.\d+ GB")
+    with pytest.raises(MemoryError, match=message):
+        inverse_hessian(net, nn.MSELoss(), X, y, "woodbury")
+    monkeypatch.setattr(inverse_module, "_available_bytes", lambda device: 1000)
+    small, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
+    with pytest.raises(MemoryError, match=r"P=9 parameters: a 9 x 9 float64 matrix \(twice: "
+                                          r"on_indefinite='damp'"):
+        inverse_hessian(small, loss_fn, X, y, "cholesky", on_indefinite="damp")
+
+
+def test_float32_against_float64():
+    # Measured on this net (N=40, GGN): the float32 inverse differs from the float64 one by about
+    # 0.01 * kappa * eps32 relative to its largest entry, for kappa from 9e2 (alpha=1e-2: 4e-7) to 9e6
+    # (alpha=1e-6, the paper's range: 2e-3), and a few downdates keep that error. The bound kappa * eps32
+    # leaves a 100x margin.
+    net, loss_fn, X, y = problem("monk-17-3-1", "mse-sum", n=40)
+    exact = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=1e-2)
+    single = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=1e-2, dtype=torch.float32)
+    assert single.matrix.dtype == torch.float32
+    kappa = float(torch.linalg.cond(damped(net, loss_fn, X, y, "ggn", alpha=1e-2)))
+    bound = kappa * torch.finfo(torch.float32).eps
+    scale = float(exact.matrix.abs().max())
+    assert float((single.matrix.double() - exact.matrix).abs().max()) <= bound * scale
+    for inv in (exact, single):
+        inv.downdate_group([0, 5, 20])
+        inv.downdate(57)
+    assert float((single.matrix.double() - exact.matrix).abs().max()) <= bound * scale
+
+
+def test_argument_validation():
+    net, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
+    bad = [
+        (dict(method="lu"),
+         r"method must be one of \['recursion', 'woodbury', 'cholesky', 'block-diagonal'\]; got 'lu'"),
+        (dict(method="recursion", hessian="exact"),
+         r"hessian must be one of \['ggn', 'fisher'\] for method='recursion'; got 'exact' \(the exact "
+         r"Hessian has no outer-product form; use method='cholesky'\)"),
+        (dict(method="woodbury", alpha=0.0), r"alpha must be > 0 for method='woodbury'"),
+        (dict(alpha=-1.0), r"alpha must be a finite float >= 0; got -1\.0"),
+        (dict(block_size=0), r"block_size must be a positive int; got 0"),
+        (dict(dtype=torch.int64), r"dtype must be a floating torch\.dtype"),
+        (dict(on_indefinite="ignore"), r"on_indefinite must be 'raise' or 'damp'; got 'ignore'"),
+        (dict(blocks="layer"), r"blocks must be None, 'module', 'parameter' or a list"),
+        (dict(blocks=[["0.weight"], ["2.weight", "2.bias"]]),
+         r"blocks must cover every parameter exactly once"),
+        (dict(blocks=[["0.weight", "2.weight"], ["0.bias", "2.bias"]]), r"contiguous in named_parameters"),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            inverse_hessian(net, loss_fn, X, y, **kwargs)
+    assert isinstance(inverse_hessian(net, loss_fn, X, y, alpha=ALPHA), InverseCurvature)
+
+
+def test_layers_outside_the_native_sweep_use_torch_func():
+    # nn.Softplus is not supported by the native sweep: the vectors come from per-sample torch.func.jacrev.
+    torch.manual_seed(0)
+    net = Net("MLP(3-4-3, softplus)", (3,), nn.Linear(3, 4), nn.Softplus(), nn.Linear(4, 3)).double()
+    X, y = torch.randn(6, 3, dtype=torch.float64), torch.randint(0, 3, (6,))
+    loss_fn = nn.CrossEntropyLoss(reduction="mean")
+    for hessian in ("ggn", "fisher"):
+        expected = torch.linalg.inv(damped(net, loss_fn, X, y, hessian))
+        result = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian=hessian, alpha=ALPHA, block_size=4)
+        close(result.matrix, expected, f"softplus {hessian}")
