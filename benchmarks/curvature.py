@@ -2,17 +2,20 @@
 
 Read each curvature time against ``Gradient.time_gradient`` of the same (model, device, dtype, batch): the
 speed targets are ratios to one gradient (docs/benchmarks.md). ``time_`` is wall time (GPU work synchronised
-before returning), ``peakmem_`` the peak resident memory of the benchmark process (asv's measure, which
-includes the interpreter and torch), ``track_cuda_peak_mib`` the peak CUDA memory of one call above what was
-allocated before it (CUDA only).
+before returning); ``peakmem_`` the peak resident memory of the benchmark process (asv's measure, which
+includes the interpreter and torch); ``CudaMemory.track_peak_mib`` the peak CUDA memory of one call above
+what was allocated before it (skipped without a GPU).
 
 Skipped (NotImplementedError in setup): CUDA without a GPU; a backend that does not offer a method (BackPACK
 and curvlinops have no OBD ``lecun``/``lecun-lm`` or ``hutchinson``; torch.func only the dense ``exact``,
-``ggn``, ``fisher``); dense work that does not fit (torch.func or curvlinops diagonals, which cost P matrix-vector
-products, above 2,500 parameters; dense inverses or inverse blocks above 8,000 parameters).
+``ggn``, ``fisher``); dense work that does not fit (torch.func and curvlinops diagonals, which cost P
+Hessian-vector products, above 2,500 parameters; dense inverses or inverse blocks above 8,000 parameters);
+the few combinations in :data:`SLOW`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -21,20 +24,53 @@ from .common import ANCHOR_MODELS, BACKENDS, BATCHES, DEVICES, DIAG_METHODS, DTY
 
 PEER_METHODS = {"native": set(DIAG_METHODS), "torchfunc": {"exact", "ggn", "fisher"},
                 "backpack": {"exact", "ggn", "fisher"}, "curvlinops": {"exact", "ggn", "fisher"}}
-"""What each backend offers (prunebench.curvature.backends documents the same table)."""
+"""What each backend offers (the table in prunebench.curvature.backends)."""
 
 DENSE_BACKENDS = ("torchfunc", "curvlinops")
 """Backends whose diagonal costs P Hessian-vector products (a dense matrix, column by column)."""
 
+SLOW = {("backpack", "exact", "lenet-usps"): 32}
+"""Largest batch timed for combinations that take minutes per call: BackPACK's DiagHessian on the CNN took
+24 s at batch 32 on the 2-core reference machine (about 10,000 gradients)."""
 
-def _cuda_peak_mib(fn, device: torch.device) -> float:
-    """Peak CUDA memory of one ``fn()`` above the memory allocated before it, in MiB."""
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    before = torch.cuda.memory_allocated(device)
-    fn()
-    torch.cuda.synchronize(device)
-    return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+Call = tuple[common.Problem, Callable[[], object]]
+
+
+def gradient_call(model: str, device: str, dtype: str, batch: int) -> Call:
+    problem = common.problem(model, device, dtype, batch)
+    return problem, problem.gradient
+
+
+def diag_call(method: str, backend: str, model: str, device: str, dtype: str, batch: int) -> Call:
+    """``hessian_diag`` of the problem, or a skip when the combination is unsupported or infeasible."""
+    if method not in PEER_METHODS[backend]:
+        common.skip(f"backend {backend!r} does not offer method {method!r}")
+    size = common.parameter_count(model)
+    if backend in DENSE_BACKENDS and size > common.DENSE_ORACLE_LIMIT:
+        common.skip(f"backend {backend!r} costs P Hessian-vector products; {model} has {size} > "
+                    f"{common.DENSE_ORACLE_LIMIT} parameters")
+    if batch > SLOW.get((backend, method, model), batch):
+        common.skip(f"{backend} {method} on {model} takes minutes per call above batch "
+                    f"{SLOW[backend, method, model]}")
+    hessian_diag = common.require("curvature", "hessian_diag")
+    p = common.problem(model, device, dtype, batch)
+    extra = {"probes": common.HUTCHINSON_PROBES} if method == "hutchinson" else {}
+    return p, lambda: hessian_diag(p.model, p.loss_fn, p.inputs, p.targets, method=method, backend=backend,
+                                   **extra)
+
+
+def inverse_call(method: str, model: str, device: str, dtype: str, batch: int) -> Call:
+    """OBS's ``inverse_hessian`` of the GGN (alpha 1e-3) in ``dtype``; a skip when the matrix is too big."""
+    block = method == "block-diagonal"
+    size = common.largest_block(model) if block else common.parameter_count(model)
+    if size > common.DENSE_INVERSE_LIMIT:
+        common.skip(f"a {size} x {size} inverse{' block' if block else ''} of {model} is above the "
+                    f"{common.DENSE_INVERSE_LIMIT} limit")
+    inverse_hessian = common.require("curvature.inverse", "inverse_hessian")
+    p = common.problem(model, device, dtype, batch)
+    torch_dtype = getattr(torch, dtype)
+    return p, lambda: inverse_hessian(p.model, p.loss_fn, p.inputs, p.targets, method=method, hessian="ggn",
+                                      alpha=1e-3, dtype=torch_dtype)
 
 
 class Gradient:
@@ -44,21 +80,14 @@ class Gradient:
     params = [ANCHOR_MODELS, DEVICES, DTYPES, BATCHES]
 
     def setup(self, model, device, dtype, batch):
-        self.problem = common.problem(model, device, dtype, batch)
+        self.problem, self.call = gradient_call(model, device, dtype, batch)
 
     def time_gradient(self, *params):
-        self.problem.gradient()
+        self.call()
         self.problem.sync()
 
     def peakmem_gradient(self, *params):
-        self.problem.gradient()
-
-    def track_cuda_peak_mib(self, *params):
-        if self.problem.device.type != "cuda":
-            return float("nan")
-        return _cuda_peak_mib(self.problem.gradient, self.problem.device)
-
-    track_cuda_peak_mib.unit = "MiB"
+        self.call()
 
 
 class HessianDiagonal:
@@ -69,19 +98,7 @@ class HessianDiagonal:
     timeout = 600
 
     def setup(self, method, backend, model, device, dtype, batch):
-        if method not in PEER_METHODS[backend]:
-            common.skip(f"backend {backend!r} does not offer method {method!r}")
-        if backend in DENSE_BACKENDS and common.parameter_count(model) > common.DENSE_ORACLE_LIMIT:
-            common.skip(f"backend {backend!r} costs P Hessian-vector products; {model} has "
-                        f"{common.parameter_count(model)} > {common.DENSE_ORACLE_LIMIT} parameters")
-        hessian_diag = common.require("curvature", "hessian_diag")
-        self.problem = p = common.problem(model, device, dtype, batch)
-        extra = {"probes": common.HUTCHINSON_PROBES} if method == "hutchinson" else {}
-
-        def call():
-            return hessian_diag(p.model, p.loss_fn, p.inputs, p.targets, method=method, backend=backend, **extra)
-
-        self.call = call
+        self.problem, self.call = diag_call(method, backend, model, device, dtype, batch)
 
     def time_hessian_diag(self, *params):
         self.call()
@@ -90,35 +107,16 @@ class HessianDiagonal:
     def peakmem_hessian_diag(self, *params):
         self.call()
 
-    def track_cuda_peak_mib(self, *params):
-        if self.problem.device.type != "cuda":
-            return float("nan")
-        return _cuda_peak_mib(self.call, self.problem.device)
-
-    track_cuda_peak_mib.unit = "MiB"
-
 
 class InverseHessian:
-    """``prunebench.curvature.inverse_hessian(..., method, hessian="ggn")``: OBS's inverse, float64."""
+    """``prunebench.curvature.inverse_hessian(..., method, hessian="ggn")``: OBS's inverse."""
 
     param_names = ["method", "model", "device", "dtype", "batch"]
     params = [INVERSE_METHODS, ANCHOR_MODELS, DEVICES, DTYPES, BATCHES]
     timeout = 600
 
     def setup(self, method, model, device, dtype, batch):
-        size = common.largest_block(model) if method == "block-diagonal" else common.parameter_count(model)
-        if size > common.DENSE_INVERSE_LIMIT:
-            common.skip(f"a {size} x {size} inverse{' block' if method == 'block-diagonal' else ''} of {model} is "
-                        f"above the {common.DENSE_INVERSE_LIMIT} limit")
-        inverse_hessian = common.require("curvature.inverse", "inverse_hessian")
-        self.problem = p = common.problem(model, device, dtype, batch)
-        torch_dtype = getattr(torch, dtype)
-
-        def call():
-            return inverse_hessian(p.model, p.loss_fn, p.inputs, p.targets, method=method, hessian="ggn",
-                                   alpha=1e-3, dtype=torch_dtype)
-
-        self.call = call
+        self.problem, self.call = inverse_call(method, model, device, dtype, batch)
 
     def time_inverse_hessian(self, *params):
         self.call()
@@ -127,26 +125,50 @@ class InverseHessian:
     def peakmem_inverse_hessian(self, *params):
         self.call()
 
-    def track_cuda_peak_mib(self, *params):
-        if self.problem.device.type != "cuda":
-            return float("nan")
-        return _cuda_peak_mib(self.call, self.problem.device)
 
-    track_cuda_peak_mib.unit = "MiB"
+class CudaMemory:
+    """Peak CUDA memory of one call, in MiB above what was allocated before it (skipped without a GPU)."""
+
+    param_names = ["kind", "model", "dtype", "batch"]
+    params = [["gradient", *(f"diag:{m}" for m in DIAG_METHODS), *(f"inverse:{m}" for m in INVERSE_METHODS)],
+              ANCHOR_MODELS, DTYPES, BATCHES]
+
+    def setup(self, kind, model, dtype, batch):
+        common.use_device("cuda")
+        group, _, method = kind.partition(":")
+        if group == "gradient":
+            self.problem, self.call = gradient_call(model, "cuda", dtype, batch)
+        elif group == "diag":
+            self.problem, self.call = diag_call(method, "native", model, "cuda", dtype, batch)
+        else:
+            self.problem, self.call = inverse_call(method, model, "cuda", dtype, batch)
+
+    def track_peak_mib(self, *params):
+        device = self.problem.device
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        self.call()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+
+    track_peak_mib.unit = "MiB"
 
 
 class DenseRate:
-    """The machine's float64 matmul rate and the dense SPD inverse at the same size (the P = 8000 target)."""
+    """The float64 matmul rate and the dense SPD inverse (Cholesky) at the same size: the P = 8000 target
+    compares their flop rates (an inverse is n^3 flop, a product 2 n^3)."""
 
     param_names = ["size", "device"]
     params = [[2000, 8000], DEVICES]
+    number = 1
+    warmup_time = 0.0
+    repeat = (2, 5, 60.0)
     timeout = 600
 
     def setup(self, size, device):
-        dev = common.use_device(device)
-        self.device = dev
-        self.matrix = common.spd_matrix(size, dev)
-        self.size = size
+        self.device = common.use_device(device)
+        self.matrix = common.spd_matrix(size, self.device)
 
     def time_matmul(self, size, device):
         self.matrix @ self.matrix

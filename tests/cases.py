@@ -4,8 +4,9 @@ A :class:`Case` builds, deterministically from its fields, a model, a loss funct
 
     Case("mlp-3-4-3-tanh", "mse-sum").id == "model=mlp-3-4-3-tanh,loss=mse-sum,dev=cpu"
 
-Models are named in :data:`MODELS`; losses are ``mse-sum``, ``mse-mean``, ``ce-sum``, ``ce-mean``. ``dev=cuda``
-cases carry the ``cuda`` marker and skip where there is no GPU. Use :func:`params` to parametrise a test.
+Models are named in :data:`MODELS`; losses are ``mse-sum``, ``mse-mean``, ``ce-sum``, ``ce-mean``.
+``dev=cuda`` cases carry the ``cuda`` marker and skip where there is no GPU. Use :func:`params` to parametrise
+a test.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from torch.nn.utils import prune
 
 from prunebench.models import Net, ScaledTanh, build
 
-_ACT = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU, "identity": nn.Identity, "scaled-tanh": ScaledTanh}
+_ACT = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU, "identity": nn.Identity,
+        "scaled-tanh": ScaledTanh}
 
 
 def mlp(sizes: list[int], hidden: str, output: str = "identity", bias: bool = True) -> Net:
@@ -35,7 +37,7 @@ def mlp(sizes: list[int], hidden: str, output: str = "identity", bias: bool = Tr
 
 
 def _cnn_small() -> Net:
-    """Two shared-weight layers with stride, padding, a padded overlapping pool, and a pool before an activation.
+    """Two shared-weight layers (stride, padding), a padded overlapping pool, and a pool before an activation.
 
     1x7x7 -> conv 3x3 stride 2 pad 1 -> 2x4x4 -> tanh -> avg 2 -> 2x2x2 -> conv 2x2 pad 1 -> 3x3x3
     -> avg 3 stride 2 pad 1 -> 3x2x2 -> sigmoid -> 12 -> 3, scaled tanh. 73 parameters.
@@ -50,6 +52,12 @@ def _cnn_linear() -> Net:
     """A convolution read directly by a Linear layer (no activation between): 1x4x4 -> 2x4x4 -> 3."""
     return Net("CNN(conv-linear)", (1, 4, 4), nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 3),
                nn.Tanh())
+
+
+def _cnn_conv_only() -> Net:
+    """Convolutions all the way to the outputs (no Linear): 1x5x5 -> 2x2x2 -> 3x1x1 -> 3."""
+    return Net("CNN(conv-only)", (1, 5, 5), nn.Conv2d(1, 2, 3, stride=2), nn.Tanh(), nn.Conv2d(2, 3, 2),
+               nn.Flatten())
 
 
 def _pruned(builder: Callable[[], Net], amount: float = 0.4) -> Callable[[], Net]:
@@ -74,6 +82,7 @@ MODELS: dict[str, Callable[[], Net]] = {
     "cnn-small": _cnn_small,
     "cnn-small-pruned": _pruned(_cnn_small),
     "cnn-conv-linear": _cnn_linear,
+    "cnn-conv-only": _cnn_conv_only,
     "lenet-digits": lambda: build("lenet-digits"),
 }
 
@@ -95,7 +104,7 @@ class Case:
         return f"model={self.model},loss={self.loss},dev={self.device}"
 
     def build(self, dtype: torch.dtype = torch.float64):
-        """``(model, loss_fn, inputs, targets)`` on ``self.device`` in ``dtype`` (targets: class indices for CE)."""
+        """``(model, loss_fn, inputs, targets)`` on ``self.device`` in ``dtype`` (CE: class indices)."""
         gen = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -130,6 +139,7 @@ def params(cases: Iterable[Case]) -> list:
     return out
 
 
-def grid(models: Iterable[str], losses: Iterable[str] = LOSSES, devices: Iterable[str] = ("cpu",)) -> list[Case]:
+def grid(models: Iterable[str], losses: Iterable[str] = LOSSES,
+         devices: Iterable[str] = ("cpu",)) -> list[Case]:
     """Every combination of the given models, losses and devices."""
     return [Case(m, loss, d) for m in models for loss in losses for d in devices]

@@ -6,10 +6,10 @@ import torch
 
 
 def assert_close(actual, expected, rtol: float, atol: float, name: str = "value") -> None:
-    """Assert ``|actual - expected| <= atol + rtol * |expected|`` entrywise; name the entries that differ.
+    """Assert ``|actual - expected| <= atol + rtol * |expected|`` entrywise, and say which entries differ.
 
-    On failure the message names ``name``, the tolerances, how many entries fail, and the worst ones with their
-    index, actual and expected values.
+    On failure the message names ``name``, the tolerances, how many entries fail, and the worst ones with
+    their index, actual and expected values.
     """
     a = torch.as_tensor(actual).detach().to("cpu", torch.float64)
     e = torch.as_tensor(expected).detach().to("cpu", torch.float64)

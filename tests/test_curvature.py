@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import pickle
 
 import pytest
 import torch
@@ -44,7 +45,8 @@ def _one_thread():
 def close(actual, expected, name, rtol=RTOL, floor=1e-12):
     """assert_close with the absolute floor scaled to the largest expected entry."""
     expected = torch.as_tensor(expected)
-    assert_close(actual, expected, rtol=rtol, atol=floor * float(expected.abs().max().clamp_min(1e-300)), name=name)
+    scale = float(expected.abs().max().clamp_min(1e-300))
+    assert_close(actual, expected, rtol=rtol, atol=floor * scale, name=name)
 
 
 ORACLES = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}
@@ -56,14 +58,14 @@ def dense(case: Case, method: str) -> torch.Tensor:
     return ORACLES[method](*case.build())
 
 
-SMALL = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-scaled-tanh", "mlp-3-4-3-tanh-nobias",
-         "mlp-3-4-4-3-3-tanh", "mlp-3-4-3-3-relu-nobias", "mlp-3-4-3-tanh-pruned", "cnn-small", "cnn-small-pruned",
-         "cnn-conv-linear"]
+SMALL = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-scaled-tanh",
+         "mlp-3-4-3-tanh-nobias", "mlp-3-4-4-3-3-tanh", "mlp-3-4-3-3-relu-nobias", "mlp-3-4-3-tanh-pruned",
+         "cnn-small", "cnn-small-pruned", "cnn-conv-linear", "cnn-conv-only"]
 CASES = (grid(SMALL) + [Case("lenet-digits", "mse-sum", n=2), Case("lenet-digits", "ce-mean", n=2)]
          + [Case("cnn-small", "ce-mean", "cuda")])
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # The oracle itself
 
 
@@ -94,7 +96,7 @@ def test_oracle_ggn_and_fisher_match_their_definitions():
     close(oracle.dense_fisher(model, loss_fn, X, y), g.T @ g / X.shape[0], "Fisher (mean: 1/N sum g g^T)")
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Exact native quantities against the oracle
 
 
@@ -123,6 +125,33 @@ def test_native_dense_matches_oracle(case, method):
     close(result.layout.flatten(result.diagonal()), torch.diagonal(result.matrix), "DenseCurvature.diagonal")
     torchfunc = hessian(model, loss_fn, X, y, method, backend="torchfunc")
     close(torchfunc.matrix, dense(case, method), f"torchfunc dense {method}")
+
+
+@pytest.mark.parametrize("layer,in_shape", [
+    (nn.AvgPool2d(2), (3, 4, 6)),                                  # tiles: the fast path
+    (nn.AvgPool2d((2, 3), divisor_override=5), (2, 4, 6)),
+    (nn.AvgPool2d(3, stride=2, padding=1), (2, 5, 5)),             # overlapping, padded: torch's own ops
+    (nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False, padding=1), (1, 5, 5)),
+    (nn.Conv2d(3, 2, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), bias=False), (3, 6, 5)),
+    (nn.Flatten(), (2, 3, 3)),
+], ids=["pool-tiling", "pool-override", "pool-padded", "pool-ceil", "conv-strided-dilated", "flatten"])
+def test_linear_steps_and_their_adjoints_match_autograd(layer, in_shape):
+    from prunebench.curvature._backprop import Step, adjoint, push, unfold_input
+
+    layer = layer.double()
+    kind = {nn.AvgPool2d: "pool", nn.Conv2d: "conv", nn.Flatten: "flatten"}[type(layer)]
+    step = Step("0", layer, kind, weight=getattr(layer, "weight", None))
+    x = torch.randn(4, *in_shape, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    close(push(step, x.detach()), y.detach(), "push")
+    v = torch.randn_like(y)
+    expected, = torch.autograd.grad(y, x, v)
+    close(adjoint(step, v, torch.Size(in_shape)), expected, "adjoint")
+    if kind == "conv":
+        U = unfold_input(step, x.detach())
+        unfolded = nn.functional.unfold(x.detach(), layer.kernel_size, layer.dilation, layer.padding,
+                                        layer.stride)
+        close(U, unfolded, "strided im2col")
 
 
 def test_torchfunc_diagonal_is_the_oracle_diagonal():
@@ -159,7 +188,7 @@ def test_float32_agrees_with_float64():
           "float32 exact diagonal", rtol=1e-4, floor=1e-5)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # OBD's diagonal back-propagation against the paper's formulas, evaluated by hand
 
 
@@ -257,48 +286,54 @@ def test_lecun_matches_the_paper_by_hand(sizes, hidden, output, loss, lm):
         assert result.health.negative_fraction == 0.0
 
 
-def _unrolled(conv: nn.Conv2d, in_shape):
-    """The Conv2d as a dense Linear on the flattened input, and for each dense entry the shared weight it copies."""
+def _as_matrix(layer: nn.Module, in_shape) -> torch.Tensor:
+    """A linear layer (no bias) as the dense matrix ``[out, in]`` on flattened inputs."""
     n_in = math.prod(in_shape)
-    basis = torch.eye(n_in, dtype=conv.weight.dtype).view(n_in, *in_shape)
-    dense = nn.functional.conv2d(basis, conv.weight, None, conv.stride, conv.padding).flatten(1).T  # [out, in]
-    owner = torch.full(dense.shape, -1, dtype=torch.long)
-    for k in range(conv.weight.numel()):
-        onehot = torch.zeros(conv.weight.numel(), dtype=conv.weight.dtype)
-        onehot[k] = 1.0
-        hit = nn.functional.conv2d(basis, onehot.view_as(conv.weight), None, conv.stride, conv.padding).flatten(1).T
-        owner[hit != 0] = k
-    return dense, owner
+    basis = torch.eye(n_in, dtype=torch.float64).view(n_in, *in_shape)
+    return layer(basis).flatten(1).T
+
+
+def _conv_with(weight):
+    return lambda x: nn.functional.conv2d(x, weight, None, 1, 1)
 
 
 @pytest.mark.parametrize("lm", [False, True], ids=["lecun", "lecun-lm"])
 def test_lecun_shared_weights_sum_over_their_connections(lm):
     # OBD section 3: h_kk = sum over the connections (i, j) sharing u_k of x_j^2 d2E/da_i^2. The same net with
-    # the convolution unrolled into a dense Linear gives per-connection values; summing them per shared weight
-    # must reproduce the convolution's result.
+    # the convolution and the pooling unrolled into dense Linear layers (the pooling's coefficients 1/9 or 0)
+    # gives per-connection values; summed per shared weight they must reproduce the convolution's result.
     torch.manual_seed(2)
-    conv = nn.Conv2d(1, 2, 3, stride=2, padding=1).double()
-    head = [nn.Tanh(), nn.Flatten(), nn.Linear(8, 2).double(), nn.Sigmoid()]
-    net = Net("conv", (1, 4, 4), conv, *head)
-    dense_w, owner = _unrolled(conv, (1, 4, 4))
-    linear = nn.Linear(16, 8).double()
+    conv = nn.Conv2d(1, 2, 3, padding=1).double()
+    pool = nn.AvgPool2d(3, stride=2, padding=1)  # 2x4x4 -> 2x2x2, padded windows (count_include_pad)
+    head = [nn.Flatten(), nn.Linear(8, 2).double(), nn.Sigmoid()]
+    net = Net("conv", (1, 4, 4), conv, nn.Tanh(), pool, *head)
+    unrolled_conv = nn.Linear(16, 32).double()
+    unrolled_pool = nn.Linear(32, 8, bias=False).double()
+    owner = torch.full((32, 16), -1, dtype=torch.long)  # which shared weight each dense entry copies
     with torch.no_grad():
-        linear.weight.copy_(dense_w)
-        linear.bias.copy_(conv.bias.repeat_interleave(4))
-    flat = Net("unrolled", (16,), linear, *head)
+        unrolled_conv.weight.copy_(_as_matrix(_conv_with(conv.weight), (1, 4, 4)))
+        unrolled_conv.bias.copy_(conv.bias.repeat_interleave(16))
+        unrolled_pool.weight.copy_(_as_matrix(pool, (2, 4, 4)))
+        for k in range(conv.weight.numel()):
+            onehot = torch.zeros(conv.weight.numel(), dtype=torch.float64)
+            onehot[k] = 1.0
+            hit = _as_matrix(_conv_with(onehot.view_as(conv.weight)), (1, 4, 4))
+            owner[hit != 0] = k
+    flat = Net("unrolled", (16,), unrolled_conv, nn.Tanh(), unrolled_pool, *head)
     X = torch.randn(3, 1, 4, 4, dtype=torch.float64)
     y = torch.randn(3, 2, dtype=torch.float64)
     method = "lecun-lm" if lm else "lecun"
     h_conv = hessian_diag(net, nn.MSELoss(reduction="sum"), X, y, method)
     h_flat = hessian_diag(flat, nn.MSELoss(reduction="sum"), X.flatten(1), y, method)
+    used = owner >= 0
     summed = torch.zeros(conv.weight.numel(), dtype=torch.float64).index_add_(
-        0, owner[owner >= 0], h_flat["0.weight"][owner >= 0])
+        0, owner[used], h_flat["0.weight"][used])
     close(h_conv["0.weight"].reshape(-1), summed, "shared weights = sum over connections")
-    close(h_conv["0.bias"], h_flat["0.bias"].view(2, 4).sum(1), "shared biases")
-    close(h_conv["3.weight"], h_flat["3.weight"], "dense layer above")
+    close(h_conv["0.bias"], h_flat["0.bias"].view(2, 16).sum(1), "shared biases")
+    close(h_conv["4.weight"], h_flat["4.weight"], "dense layer above")
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Identities that theory predicts
 
 
@@ -334,10 +369,11 @@ def test_lecun_is_not_exact_with_two_hidden_layers_or_cross_entropy():
         assert (exact - lecun).abs().max() > 1e-3 * exact.abs().max()
 
 
-@pytest.mark.parametrize("case", params(grid(["mlp-3-4-3-relu", "mlp-3-4-3-3-relu-nobias"], ["mse-sum", "ce-mean"])))
+@pytest.mark.parametrize("case", params(grid(["mlp-3-4-3-relu", "mlp-3-4-3-3-relu-nobias"],
+                                             ["mse-sum", "ce-mean"])))
 def test_exact_equals_ggn_diagonal_for_piecewise_linear_nets(case):
-    # z is linear in each single weight for a fixed ReLU pattern, so d2z/dw^2 = 0 and the Hessian's diagonal is
-    # the GGN's (off-diagonal entries differ: z is bilinear across layers).
+    # z is linear in each single weight for a fixed ReLU pattern, so d2z/dw^2 = 0 and the Hessian's diagonal
+    # is the GGN's (off-diagonal entries differ: z is bilinear across layers).
     model, loss_fn, X, y = case.build()
     layout = ParamLayout.from_model(model)
     exact = layout.flatten(hessian_diag(model, loss_fn, X, y, "exact"))
@@ -346,7 +382,7 @@ def test_exact_equals_ggn_diagonal_for_piecewise_linear_nets(case):
     assert off.abs().max() > 1e-6, "the full matrices should differ off the diagonal"
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Hutchinson
 
 
@@ -386,7 +422,7 @@ def test_hutchinson_is_reproducible_and_exact_for_diagonal_hessians():
     close(h["0.weight"], 2 * (x1**2).sum().view(1, 1), "Hutchinson on a 1x1 Hessian")
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Health, layout, results
 
 
@@ -401,6 +437,8 @@ def test_health_reports_the_negative_fraction():
     assert result.health.damping == 0.0 and result.health.failure is None
     assert hessian_diag(model, loss_fn, X, y, "ggn").health.negative_fraction == 0.0
     assert "health=" in repr(result)
+    restored = pickle.loads(pickle.dumps(result))  # results travel through joblib
+    assert restored.health == result.health and all(torch.equal(restored[k], result[k]) for k in result)
 
 
 def test_param_layout_round_trip_and_blocks():
@@ -434,7 +472,7 @@ def test_lazy_inverse_hessian_export():
         curvature.not_a_function  # noqa: B018
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Errors
 
 
@@ -468,10 +506,15 @@ def test_unsupported_layers_name_the_layer_and_the_backends_that_support_them():
     with pytest.raises(TypeError, match=r"layer '0' \(Conv2d\) \(groups=2\) is not supported"):
         hessian_diag(grouped, nn.MSELoss(), torch.randn(2, 2, 3, 3).double(), torch.randn(2, 1).double())
     wide = Net("w", (2, 3), nn.Linear(3, 2), nn.Flatten()).double()
+    ceil = Net("c", (1, 3, 3), nn.Conv2d(1, 1, 2), nn.AvgPool2d(2, ceil_mode=True), nn.Flatten()).double()
+    X1, y1 = torch.randn(2, 1, 3, 3).double(), torch.randn(2, 1).double()
+    with pytest.raises(TypeError, match=r"method 'lecun' needs every AvgPool2d window to have the same"):
+        hessian_diag(ceil, nn.MSELoss(), X1, y1, "lecun")
     with pytest.raises(TypeError, match=r"needs \[N, features\] inputs to Linear layers"):
         hessian_diag(wide, nn.MSELoss(), torch.randn(2, 2, 3).double(), torch.randn(2, 4).double())
     with pytest.raises(TypeError, match=r"model must be an nn.Sequential"):
-        hessian_diag(nn.Linear(3, 2).double(), nn.MSELoss(), torch.randn(2, 3).double(), torch.randn(2, 2).double())
+        hessian_diag(nn.Linear(3, 2).double(), nn.MSELoss(), torch.randn(2, 3).double(),
+                     torch.randn(2, 2).double())
     # The torchfunc backend takes any differentiable layer.
     net.eval()
     result = hessian_diag(net, nn.MSELoss(), X, y, backend="torchfunc")
@@ -480,12 +523,14 @@ def test_unsupported_layers_name_the_layer_and_the_backends_that_support_them():
 
 def test_unsupported_losses_are_rejected():
     model, _, X, y = _small()
-    with pytest.raises(TypeError, match=r"loss_fn must be torch.nn.MSELoss or torch.nn.CrossEntropyLoss; got L1Loss"):
+    with pytest.raises(TypeError, match=r"loss_fn must be torch.nn.MSELoss or torch.nn.CrossEntropyLoss; "
+                                        r"got L1Loss"):
         hessian_diag(model, nn.L1Loss(), X, y)
     with pytest.raises(ValueError, match=r"reduction must be 'sum' or 'mean'; got 'none'"):
         hessian_diag(model, nn.MSELoss(reduction="none"), X, y)
     with pytest.raises(ValueError, match=r"class weights is not supported natively"):
-        hessian_diag(model, nn.CrossEntropyLoss(weight=torch.ones(3).double()), X, torch.zeros(4, dtype=torch.long))
+        hessian_diag(model, nn.CrossEntropyLoss(weight=torch.ones(3).double()), X,
+                     torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"must not contain ignore_index=-100"):
         hessian_diag(model, nn.CrossEntropyLoss(), X, torch.tensor([0, 1, -100, 2]))
     with pytest.raises(ValueError, match=r"MSE targets must have the outputs' shape \(4, 3\); got \(4,\)"):

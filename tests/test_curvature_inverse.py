@@ -102,16 +102,20 @@ def test_recursion_is_eq17_with_the_papers_vectors():
     close(fisher.matrix, torch.linalg.inv(ALPHA * torch.eye(P, dtype=torch.float64) + g.T @ g / N), "fisher")
 
 
-def test_damping_adds_to_alpha_and_float32_models_are_promoted():
-    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "ce-sum")
-    expected = torch.linalg.inv(damped(net, loss_fn, X, y, "fisher", alpha=ALPHA + 0.5))
+@pytest.mark.parametrize("model", ["mlp-3-4-3-tanh", "mlp-3-4-3-tanh-pruned"])
+def test_damping_adds_to_alpha_and_float32_models_are_promoted(model):
+    net32, loss_fn, X, y = problem(model, "ce-sum", dtype=torch.float32)
+    net64, _, X64, _ = problem(model, "ce-sum")
+    with torch.no_grad():  # the float32 weights and data, exactly, in float64
+        for p32, p64 in zip(net32.parameters(), net64.parameters(), strict=True):
+            p64.copy_(p32)
+    net64(X64)  # recompute the pruned layers' effective weights
+    expected = torch.linalg.inv(damped(net64, loss_fn, X.double(), y, "fisher", alpha=ALPHA + 0.5))
     for method in ("woodbury", "cholesky"):
-        result = inverse_hessian(net.float(), loss_fn, X.float(), y, method, alpha=ALPHA, damping=0.5)
+        result = inverse_hessian(net32, loss_fn, X, y, method, alpha=ALPHA, damping=0.5)
         assert result.health.damping == ALPHA + 0.5 and result.matrix.dtype == torch.float64
-        # the model's float32 weights are the same numbers in float64, the data too
-        close(result.matrix, torch.linalg.inv(damped(net.double(), loss_fn, X.float().double(), y, "fisher",
-                                                     alpha=ALPHA + 0.5)), method)
-    assert expected.shape == result.matrix.shape
+        close(result.matrix, expected, method)
+    assert all(p.dtype == torch.float32 for p in net32.parameters())  # the user's model is untouched
 
 
 def test_condition_estimate_bounds_the_condition_number():

@@ -103,7 +103,8 @@ def test_render_writes_page_figures_and_readme_block(board):
     page = (board / "LEADERBOARD.md").read_text()
     assert "## xor" in page and "[obs-exact](entries/xor/obs-exact.json)" in page
     assert "published, not run here" in page and "84.18" in page  # the WoodFisher reference rows
-    for name in ("one-shot.png", "one-shot.svg", "retrained.png", "retrained.svg"):
+    assert "![xor: test accuracy vs sparsity, one-shot and retrained](figures/xor.svg)" in page
+    for name in ("xor.png", "xor.svg"):
         assert (board / "figures" / name).stat().st_size > 1000
     readme = (board / "README.md").read_text()
     assert re.search(r"\| (magnitude-global|obs-exact) \| \*\*\d+\.\d\*\* \|", readme)

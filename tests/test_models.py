@@ -90,3 +90,12 @@ def test_effective_params_follow_pruning_masks():
     # With the first layer's weights zero every sample sees only the biases.
     expected = torch.sigmoid(net[2](torch.sigmoid(net[0].bias).expand(4, 2)))
     torch.testing.assert_close(models.functional_forward(net, zeroed, x), expected, rtol=1e-15, atol=0)
+
+
+def test_effective_params_are_fresh_after_in_place_update():
+    net = models.build("monk-17-2-1", seed=0, dtype=torch.float64)
+    prune.l1_unstructured(net[0], "weight", amount=0.5)
+    with torch.no_grad():
+        net[0].weight_orig.add_(1.0)  # module.weight is stale until the next forward pass
+    eff = models.effective_params(net)["0.weight_orig"]
+    torch.testing.assert_close(eff, (net[0].weight_orig * net[0].weight_mask).detach(), rtol=0, atol=0)

@@ -39,8 +39,8 @@ def test_deletion_count_is_the_largest_count_not_above_the_sparsity(sparsity, to
 
 @pytest.mark.parametrize("bad", [1.5, 1.0, -0.1, float("nan"), "0.5", True, None])
 def test_deletion_count_rejects_a_bad_sparsity(bad):
-    with pytest.raises(ValueError, match=r"sparsity must be a float in \[0, 1\); got "
-                                         rf"{repr(bad).replace('.', '[.]')}"):
+    shown = repr(bad).replace(".", "[.]")
+    with pytest.raises(ValueError, match=rf"sparsity must be a float in \[0, 1\); got {shown}"):
         prune._deletion_count(bad, 10)
 
 
@@ -219,8 +219,8 @@ def test_iterative_stops_when_the_method_stops(fresh):
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"rounds": 0}, ValueError, "rounds must be a positive integer; got 0"),
-    ({"retrain": "lbfgs"}, TypeError, "retrain must be a TrainConfig, an integer number of L-BFGS "
-                                      "iterations, or None"),
+    ({"retrain": "lbfgs"}, TypeError,
+     "retrain must be a TrainConfig, an integer number of L-BFGS iterations, or None"),
 ])
 def test_iterative_validates_its_arguments(fresh, kwargs, error, match):
     model, loss, X, Y = fresh

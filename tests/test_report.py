@@ -114,7 +114,21 @@ def test_claim_verdict_from_values(values, expected):
     [claim] = report.evaluate_claims(record)
     assert claim.verdict == expected and claim.n == len(values)
     if len(values) == 1:
-        assert claim.low == claim.median == claim.high == values[0]
+        assert claim.low == claim.estimate == claim.high == values[0]
+
+
+def test_mean_aggregate_for_proportions():
+    """An indicator per seed (1 = the network behaved as claimed): "in every case" needs the mean to be 1."""
+    values = [1.0] * 9 + [0.0]
+    [median_claim, mean_claim] = report.evaluate_claims(_record(claims=[
+        _claim(values=values, rule={"op": ">=", "threshold": 1}),
+        _claim(id="c2", values=values, rule={"op": ">=", "threshold": 1}, aggregate="mean")]))
+    # The median of 9 ones and a zero is 1 in nearly every resample: it cannot see the one failure.
+    assert (median_claim.estimate, median_claim.verdict) == (1.0, "reproduced")
+    assert (mean_claim.statistic, mean_claim.estimate, mean_claim.verdict) == ("mean", 0.9, "not reproduced")
+    assert report._ours(mean_claim).endswith(" (mean)")
+    with pytest.raises(ValueError, match=r"statistic must be one of \('median', 'mean'\); got 'mode'"):
+        report.bootstrap_ci(values, statistic="mode")
 
 
 @pytest.mark.parametrize(("rule", "match"), [
@@ -146,8 +160,8 @@ def test_number_format(value, text):
 
 
 def test_latex_escaping():
-    assert report._tex("50% of w_1 & {x} ≥ 3 | 1±2 #1 $5 ~") == (
-        r"50\% of w\_1 \& \{x\} $\geq$ 3 \textbar{} 1$\pm$2 \#1 \$5 \textasciitilde{}")
+    assert report._tex("50% of w_1 & {x} ≥ 3 | 1±2 #1 $5 ~ a<=b<c") == (
+        r"50\% of w\_1 \& \{x\} $\geq$ 3 \textbar{} 1$\pm$2 \#1 \$5 \textasciitilde{} a$\leq$b$<$c")
 
 
 def test_claims_golden_markdown_latex_csv():
@@ -157,7 +171,7 @@ def test_claims_golden_markdown_latex_csv():
     md = report.claims_markdown(record, ORIGIN)
     table = [line for line in md.splitlines() if line.startswith("|")]
     assert table == [
-        "| id | claim | source | metric | paper | ours: median [95% CI] | seeds | rule | verdict |",
+        "| id | claim | source | metric | paper | ours [95% CI] | seeds | rule | verdict |",
         "|---|---|---|---|---:|---:|---:|---|---|",
         "| c1 | OBS keeps 14 weights | [secondary] MONK table | weights left (weights) | 14 weights | "
         "14 [13, 15] weights | 3 | 14 ± 1 weights | **reproduced** |",
@@ -188,11 +202,11 @@ def test_claims_golden_markdown_latex_csv():
     assert tex.count("{") == tex.count("}")
 
     assert report.claims_csv(record) == (
-        "experiment,id,statement,source,metric,unit,paper_value,median,ci_low,ci_high,n_seeds,rule,"
+        "experiment,id,statement,source,metric,unit,paper_value,statistic,estimate,ci_low,ci_high,n_seeds,rule,"
         "tolerance_note,verdict\n"
-        "toy,c1,OBS keeps 14 weights,[secondary] MONK table,weights left,weights,14,14,13,15,3,"
+        "toy,c1,OBS keeps 14 weights,[secondary] MONK table,weights left,weights,14,median,14,13,15,3,"
         "within 14 +- 1,one weight either way,reproduced\n"
-        "toy,c2,Accuracy | test,[secondary] MONK table,weights left,%,,97,97,97,1,>= 95,,reproduced\n")
+        "toy,c2,Accuracy | test,[secondary] MONK table,weights left,%,,median,97,97,97,1,>= 95,,reproduced\n")
 
 
 def test_extra_table_golden_markdown_latex_csv():
@@ -318,6 +332,7 @@ def test_report_writes_the_layout(rendered):
     assert "### toy: Toy experiment, after Hassibi & Stork (1993)" in readme
     assert "[md](results/toy/tables/claims.md)" in readme and "@software{prunebench2026," in readme
     assert "| OBS keeps 14 weights | 14 weights | 14 [13, 15] weights | reproduced |" in readme
+    assert "| claim | paper | ours [95% CI] | verdict |" in readme
     index = (rendered / "results" / "README.md").read_text()
     assert "![Loss](toy/figures/f1.png)" in index and "[md](toy/tables/claims.md)" in index
     assert "after LeCun, Denker & Solla (1990); Thrun et al. (1991)" in index

@@ -6,12 +6,12 @@ The fields are plain Python numbers (JSON-ready) for a :mod:`prunebench.records`
 - ``loss_db``, ``test_loss_db``: 10 log10(MSE), OBD's Fig. 1-2 axis (``None`` for cross-entropy tasks);
 - ``train_accuracy``, ``test_accuracy``;
 - ``total_parameters``: free parameters (shared weights once); ``remaining_parameters``: those not deleted
-(OBD's
-  complexity measure, the number of non-zero free parameters, up to weights that are exactly zero by chance);
-  ``nonzero_parameters``: those whose effective value is non-zero; ``sparsity`` = 1 - remaining / total;
+  (OBD's complexity measure, the number of non-zero free parameters, up to weights that are exactly zero by
+  chance); ``nonzero_parameters``: those whose effective value is non-zero; ``sparsity`` = 1 - remaining /
+  total;
 - with ``baseline_loss`` (E before pruning): ``actual_change`` = loss - baseline_loss; with
-``predicted_change``
-  (the sum of the deleted saliencies): it is echoed beside, so predicted and actual dE sit side by side.
+  ``predicted_change`` (the sum of the deleted saliencies): it is echoed beside, so predicted and actual dE
+  sit side by side.
 """
 
 from __future__ import annotations

@@ -193,14 +193,15 @@ def effective_params(model: nn.Module) -> dict[str, torch.Tensor]:
     """The tensors the forward pass uses, keyed like ``dict(model.named_parameters())``.
 
     For a module pruned with ``torch.nn.utils.prune`` the parameter ``<layer>.weight_orig`` maps to the
-    effective ``weight_orig * weight_mask`` (``module.weight``); every other parameter maps to itself.
+    effective ``weight_orig * weight_mask``, computed afresh (``module.weight`` is refreshed only by a forward
+    pass, so it can be stale after an in-place update of ``weight_orig``); every other parameter maps to itself.
     """
     modules = dict(model.named_modules())
     out = {}
     for name, p in model.named_parameters():
         prefix, _, leaf = name.rpartition(".")
         if leaf.endswith("_orig"):
-            out[name] = getattr(modules[prefix], leaf[: -len("_orig")])
+            out[name] = p * getattr(modules[prefix], leaf[: -len("_orig")] + "_mask")
         else:
             out[name] = p
     return out

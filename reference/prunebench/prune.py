@@ -58,12 +58,18 @@ def prunable_names(model: nn.Module, include_bias: bool = True) -> list[str]:
     return names
 
 
+def _counts(model: nn.Module, names: list[str] | None = None) -> tuple[int, int]:
+    """(deleted, total) entries of the parameters ``names`` (default: all), with or without ``_orig``."""
+    mask = model_mask(model)
+    wanted = None if names is None else {n.removesuffix("_orig") for n in names}
+    chosen = [m for n, m in mask.items() if wanted is None or n.removesuffix("_orig") in wanted]
+    return sum(int((~m).sum()) for m in chosen), sum(m.numel() for m in chosen)
+
+
 def pruned_fraction(model: nn.Module, names: list[str] | None = None) -> float:
     """Fraction of the entries of the parameters ``names`` (default: all) that are deleted (mask 0)."""
-    mask = model_mask(model)
-    names = list(mask) if names is None else names
-    total = sum(mask[n].numel() for n in names)
-    return sum(int((~mask[n]).sum()) for n in names) / total if total else 0.0
+    deleted, total = _counts(model, names)
+    return deleted / total if total else 0.0
 
 
 @dataclass
@@ -71,8 +77,8 @@ class PruneResult:
     """What a pruning run did. ``deletions`` in the order made, named as the model names its parameters after
     pruning (``<layer>.weight_orig``); ``predicted_change`` the sum of their saliencies (the predicted
     increase of E); ``stopped`` why the last chunk ended (``"count"``, ``"exhausted"``, or the method's own
-    rule); ``sparsity`` the fraction of prunable entries deleted at the end; ``rounds`` one dict per
-    chunk (``deleted``, ``predicted_change``, ``loss_before``, ``loss_pruned``, ``loss_retrained``)."""
+    rule); ``sparsity`` the fraction of prunable entries deleted at the end; ``rounds`` one dict per chunk
+    (``deleted``, ``predicted_change``, ``loss_before``, ``loss_pruned``, ``loss_retrained``)."""
 
     deletions: list[Deletion] = field(default_factory=list)
     stopped: str = "count"
@@ -143,8 +149,8 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
          targets: torch.Tensor, *, count: int | None, include_bias: bool = True) -> PruneResult:
     """Delete up to ``count`` more prunable entries chosen by ``method`` (``None``: as many as the method's
     own stopping rule allows). ``count=0`` leaves the model untouched."""
-    bad_count = isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0
-    if count is not None and bad_count:
+    if count is not None and (isinstance(count, bool) or not isinstance(count, numbers.Integral)
+                              or count < 0):
         raise ValueError(f"count must be a non-negative integer or None; got {count!r}")
     names = prunable_names(model, include_bias)
     if count == 0:
@@ -169,12 +175,9 @@ def one_shot(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs
              targets: torch.Tensor, sparsity: float, *, include_bias: bool = True) -> PruneResult:
     """Prune once, without retraining, until ``sparsity`` of the prunable entries are deleted (entries deleted
     before count towards it). Sparsity 0 leaves the model untouched. A method with a stopping rule may stop
-    early
-    (``result.stopped`` says so)."""
-    names = prunable_names(model, include_bias)
-    total = sum(dict(model.named_parameters())[n].numel() for n in names)
+    early (``result.stopped`` says so)."""
+    already, total = _counts(model, prunable_names(model, include_bias))
     target = _deletion_count(sparsity, total)
-    already = round(pruned_fraction(model, names) * total)
     return step(model, method, loss_fn, inputs, targets, count=max(target - already, 0),
                 include_bias=include_bias)
 
@@ -197,13 +200,12 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
         raise TypeError(f"retrain must be a TrainConfig, an integer number of L-BFGS iterations, or None; "
                         f"got {retrain!r}")
     names = prunable_names(model, include_bias)
-    total = sum(dict(model.named_parameters())[n].numel() for n in names)
+    start, total = _counts(model, names)
     target = _deletion_count(sparsity, total)
-    start = round(pruned_fraction(model, names) * total)
     result = PruneResult(sparsity=pruned_fraction(model, names))
     for r in range(1, rounds + 1):
         goal = start + (max(target - start, 0) * r) // rounds
-        done = round(pruned_fraction(model, prunable_names(model, include_bias)) * total)
+        done, _ = _counts(model, names)
         chunk = step(model, method, loss_fn, inputs, targets, count=max(goal - done, 0),
                      include_bias=include_bias)
         info = chunk.rounds[0] if chunk.rounds else {"deleted": 0, "predicted_change": 0.0,
@@ -217,6 +219,6 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
         result.stopped = chunk.stopped
         if chunk.stopped != "count":
             break
-    result.sparsity = pruned_fraction(model, prunable_names(model, include_bias))
+    result.sparsity = pruned_fraction(model, names)
     return result
 

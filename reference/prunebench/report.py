@@ -12,10 +12,11 @@ plus the index ``<out>/README.md`` and the "Reproduced results" and "How to cite
 README. Markdown and LaTeX tables carry a provenance footer (command, version, commit, torch/numpy, device,
 dtype, seeds, wall time) and the BibTeX of the paper and of the suite.
 
-Statistics: "ours" is the median over seeds with a 95% percentile-bootstrap confidence interval of the median
-(10,000 resamples from ``numpy.random.default_rng(0)``, so every run prints the same digits). The verdict is
-*reproduced* when the whole interval satisfies the claim's rule, *partly* when the median does but the
-interval does not, and *not reproduced* otherwise; with one seed the interval is the point.
+Statistics: "ours" is the median over seeds (the mean for a claim with ``"aggregate": "mean"``) with a 95%
+percentile-bootstrap confidence interval (10,000 resamples from ``numpy.random.default_rng(0)``, so every run
+prints the same digits). The verdict is *reproduced* when the whole interval satisfies the claim's rule,
+*partly* when the estimate does but the interval does not, and *not reproduced* otherwise; with one seed the
+interval is the point.
 
 Every output is a pure function of the records, so a fresh clone regenerates the committed tables byte for
 byte, and ``prunebench report --check`` names each stale file. Figures are byte-identical too for a given
@@ -44,11 +45,11 @@ import numpy as np
 
 from . import records
 
-__all__ = ["BIBTEX", "CI_LEVEL", "METHOD_COLORS", "RESAMPLES", "VERDICTS", "ClaimResult", "LoadedRecord",
-           "bootstrap_ci", "check", "claims_csv", "claims_latex", "claims_markdown", "evaluate_claims",
-           "generate", "how_to_cite_section", "load_records", "method_color", "parse_bibtex", "plot_figure",
-           "register_cli", "render_figure", "reproduced_results_section", "satisfies", "short_cite",
-           "table_csv", "table_latex", "table_markdown", "verdict", "write"]
+__all__ = ["BIBTEX", "CI_LEVEL", "METHOD_COLORS", "RESAMPLES", "STATISTICS", "VERDICTS", "ClaimResult",
+           "LoadedRecord", "bootstrap_ci", "check", "claims_csv", "claims_latex", "claims_markdown",
+           "evaluate_claims", "generate", "how_to_cite_section", "load_records", "method_color",
+           "parse_bibtex", "plot_figure", "register_cli", "render_figure", "reproduced_results_section",
+           "satisfies", "short_cite", "table_csv", "table_latex", "table_markdown", "verdict", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +170,21 @@ def _palette(series: Sequence[str]) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------- statistics
 
-def bootstrap_ci(values: Sequence[float], *, level: float = CI_LEVEL, resamples: int = RESAMPLES,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """``(median, low, high)``: the median of ``values`` (one per seed) and its percentile-bootstrap interval.
+STATISTICS = ("median", "mean")
+
+
+def bootstrap_ci(values: Sequence[float], *, statistic: str = "median", level: float = CI_LEVEL,
+                 resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """``(estimate, low, high)``: the median (or mean) of ``values`` (one per seed) and its
+    percentile-bootstrap interval.
 
     ``resamples`` resamples of ``len(values)`` draws with replacement from ``numpy.random.default_rng(seed)``;
-    the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled medians,
-    widened to contain the median if it does not. One value gives ``(v, v, v)``. Deterministic: the same
+    the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled statistic,
+    widened to contain the estimate if it does not. One value gives ``(v, v, v)``. Deterministic: the same
     values give the same three floats on every run.
     """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {STATISTICS}; got {statistic!r}")
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"values must be a non-empty list of numbers (one per seed); got {list(values)!r}")
@@ -185,14 +192,15 @@ def bootstrap_ci(values: Sequence[float], *, level: float = CI_LEVEL, resamples:
         raise ValueError(f"values must be finite numbers; got {x.tolist()!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be a float in (0, 1); got {level!r}")
-    median = float(np.median(x))
+    reduce = np.median if statistic == "median" else np.mean
+    estimate = float(reduce(x))
     if x.size == 1:
-        return median, median, median
+        return estimate, estimate, estimate
     rng = np.random.default_rng(seed)
-    medians = np.median(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
-    low, high = np.percentile(medians, [50 * (1 - level), 50 * (1 + level)])
-    # A percentile interval can miss the point estimate in skewed cases; widen it to contain the median.
-    return median, min(float(low), median), max(float(high), median)
+    resampled = reduce(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
+    low, high = np.percentile(resampled, [50 * (1 - level), 50 * (1 + level)])
+    # A percentile interval can miss the point estimate in skewed cases; widen it to contain the estimate.
+    return estimate, min(float(low), estimate), max(float(high), estimate)
 
 
 _OPS = (">=", "<=", ">", "<", "within")
@@ -222,23 +230,24 @@ def satisfies(rule: Mapping, value: float) -> bool:
     return {">=": value >= t, "<=": value <= t, ">": value > t, "<": value < t}[op]
 
 
-def verdict(rule: Mapping, median: float, low: float, high: float) -> str:
-    """``"reproduced"`` when all of ``[low, high]`` meets ``rule``, ``"partly"`` when only ``median`` does,
-    ``"not reproduced"`` otherwise. Every rule accepts an interval of values, so checking both ends
+def verdict(rule: Mapping, estimate: float, low: float, high: float) -> str:
+    """``"reproduced"`` when all of ``[low, high]`` meets ``rule``, ``"partly"`` when only ``estimate``
+    does, ``"not reproduced"`` otherwise. Every rule accepts an interval of values, so checking both ends
     suffices."""
-    if not low <= median <= high:
-        raise ValueError(f"the interval must contain the median: low <= median <= high; got {low}, {median}, "
-                         f"{high}")
+    if not low <= estimate <= high:
+        raise ValueError(f"the interval must contain the estimate: low <= estimate <= high; got {low}, "
+                         f"{estimate}, {high}")
     if satisfies(rule, low) and satisfies(rule, high):
         return "reproduced"
-    if satisfies(rule, median):
+    if satisfies(rule, estimate):
         return "partly"
     return "not reproduced"
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """One claim of a record, decided: the record's fields plus median, interval, seed count and verdict."""
+    """One claim of a record, decided: the record's fields plus the estimate (``statistic`` over seeds), its
+    interval, the seed count and the verdict."""
 
     id: str
     statement: str
@@ -248,7 +257,8 @@ class ClaimResult:
     unit: str
     rule: dict
     tolerance_note: str
-    median: float
+    statistic: str
+    estimate: float
     low: float
     high: float
     n: int
@@ -256,7 +266,7 @@ class ClaimResult:
 
 
 def evaluate_claims(record: Mapping) -> list[ClaimResult]:
-    """Every claim in ``record["results"]["claims"]``, with its median, 95% CI and verdict."""
+    """Every claim in ``record["results"]["claims"]``, with its estimate, 95% CI and verdict."""
     out = []
     for i, claim in enumerate(record["results"].get("claims", [])):
         where = f"{record['kind']}: claims[{i}]"
@@ -265,16 +275,17 @@ def evaluate_claims(record: Mapping) -> list[ClaimResult]:
             raise ValueError(f"{where} must have the keys id, statement, values and rule; missing {missing}. "
                              "See docs/record-schema.md")
         rule = _check_rule(claim["rule"], f"{where} ({claim['id']}) rule")
+        statistic = claim.get("aggregate", "median")
         try:
-            median, low, high = bootstrap_ci(claim["values"])
+            estimate, low, high = bootstrap_ci(claim["values"], statistic=statistic)
         except ValueError as exc:
             raise ValueError(f"{where} ({claim['id']}): {exc}") from None
         out.append(ClaimResult(
             id=str(claim["id"]), statement=str(claim["statement"]), source=str(claim.get("source", "")),
             paper_value=claim.get("paper_value"), metric=str(claim.get("metric", "")),
             unit=str(claim.get("unit") or ""), rule=rule, tolerance_note=str(claim.get("tolerance_note", "")),
-            median=median, low=low, high=high, n=len(claim["values"]),
-            verdict=verdict(rule, median, low, high)))
+            statistic=statistic, estimate=estimate, low=low, high=high, n=len(claim["values"]),
+            verdict=verdict(rule, estimate, low, high)))
     return out
 
 
@@ -327,7 +338,8 @@ def _value(x: Any, unit: str) -> str:
 
 
 def _ours(c: ClaimResult) -> str:
-    return _with_unit(f"{_fmt(c.median)} [{_fmt(c.low)}, {_fmt(c.high)}]", c.unit)
+    text = _with_unit(f"{_fmt(c.estimate)} [{_fmt(c.low)}, {_fmt(c.high)}]", c.unit)
+    return text if c.statistic == "median" else f"{text} ({c.statistic})"
 
 
 def _rule_text(rule: Mapping, unit: str = "") -> str:
@@ -344,12 +356,17 @@ def _rule_csv(rule: Mapping) -> str:
     return f"{rule['op']} {_csv_value(float(rule['threshold']))}"
 
 
+def _md_text(x: Any) -> str:
+    return " ".join(str(x).split())
+
+
 def _md_cell(x: Any) -> str:
-    return " ".join(str(x).split()).replace("|", r"\|")
+    return _md_text(x).replace("|", r"\|")
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+_LATEX_SPECIAL = {"<=": r"$\leq$", ">=": r"$\geq$", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%",
+                  "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}",
                   "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$", "×": r"$\times$", "→": r"$\rightarrow$",
                   "≈": r"$\approx$", "–": "--", "—": "---", "<": "$<$", ">": "$>$", "|": r"\textbar{}"}
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
@@ -420,7 +437,7 @@ def parse_bibtex(text: str) -> list[tuple[str, str, dict[str, str]]]:
             name = match.group(1).lower()
             if body[:match.start()].count("{") != body[:match.start()].count("}"):
                 continue
-            value, j = _bibtex_value(body, match.end(), head.group(2), name)
+            value, _ = _bibtex_value(body, match.end(), head.group(2), name)
             if name in fields:
                 raise ValueError(f"BibTeX entry {head.group(2)!r} repeats the field {name!r}")
             fields[name] = " ".join(value.split())
@@ -496,9 +513,9 @@ def _quick_note(record: Mapping) -> str:
     return ""
 
 
-_STATS_NOTE = ("Ours: median over seeds, with a 95% percentile-bootstrap CI of the median (10,000 "
-               "resamples). Verdict: *reproduced* when the whole CI satisfies the rule, *partly* when only "
-               "the median does, *not reproduced* otherwise (one seed: the CI is the point).")
+_STATS_NOTE = ("Ours: the median over seeds (the mean where marked) with a 95% percentile-bootstrap CI "
+               "(10,000 resamples). Verdict: *reproduced* when the whole CI satisfies the rule, *partly* "
+               "when only the estimate does, *not reproduced* otherwise (one seed: the CI is the point).")
 
 
 def _metric(c: ClaimResult) -> str:
@@ -517,8 +534,8 @@ def claims_markdown(record: Mapping, origin: str = "") -> str:
     cited = ", ".join(f"{short_cite(k)} [`{k}`]" for k in papers) or "the paper"
     lines = [f"# {record['kind']}: {_title(record)}", "",
              f"Claims of {cited}, reproduced with `prunebench reproduce {record['kind']}`. {_STATS_NOTE}", "",
-             _quick_note(record).rstrip("\n"),
-             "| id | claim | source | metric | paper | ours: median [95% CI] | seeds | rule | verdict |",
+             _quick_note(record).rstrip("\n"), "",
+             "| id | claim | source | metric | paper | ours [95% CI] | seeds | rule | verdict |",
              "|---|---|---|---|---:|---:|---:|---|---|"]
     for c in claims:
         cells = (c.id, c.statement, c.source, _metric(c), _value(c.paper_value, c.unit), _ours(c), c.n,
@@ -529,7 +546,7 @@ def claims_markdown(record: Mapping, origin: str = "") -> str:
         lines += ["", "**Tolerances.**", "", *notes]
     deviations = record["results"].get("deviations", [])
     if deviations:
-        lines += ["", "**Deviations from the paper.**", "", *(f"- {_md_cell(d)}" for d in deviations)]
+        lines += ["", "**Deviations from the paper.**", "", *(f"- {_md_text(d)}" for d in deviations)]
     lines += ["", _footer_markdown(record, origin)]
     return _join(lines)
 
@@ -553,8 +570,8 @@ def claims_latex(record: Mapping, origin: str = "") -> str:
            r"% Needs \usepackage{booktabs}.",
            r"\begin{table}[htbp]", r"\centering",
            rf"\caption{{{_tex(_title(record))}: claims of the paper{cite} and our reproduction. Ours: median "
-           r"over seeds [95\% bootstrap CI]. Verdict: reproduced when the whole CI satisfies the rule, "
-           r"partly when only the median does.}",
+           r"over seeds (mean where marked) [95\% bootstrap CI]. Verdict: reproduced when the whole CI "
+           r"satisfies the rule, partly when only the estimate does.}",
            rf"\label{{tab:{record['kind']}-claims}}",
            r"\begin{tabular}{@{}p{0.36\linewidth}rrrll@{}}", r"\toprule",
            r"Claim & Paper & Ours & $n$ & Rule & Verdict \\", r"\midrule", *rows, r"\bottomrule",
@@ -572,11 +589,11 @@ def claims_csv(record: Mapping) -> str:
     """The record's claims as CSV, one row per claim, numbers at full precision (10 significant digits)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["experiment", "id", "statement", "source", "metric", "unit", "paper_value", "median",
-                     "ci_low", "ci_high", "n_seeds", "rule", "tolerance_note", "verdict"])
+    writer.writerow(["experiment", "id", "statement", "source", "metric", "unit", "paper_value", "statistic",
+                     "estimate", "ci_low", "ci_high", "n_seeds", "rule", "tolerance_note", "verdict"])
     for c in evaluate_claims(record):
         writer.writerow([record["kind"], c.id, c.statement, c.source, c.metric, c.unit,
-                         _csv_value(c.paper_value), _csv_value(c.median), _csv_value(c.low),
+                         _csv_value(c.paper_value), c.statistic, _csv_value(c.estimate), _csv_value(c.low),
                          _csv_value(c.high), c.n, _rule_csv(c.rule), c.tolerance_note, c.verdict])
     return buf.getvalue()
 
@@ -602,13 +619,14 @@ def _numeric_columns(table: Mapping) -> list[bool]:
 def table_markdown(record: Mapping, table: Mapping, origin: str = "") -> str:
     """One of the record's extra tables as a Markdown document with notes, provenance and BibTeX."""
     numeric = _numeric_columns(table)
-    lines = [f"# {record['kind']}: {table.get('title') or table['id']}", "", _quick_note(record).rstrip("\n"),
+    lines = [f"# {record['kind']}: {table.get('title') or table['id']}", "",
+             _quick_note(record).rstrip("\n"), "",
              "| " + " | ".join(_md_cell(c) for c in table["columns"]) + " |",
              "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     lines += ["| " + " | ".join(_md_cell(_fmt(v)) for v in row) + " |" for row in table["rows"]]
     notes = table.get("notes") or []
     if notes:
-        lines += ["", *(f"- {_md_cell(n)}" for n in notes)]
+        lines += ["", *(f"- {_md_text(n)}" for n in notes)]
     lines += ["", _footer_markdown(record, origin)]
     return _join(lines)
 
@@ -784,7 +802,7 @@ def _compact(loaded: LoadedRecord, base: str) -> list[str]:
         lines += ["**Quick protocol**: a smoke-test run, not a full reproduction.", ""]
     if claims:
         lines += [f"{len(claims)} claims: {_tally(claims)}.", "",
-                  "| claim | paper | ours: median [95% CI] | verdict |", "|---|---:|---:|---|"]
+                  "| claim | paper | ours [95% CI] | verdict |", "|---|---:|---:|---|"]
         for c in claims:
             cells = (c.statement, _value(c.paper_value, c.unit), _ours(c), c.verdict)
             lines.append("| " + " | ".join(_md_cell(v) for v in cells) + " |")
@@ -831,18 +849,19 @@ def reproduced_results_section(loaded: Sequence[LoadedRecord], base: str = "resu
 def _index(loaded: Sequence[LoadedRecord]) -> str:
     lines = ["# Reproduced results", "",
              "Generated by `prunebench report` from the records in this folder (`<experiment>/record.json`); "
-             "do not edit by hand. " + _STATS_NOTE, ""]
+             "do not edit by hand. " + _STATS_NOTE + " Figures: lines at the median over seeds, bands a 95% "
+             "bootstrap CI.", ""]
     for item in loaded:
         lines += _compact(item, "")
         body = item.record["results"]
         deviations = body.get("deviations", [])
         if deviations:
-            lines += ["Deviations from the paper:", "", *(f"- {_md_cell(d)}" for d in deviations), ""]
+            lines += ["Deviations from the paper:", "", *(f"- {_md_text(d)}" for d in deviations), ""]
         for spec in body.get("figures", []):
             fid = spec["id"]
             lines += [f"![{_md_cell(spec.get('title') or fid)}]({item.name}/figures/{fid}.png)", "",
-                      f"*{_md_cell(spec.get('caption') or spec.get('title') or fid)}* Lines: median over "
-                      f"seeds; bands: 95% bootstrap CI. ([SVG]({item.name}/figures/{fid}.svg))", ""]
+                      f"*{_md_text(spec.get('caption') or spec.get('title') or fid)}* "
+                      f"([SVG]({item.name}/figures/{fid}.svg))", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

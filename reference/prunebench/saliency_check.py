@@ -13,12 +13,13 @@ JSON (``SaliencyReport.to_record``, a :mod:`prunebench.records` record of kind `
 
     config:  {task, method, params, seed, sample, cumulative_fraction}
     results: {
-      n_parameters,          # free parameters of the model n_compared,            # entries compared (all, or
-      the seeded sample) objective,             # E at the trained model (training set, the task's loss)
-      grad_norm,             # ||dE/dw|| there (the extremal approximation needs it ~0) statistics: {spearman,
-      pearson, median_relative_error, rank_within_10pct, n_zero_measured}, entries: {name: [...], index:
-      [...], predicted: [...], measured: [...]},   # one column per field cumulative: {deleted: [...],
-      predicted: [...], actual: [...]},             # objectives after k deletions
+      n_parameters,   # free parameters of the model
+      n_compared,     # entries compared (all, or the seeded sample)
+      objective,      # E at the trained model (training set, the task's loss)
+      grad_norm,      # ||dE/dw|| there (the extremal approximation needs it ~0)
+      statistics: {spearman, pearson, median_relative_error, rank_within_10pct, n_zero_measured},
+      entries: {name: [...], index: [...], predicted: [...], measured: [...]},  # one column per field
+      cumulative: {deleted: [...], predicted: [...], actual: [...]},  # objectives after k deletions
     }
 
 Non-finite statistics (a constant saliency, e.g.) are written as null.
@@ -76,8 +77,8 @@ class SaliencyReport:
     def to_dict(self) -> dict:
         """The ``results`` part of the record (module docstring)."""
         return {"n_parameters": self.n_parameters, "n_compared": len(self.names), "objective": self.objective,
-                "grad_norm": self.grad_norm, "statistics": {k: _finite(v) for k,
-                                                            v in self.statistics.items()},
+                "grad_norm": self.grad_norm,
+                "statistics": {k: _finite(v) for k, v in self.statistics.items()},
                 "entries": {"name": list(self.names), "index": list(self.indices),
                             "predicted": [_finite(v) for v in self.predicted],
                             "measured": [_finite(v) for v in self.measured]},
@@ -88,8 +89,7 @@ class SaliencyReport:
         from . import records
 
         config = {"task": self.task, "method": self.method, "params": _jsonable(self.params),
-                  "seed": self.seed,
-                  "sample": self.sample, "cumulative_fraction": self.cumulative_fraction}
+                  "seed": self.seed, "sample": self.sample, "cumulative_fraction": self.cumulative_fraction}
         prov = records.provenance(device=device, dtype=dtype, seeds=[self.seed], wall_time=self.wall_time,
                                   command=command)
         return records.make_record("saliency-check", config, self.to_dict(), prov)
@@ -101,8 +101,8 @@ def _finite(v):
 
 
 def _jsonable(params: dict) -> dict:
-    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else repr(v)) for k,
-            v in params.items()}
+    plain = str | int | float | bool | type(None)
+    return {k: (v if isinstance(v, plain) else repr(v)) for k, v in params.items()}
 
 
 def statistics(predicted, measured) -> dict:
@@ -187,9 +187,9 @@ def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     cumulative = _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, cumulative_fraction,
                              cumulative_points)
     return SaliencyReport(method=name, params=method.params, names=[n for n, _ in entries],
-                          indices=[i for _,
-                                   i in entries], predicted=predicted, measured=measured, objective=e0,
-                          grad_norm=grad_norm, n_parameters=sum(t.numel() for t in base.values()),
+                          indices=[i for _, i in entries], predicted=predicted, measured=measured,
+                          objective=e0, grad_norm=grad_norm,
+                          n_parameters=sum(t.numel() for t in base.values()),
                           cumulative=cumulative, seed=seed, sample=sample,
                           cumulative_fraction=cumulative_fraction, wall_time=time.perf_counter() - start)
 
@@ -203,8 +203,8 @@ def _registered_name(method: PruningMethod) -> str:
 
 def _grad_norm(model, loss_fn, base, inputs, targets) -> float:
     params = {k: v.clone().requires_grad_(True) for k, v in base.items()}
-    grads = torch.autograd.grad(loss_fn(functional_forward(model, params, inputs), targets),
-                                list(params.values()))
+    loss = loss_fn(functional_forward(model, params, inputs), targets)
+    grads = torch.autograd.grad(loss, list(params.values()))
     return math.sqrt(sum(float((g**2).sum()) for g in grads))
 
 
@@ -215,8 +215,8 @@ def _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, fractio
     limit = math.floor(fraction * n_present)
     grid = sorted(set(np.linspace(0, limit, min(points, limit) + 1).round().astype(int).tolist()))
     out = {"deleted": [0], "predicted": [e0], "actual": [e0]}
-    steps = method.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidate_mask(model,
-                                                                                                  mask))
+    steps = method.sequence(model, loss_fn, inputs, targets, mask=mask,
+                            candidates=candidate_mask(model, mask))
     gone = {n: torch.zeros(v.shape, dtype=torch.bool, device=v.device) for n, v in base.items()}
     total = 0.0
     with torch.no_grad():
@@ -237,9 +237,8 @@ def _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, fractio
 
 
 def check_saliency(task: str, method: str, *, params: dict | None = None, seed: int = 0,
-                   sample: int | None = None,
-                   root=None, device: str = "cpu", cache: bool = True, cumulative_fraction: float = 0.6
-                   ) -> SaliencyReport:
+                   sample: int | None = None, root=None, device: str = "cpu", cache: bool = True,
+                   cumulative_fraction: float = 0.6) -> SaliencyReport:
     """Train (or load from the cache) the dense model of ``task`` for ``seed`` and :func:`compare` on its
     training set, with the method ``method`` built from ``params``."""
     from . import tasks
@@ -248,8 +247,7 @@ def check_saliency(task: str, method: str, *, params: dict | None = None, seed: 
     model, task_data, _ = t.trained(seed, root, device=device, cache=cache)
     instance = registry.get(method, **(params or {}))
     report = compare(model, t.loss_fn(), task_data.x_train, task_data.t_train, instance, sample=sample,
-                     seed=seed,
-                     cumulative_fraction=cumulative_fraction)
+                     seed=seed, cumulative_fraction=cumulative_fraction)
     report.task, report.method = task, method
     return report
 
@@ -281,8 +279,8 @@ def plot(report: SaliencyReport):
                  fontsize=9)
     c = report.cumulative
     if c:
-        ax2.plot(c["deleted"], c["predicted"], color=color, ls="--", label="predicted (E0 + sum of "
-                                                                           "saliencies)")
+        ax2.plot(c["deleted"], c["predicted"], color=color, ls="--",
+                 label="predicted (E0 + sum of saliencies)")
         ax2.plot(c["deleted"], c["actual"], color=color, label="actual")
         ax2.set_yscale("log")
         ax2.legend(loc="upper left")
@@ -301,13 +299,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=None,
                         help="compare a seeded sample of N entries (default: all, or "
-                             f"{DEFAULT_MAX_COMPARED} on nets "
-                             "with more free parameters)")
+                             f"{DEFAULT_MAX_COMPARED} on nets with more free parameters)")
     parser.add_argument("--json", default=None, metavar="PATH", help="write the record here")
     parser.add_argument("--plot", default=None, metavar="PATH", help="write the figure here (png, pdf, svg)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--root", default=None, help="data root (default: $PRUNEBENCH_DATA, ./datasets, "
-                                                     "user cache)")
+    parser.add_argument("--root", default=None,
+                        help="data root (default: $PRUNEBENCH_DATA, ./datasets, user cache)")
 
 
 def parse_params(pairs: list[str]) -> dict:
@@ -342,8 +339,7 @@ def run(args: argparse.Namespace) -> int:
                             sample=args.sample, root=args.root, device=args.device)
     st = report.statistics
     print(f"{args.task} / {args.method} {report.params}: {len(report.names)} of {report.n_parameters} "
-          "parameters, "
-          f"E = {report.objective:.4e}, |grad| = {report.grad_norm:.2e}")
+          f"parameters, E = {report.objective:.4e}, |grad| = {report.grad_norm:.2e}")
     print(f"  Spearman {st['spearman']:.4f}  Pearson {st['pearson']:.4f}  median relative error "
           f"{st['median_relative_error']:.4f}  rank within 10% {st['rank_within_10pct']:.3f}")
     if args.json:
@@ -358,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``check-saliency`` to the ``prunebench`` command line."""
-    p = subparsers.add_parser("check-saliency", help="compare each method's predicted dE with the measured "
-                                                     "one")
+    p = subparsers.add_parser("check-saliency",
+                              help="compare each method's predicted dE with the measured one")
     add_arguments(p)
     p.set_defaults(func=run)

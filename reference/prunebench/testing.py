@@ -65,8 +65,8 @@ def _instance(method_or_name) -> PruningMethod:
         return method_or_name
     if isinstance(method_or_name, type) and issubclass(method_or_name, PruningMethod):
         return method_or_name()
-    raise TypeError("method must be a registered name, a PruningMethod subclass or instance; got "
-                    f"{method_or_name!r}")
+    raise TypeError("method must be a registered name, a PruningMethod subclass or instance; "
+                    f"got {method_or_name!r}")
 
 
 def _check_saliency(method, check, model, sal):
@@ -164,8 +164,7 @@ def check_method(method_or_name, *, problem=None, seed: int = 0) -> list[str]:
     deleted = sum(int((~m).sum()) for m in mask.values())
     if deleted != total // 2 or len(result.deletions) != total // 2:
         _fail(method, "pruning", f"pruning to 0.5 of {total} entries deleted {deleted} "
-                                 f"({len(result.deletions)} "
-                                 f"reported); expected {total // 2}")
+                                 f"({len(result.deletions)} reported); expected {total // 2}")
     after = {k: v.detach() for k, v in effective_params(model).items()}
     for (old, w0), (new, w1) in zip(before.items(), after.items(), strict=True):
         if (w1[~mask[new]] != 0).any():

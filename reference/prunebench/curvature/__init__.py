@@ -1,9 +1,9 @@
 """Curvature of the training loss: Hessian diagonals, dense matrices and inverses, with health reports.
 
-``hessian_diag`` (exact, OBD's ``lecun``/``lecun-lm``, ``ggn``, ``fisher``, ``hutchinson``), ``hessian`` (dense,
-small models) and ``inverse_hessian`` (OBS) all return results keyed by :class:`ParamLayout` or by
-``dict(model.named_parameters())``, each with a :class:`CurvatureHealth`. :mod:`.oracle` holds the dense float64
-brute force that every fast path is tested against.
+``hessian_diag`` (exact, OBD's ``lecun``/``lecun-lm``, ``ggn``, ``fisher``, ``hutchinson``), ``hessian``
+(dense, small models) and ``inverse_hessian`` (OBS) all return results keyed by :class:`ParamLayout` or by
+``dict(model.named_parameters())``, each with a :class:`CurvatureHealth`. :mod:`.oracle` holds the dense
+float64 brute force that every fast path is tested against.
 """
 
 from .dense import hessian

@@ -1,10 +1,10 @@
 """The network as a chain of simple maps, for layer-by-layer (second-order) back-propagation.
 
-A supported model is an ``nn.Sequential`` (nested ones are flattened) of ``Linear``, ``Conv2d`` (groups=1, zero
-padding), ``AvgPool2d``, ``Flatten`` and elementwise activations (see
-:func:`prunebench.models.activation_derivatives`). Each layer is a :class:`Step`; :func:`record` runs the forward
-pass and keeps what the backward sweeps need: every step's input and, for activations, ``f'`` and ``f''`` at the
-pre-activation. The linear steps then act on batches of vectors in both directions:
+A supported model is an ``nn.Sequential`` (nested ones are flattened) of ``Linear``, ``Conv2d`` (groups=1,
+zero padding), ``AvgPool2d``, ``Flatten`` and elementwise activations (see
+:func:`prunebench.models.activation_derivatives`). Each layer is a :class:`Step`; :func:`record` runs the
+forward pass and keeps what the backward sweeps need: every step's input and, for activations, ``f'`` and
+``f''`` at the pre-activation. The linear steps then act on batches of vectors in both directions:
 
 - :func:`adjoint` maps cotangents ``[M, *out]`` to ``[M, *in]`` (``A^T v``; weights fixed);
 - :func:`push` maps tangents ``[M, *in]`` to ``[M, *out]`` (``A v``, the linearised layer; no bias).
@@ -15,6 +15,7 @@ Everything runs in the model's dtype and on its device.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -25,14 +26,16 @@ from torch.nn.modules.utils import _pair
 
 from ..models import ScaledTanh, activation_derivatives, effective_params
 
-__all__ = ["LossTerms", "Step", "Trace", "adjoint", "conv_project", "plan", "push", "record", "squares_times",
-           "unfold_input"]
+__all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "LossTerms", "Step", "Trace", "adjoint", "conv_project", "plan",
+           "push", "record", "split_conv", "split_linear", "squares_times", "unfold_input", "unsupported",
+           "with_ones"]
 
 ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.Identity, ScaledTanh)
 PIECEWISE_LINEAR = (nn.ReLU, nn.Identity)
 """Activations whose f'' is zero everywhere (almost everywhere for ReLU): their f'' terms are skipped."""
 
-SUPPORTED = "Linear, Conv2d (groups=1, numeric zero padding), AvgPool2d, Flatten, Tanh, Sigmoid, ReLU, Identity, ScaledTanh"
+SUPPORTED = ("Linear, Conv2d (groups=1, numeric zero padding), AvgPool2d, Flatten, Tanh, Sigmoid, ReLU, "
+             "Identity, ScaledTanh")
 
 
 def unsupported(name: str, module: nn.Module, why: str = "") -> TypeError:
@@ -54,7 +57,8 @@ class Step:
         module: the layer.
         kind: ``"linear"``, ``"conv"``, ``"pool"``, ``"flatten"`` or ``"act"``.
         weight, bias: the effective tensors (masked for pruned layers), or ``None``.
-        weight_key, bias_key: their keys in ``dict(model.named_parameters())`` (``...weight_orig`` when pruned).
+        weight_key, bias_key: their keys in ``dict(model.named_parameters())`` (``...weight_orig`` when
+            pruned).
     """
 
     name: str
@@ -73,8 +77,9 @@ class Step:
 def plan(model: nn.Module) -> list[Step]:
     """The model as a list of :class:`Step`; raises ``TypeError`` naming the first unsupported layer."""
     if not isinstance(model, nn.Sequential):
-        raise TypeError(f"model must be an nn.Sequential (e.g. prunebench.models.Net); got {type(model).__name__}. "
-                        "Use backend='torchfunc' for other module structures (small models only).")
+        raise TypeError(f"model must be an nn.Sequential (e.g. prunebench.models.Net); got "
+                        f"{type(model).__name__}. Use backend='torchfunc' for other module structures (small "
+                        "models only).")
     tensors = effective_params(model)
     steps = []
     for name, module in model.named_modules():
@@ -91,7 +96,8 @@ def plan(model: nn.Module) -> list[Step]:
                 if module.groups != 1:
                     raise unsupported(name, module, f"groups={module.groups}")
                 if module.padding_mode != "zeros" or isinstance(module.padding, str):
-                    raise unsupported(name, module, f"padding={module.padding!r}, padding_mode={module.padding_mode!r}")
+                    raise unsupported(name, module,
+                                      f"padding={module.padding!r}, padding_mode={module.padding_mode!r}")
             step = Step(name, module, "linear" if isinstance(module, nn.Linear) else "conv")
             for local, _ in module.named_parameters(recurse=False):
                 key = f"{name}.{local}" if name else local
@@ -136,8 +142,9 @@ def record(steps: list[Step], inputs: torch.Tensor) -> Trace:
             derivs[i] = (f1, f2)
         elif step.kind == "linear":
             if x.dim() != 2:
-                raise unsupported(step.name, step.module, f"input of shape {tuple(x.shape)}; the native backend "
-                                  "needs [N, features] inputs to Linear layers (add nn.Flatten before it)")
+                raise unsupported(step.name, step.module, f"input of shape {tuple(x.shape)}; the native "
+                                  "backend needs [N, features] inputs to Linear layers (add nn.Flatten "
+                                  "before it)")
             x = F.linear(x, step.weight, step.bias)
         elif step.kind == "conv":
             m = step.module
@@ -151,12 +158,16 @@ def record(steps: list[Step], inputs: torch.Tensor) -> Trace:
 
 
 def adjoint(step: Step, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
-    """``A^T v`` for the linear step ``A`` (Linear/Conv2d without bias, AvgPool2d, Flatten): ``[M, *out] -> [M, *in]``."""
+    """``A^T v`` for the linear step ``A`` (Linear/Conv2d without bias, AvgPool2d, Flatten).
+
+    ``v`` ``[M, *out]`` -> ``[M, *in]``, ``in_shape`` the per-sample input shape.
+    """
     m = step.module
     if step.kind == "linear":
         return v @ step.weight
     if step.kind == "conv":
-        return torch.nn.grad.conv2d_input((v.shape[0], *in_shape), step.weight, v, m.stride, m.padding, m.dilation)
+        return torch.nn.grad.conv2d_input((v.shape[0], *in_shape), step.weight, v, m.stride, m.padding,
+                                          m.dilation)
     if step.kind == "pool":
         kernel, stride, padding = (_pair(a) for a in (m.kernel_size, m.stride or m.kernel_size, m.padding))
         if _tiling(m, in_shape):
@@ -170,7 +181,8 @@ def adjoint(step: Step, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
 
 
 def push(step: Step, v: torch.Tensor) -> torch.Tensor:
-    """``A v`` for the linear step ``A`` (Linear/Conv2d without bias, AvgPool2d, Flatten): ``[M, *in] -> [M, *out]``."""
+    """``A v`` for the linear step ``A`` (Linear/Conv2d without bias, AvgPool2d, Flatten): ``[M, *in]`` ->
+    ``[M, *out]``."""
     m = step.module
     if step.kind == "linear":
         return v @ step.weight.T
@@ -195,24 +207,27 @@ def push(step: Step, v: torch.Tensor) -> torch.Tensor:
 
 def _tiling(pool: nn.AvgPool2d, in_shape: torch.Size) -> bool:
     """Whether an AvgPool2d tiles its input exactly (stride = kernel, no padding, sizes divisible)."""
-    kernel, stride, padding = (_pair(a) for a in (pool.kernel_size, pool.stride or pool.kernel_size, pool.padding))
-    return kernel == stride and padding == (0, 0) and in_shape[-2] % kernel[0] == 0 and in_shape[-1] % kernel[1] == 0
+    kernel, stride = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
+    divisible = in_shape[-2] % kernel[0] == 0 and in_shape[-1] % kernel[1] == 0
+    return kernel == stride and _pair(pool.padding) == (0, 0) and divisible
 
 
 def unfold_input(step: Step, x: torch.Tensor) -> torch.Tensor:
     """im2col of a convolution's input, with a row of ones appended when the layer has a bias.
 
-    Returns ``U`` of shape ``[N, J (+1), L]``: ``J = C_in * kh * kw`` in ``weight.reshape(C_out, -1)`` order and
-    ``L`` output positions, so that ``a[n, c, p] = sum_j W[c, j] U[n, j, p] (+ b[c])``.
+    Returns ``U`` of shape ``[N, J (+1), L]``: ``J = C_in * kh * kw`` in ``weight.reshape(C_out, -1)`` order
+    and ``L`` output positions, so that ``a[n, c, p] = sum_j W[c, j] U[n, j, p] (+ b[c])``.
     """
     m = step.module
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = (_pair(a) for a in (m.kernel_size, m.dilation, m.padding, m.stride))
+    (kh, kw), (dh, dw) = _pair(m.kernel_size), _pair(m.dilation)
+    (ph, pw), (sh, sw) = _pair(m.padding), _pair(m.stride)
     x = F.pad(x, (pw, pw, ph, ph))
     N, C, H, W = x.shape
     Ho, Wo = (H - dh * (kh - 1) - 1) // sh + 1, (W - dw * (kw - 1) - 1) // sw + 1
     n_, c_, h_, w_ = x.stride()
     J = C * kh * kw
-    # A strided view [N, C, kh, kw, Ho, Wo] copied once: the same result as F.unfold, several times faster on CPU.
+    # A strided view [N, C, kh, kw, Ho, Wo] copied once: the same result as F.unfold, several times faster on
+    # CPU.
     patches = x.as_strided((N, C, kh, kw, Ho, Wo), (n_, c_, h_ * dh, w_ * dw, h_ * sh, w_ * sw))
     U = x.new_empty(N, J + (step.bias is not None), Ho * Wo)
     U[:, :J].view(N, C, kh, kw, Ho, Wo).copy_(patches)
@@ -222,7 +237,7 @@ def unfold_input(step: Step, x: torch.Tensor) -> torch.Tensor:
 
 
 def conv_project(U: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """Per-sample weight-space images of output-space columns of a convolution: ``J_W^T v`` for each column ``v``.
+    """Per-sample weight-space images ``J_W^T v`` of output-space columns ``v`` of a convolution.
 
     Args:
         U: ``[N, J, L]`` from :func:`unfold_input`.
@@ -245,7 +260,7 @@ def squares_times(U: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 def split_conv(step: Step, h: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Split a per-(output channel, unfolded input) quantity ``[..., C_out, J (+1)]`` into weight and bias parts."""
+    """Split a per-(output channel, unfolded input) quantity ``[..., C_out, J (+1)]`` into weight and bias."""
     out = {}
     J = math.prod(step.weight.shape[1:]) if step.weight is not None else 0
     if step.weight_key is not None:
@@ -256,7 +271,7 @@ def split_conv(step: Step, h: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def split_linear(step: Step, h: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Split ``[..., out, in (+1)]`` (inputs with a trailing column of ones when biased) into weight and bias."""
+    """Split ``[..., out, in (+1)]`` (inputs with a trailing column of ones if biased): weight and bias."""
     out = {}
     if step.weight_key is not None:
         out[step.weight_key] = h[..., : step.weight.shape[1]]
@@ -276,27 +291,39 @@ def with_ones(x: torch.Tensor, step: Step) -> torch.Tensor:
 class LossTerms:
     """The loss's derivatives in the outputs ``z`` (``[N, C]``), in closed form.
 
-    ``E = scale * sum_n loss_n(z_n)`` and the Hessian is block diagonal over samples.
+    ``E = scale * sum_n loss_n(z_n)`` and the Hessian is block diagonal over samples: ``d2E/dz_n^2 = c I``
+    for MSE (``isotropic``), ``w_n (diag(p_n) - p_n p_n^T)`` for cross-entropy.
 
     Attributes:
         grad: ``dE/dz``, ``[N, C]``.
         scale: ``1`` for ``reduction="sum"``, ``1/N`` for ``"mean"``.
-        columns: ``[N, r, C]`` with ``d2E/dz_n^2 = sum_k columns[n, k] columns[n, k]^T`` (``r = C`` for MSE,
-            ``C - 1`` for cross-entropy).
         diagonal: ``[N, C]``, the diagonal of ``d2E/dz_n^2``.
-        isotropic: whether ``d2E/dz_n^2`` is a multiple of the identity (MSE), so that ``diagonal`` is all of it.
+        isotropic: whether ``d2E/dz_n^2`` is a multiple of the identity (MSE): then ``diagonal`` is all of it.
+        weight: ``c`` (MSE) or ``w_n`` ``[N, 1]`` (cross-entropy: ``scale`` times the target mass).
+        probs: ``softmax(z)`` ``[N, C]`` for cross-entropy, else ``None``.
     """
 
     grad: torch.Tensor
     scale: float
-    columns: torch.Tensor
     diagonal: torch.Tensor
     isotropic: bool
+    weight: float | torch.Tensor
+    probs: torch.Tensor | None = None
+
+    @functools.cached_property
+    def columns(self) -> torch.Tensor:
+        """``[N, r, C]`` with ``d2E/dz_n^2 = sum_k columns[n, k] columns[n, k]^T``: ``r = C`` for MSE,
+        ``C - 1`` for cross-entropy (see :func:`_softmax_factor`)."""
+        if self.probs is None:
+            N, C = self.grad.shape
+            eye = torch.eye(C, dtype=self.grad.dtype, device=self.grad.device)
+            return math.sqrt(self.weight) * eye.expand(N, C, C)
+        return self.weight.sqrt().unsqueeze(2) * _softmax_factor(self.probs)
 
     @classmethod
     def of(cls, loss_fn: nn.Module, z: torch.Tensor, targets: torch.Tensor) -> LossTerms:
-        """Closed forms for ``nn.MSELoss`` (``d2E/dz2 = c I``; ``c = 2`` or ``2/(N C)``) and
-        ``nn.CrossEntropyLoss`` (``w_n s (diag(p) - p p^T)``, ``p = softmax(z_n)``, ``w_n`` the target mass)."""
+        """Closed forms for ``nn.MSELoss`` (``c = 2`` or ``2/(N C)``) and ``nn.CrossEntropyLoss`` (``w_n``
+        is ``scale`` times the target mass, after label smoothing)."""
         if not isinstance(loss_fn, (nn.MSELoss, nn.CrossEntropyLoss)):
             raise TypeError(f"loss_fn must be torch.nn.MSELoss or torch.nn.CrossEntropyLoss; got "
                             f"{type(loss_fn).__name__}. Use backend='torchfunc' for other losses.")
@@ -310,8 +337,7 @@ class LossTerms:
                 raise ValueError(f"MSE targets must have the outputs' shape {tuple(z.shape)}; got "
                                  f"{tuple(targets.shape)}")
             c = 2.0 if loss_fn.reduction == "sum" else 2.0 / z.numel()
-            eye = torch.eye(C, dtype=z.dtype, device=z.device)
-            return cls(c * (z - targets), scale, math.sqrt(c) * eye.expand(N, C, C), torch.full_like(z, c), True)
+            return cls(c * (z - targets), scale, torch.full_like(z, c), True, c)
         if loss_fn.weight is not None:
             raise ValueError("CrossEntropyLoss with class weights is not supported natively; got weight="
                              f"{loss_fn.weight}. Use weight=None or backend='torchfunc'.")
@@ -323,21 +349,21 @@ class LossTerms:
                 raise ValueError(f"targets must not contain ignore_index={loss_fn.ignore_index} for native "
                                  "curvature; drop those samples first.")
             t = F.one_hot(targets, C).to(z.dtype) * (1 - eps) + eps / C
-        # Per sample: loss = -sum_c t_c log softmax(z)_c, gradient m p - t, Hessian m (diag(p) - p p^T), m = sum(t).
+        # Per sample, loss = -sum_c t_c log softmax(z)_c: gradient m p - t, Hessian m (diag(p) - p p^T),
+        # with the target mass m = sum(t).
         mass = t.sum(dim=1, keepdim=True)
         p = torch.softmax(z, dim=1)
         weight = scale * mass
-        return cls(scale * (mass * p - t), scale, weight.sqrt().unsqueeze(2) * _softmax_factor(p),
-                   weight * p * (1 - p), False)
+        return cls(scale * (mass * p - t), scale, weight * p * (1 - p), False, weight, p)
 
 
 def _softmax_factor(p: torch.Tensor) -> torch.Tensor:
-    """``C - 1`` columns ``f_k`` (rows of the result, ``[N, C - 1, C]``) with ``sum_k f_k f_k^T = diag(p) - p p^T``.
+    """``C - 1`` columns ``f_k`` (rows of ``[N, C - 1, C]``) with ``sum_k f_k f_k^T = diag(p) - p p^T``.
 
-    ``S = diag(sqrt p) - p sqrt(p)^T`` has ``S S^T = diag(p) - p p^T`` (as ``sum(p) = 1``) and ``S sqrt(p) = 0``. The
-    Householder reflection ``Q = I - 2 v v^T / v^T v``, ``v = sqrt(p) + e_C``, is orthogonal and maps ``e_C`` to
-    ``-sqrt(p)``, so ``S Q`` has the same outer product and a zero last column, which is dropped: the rank is
-    ``C - 1``, and every sweep carries one column fewer.
+    ``S = diag(sqrt p) - p sqrt(p)^T`` has ``S S^T = diag(p) - p p^T`` (as ``sum(p) = 1``) and
+    ``S sqrt(p) = 0``. The Householder reflection ``Q = I - 2 v v^T / v^T v``, ``v = sqrt(p) + e_C``, is
+    orthogonal and maps ``e_C`` to ``-sqrt(p)``, so ``S Q`` has the same outer product and a zero last column,
+    which is dropped: the rank is ``C - 1``, and every sweep carries one column fewer.
     """
     sqrt_p = p.sqrt()
     S_t = torch.diag_embed(sqrt_p) - sqrt_p.unsqueeze(2) * p.unsqueeze(1)  # [N, C, C], row k = column k of S

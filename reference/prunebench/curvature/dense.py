@@ -3,8 +3,9 @@
 - ``"exact"``: the full Hessian. Native and ``torchfunc`` both use ``torch.func.hessian`` (there is no cheaper
   exact dense route), in the model's dtype.
 - ``"ggn"``: ``sum_n (J_n^T S_n)(J_n^T S_n)^T`` with ``S_n`` the factor of the loss Hessian in the outputs
-  (``d2E/dz_n^2 = S_n S_n^T``); natively the per-sample products ``J_n^T S_n`` come from one backward sweep of the
-  ``C`` columns of ``S_n`` (no autograd), with ``torchfunc`` from ``torch.func.jacrev``.
+  (``d2E/dz_n^2 = S_n S_n^T``); natively the per-sample products ``J_n^T S_n`` come from one backward sweep of
+  the ``C`` (MSE) or ``C - 1`` (cross-entropy) columns of ``S_n`` (no autograd); ``torchfunc`` uses
+  ``torch.func.jacrev``.
 - ``"fisher"``: ``s * sum_n g_n g_n^T`` (``g_n`` per-sample loss gradients, ``s`` = 1 or 1/N for reduction
   "sum"/"mean", see :mod:`.diagonal`); natively the ``g_n`` come from the same sweep with one column.
 """
@@ -17,8 +18,19 @@ import torch
 from torch import nn
 
 from . import oracle
-from ._backprop import LossTerms, Step, Trace, adjoint, conv_project, plan, record, split_conv, split_linear
-from ._backprop import unfold_input, with_ones
+from ._backprop import (
+    LossTerms,
+    Step,
+    Trace,
+    adjoint,
+    conv_project,
+    plan,
+    record,
+    split_conv,
+    split_linear,
+    unfold_input,
+    with_ones,
+)
 from .health import CurvatureHealth, DenseCurvature, negative_fraction
 from .layout import ParamLayout
 
@@ -37,9 +49,9 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
         backend: ``"native"`` or ``"torchfunc"`` (the dense oracle of :mod:`.oracle`, in the model's dtype).
 
     Returns:
-        :class:`DenseCurvature` with ``matrix`` ``[P, P]`` in :class:`ParamLayout` order (``named_parameters()``;
-        pruned layers in their effective tensor), its ``layout`` and ``health`` (``negative_fraction`` of the
-        diagonal).
+        :class:`DenseCurvature` with ``matrix`` ``[P, P]`` in :class:`ParamLayout` order
+        (``named_parameters()``; pruned layers in their effective tensor), its ``layout`` and ``health``
+        (``negative_fraction`` of the diagonal).
     """
     if method not in DENSE_METHODS:
         raise ValueError(f"method must be one of {list(DENSE_METHODS)}; got {method!r}")

@@ -1,52 +1,54 @@
-"""Hessian diagonals by second-order back-propagation: exact, LeCun's OBD approximation, GGN, Fisher, Hutchinson.
+"""Hessian diagonals by second-order back-propagation: exact, OBD's approximation, GGN, Fisher, Hutchinson.
 
 Reference:
-    Y. LeCun, J. S. Denker and S. A. Solla (1990), "Optimal Brain Damage", in D. S. Touretzky (ed.), Advances in
-    Neural Information Processing Systems 2 (NIPS 1989), pp. 598-605. Morgan Kaufmann.
+    Y. LeCun, J. S. Denker and S. A. Solla (1990), "Optimal Brain Damage", in D. S. Touretzky (ed.),
+    Advances in Neural Information Processing Systems 2 (NIPS 1989), pp. 598-605. Morgan Kaufmann.
 
-For ``E = loss_fn(model(X), y)`` and a layer with pre-activation ``a = W x (+ b)``, per pattern (sample)
+For ``E = loss_fn(model(X), y)`` and a layer with pre-activation ``a = W x (+ b)``, per pattern (sample),
+OBD's second-derivative back-propagation (PAPERS.md section 1) starts from
 
-    d2E/dw_ij^2 = x_j^2 d2E/da_i^2                                                       (OBD, eq. 6)
+    d2E/dw_ij^2 = x_j^2 d2E/da_i^2,     h_kk = sum over the connections (i, j) sharing u_k of d2E/dw_ij^2.
 
-and a shared weight ``u_k`` sums this over the connections ``(i, j)`` that share it (OBD, section 3). Everything
-below differs only in what stands for the pre-activation Hessian ``H_a = d2E/da^2``:
+The methods differ only in what stands for the pre-activation Hessian ``H_a = d2E/da^2``.
 
-``"lecun"`` / ``"lecun-lm"`` -- OBD's diagonal back-propagation (PAPERS.md section 1), per pattern:
+``"lecun"`` / ``"lecun-lm"``: OBD's diagonal rules, per pattern, with x_i = f(a_i):
 
-    output units (E = sum_i (d_i - x_i)^2):  d2E/da_i^2 = 2 f'(a_i)^2 - 2 (d_i - x_i) f''(a_i)       (eq. 8)
-    hidden units:   d2E/da_i^2 = f'(a_i)^2 sum_l w_li^2 d2E/da_l^2 + f''(a_i) dE/dx_i                  (eq. 7)
+    output unit, E = sum_i (d_i - x_i)^2:  d2E/da_i^2 = 2 f'(a_i)^2 - 2 (d_i - x_i) f''(a_i)
+    hidden unit:                           d2E/da_i^2 = f'(a_i)^2 sum_l w_li^2 d2E/da_l^2 + f''(a_i) dE/dx_i
 
-    The output rule is generalised to any loss as ``f'^2 [d2E/dz^2]_ii + f'' dE/dx_i`` with the loss's own
-    diagonal Hessian in the outputs (``2`` per entry for MSE-sum, ``2/(N C)`` for MSE-mean, ``s p_i (1 - p_i)``
-    for cross-entropy, ``s`` = 1 or 1/N). The paper prints a minus sign before the hidden f'' term; the chain
-    rule gives plus, consistent with eq. 8. ``sum_l w_li^2`` runs over every linear map between two
-    nonlinearities, one map at a time (a Linear, a Conv2d's connections, an AvgPool2d's ``1/k`` coefficients).
-    ``"lecun-lm"`` drops the f'' terms (Levenberg-Marquardt; never negative).
+    The output rule is generalised to ``f'^2 [d2E/dz^2]_ii + f'' dE/dx_i`` with the loss's own diagonal
+    Hessian in the outputs: 2 per entry for MSE-sum, ``2/(N C)`` for MSE-mean, ``s p_i (1 - p_i)`` for
+    cross-entropy (s = 1 or 1/N). The paper prints a minus sign before the hidden f'' term; the chain rule
+    gives plus, consistent with the output rule. ``sum_l w_li^2`` runs over one linear map at a time (a
+    Linear, a Conv2d's connections, an AvgPool2d's 1/k coefficients). ``"lecun-lm"`` drops every f'' term
+    (the Levenberg-Marquardt approximation; never negative).
 
-``"exact"`` -- the exact diagonal of the full Hessian, without forming it. Per sample, ``H_a`` of layer ``l`` obeys
+``"exact"``: the exact diagonal of the full Hessian, without forming it. Per sample, layer by layer,
 
     H_x(l) = W(l+1)^T H_a(l+1) W(l+1),     H_a(l) = D'(l) H_x(l) D'(l) + diag(f''(a_l) * dE/dx_l),
 
-    with ``D' = diag(f'(a))``, starting from the loss Hessian ``d2E/dz^2``. It is carried down as a signed
-    low-rank factor ``G diag(s) G^T`` (the loss-Hessian factor, ``C`` columns) plus a diagonal (the f'' terms,
-    and the loss Hessian itself when it is a multiple of the identity). Through a Linear layer the diagonal
-    becomes ``d_out`` factor columns ``W^T diag(sqrt|e|)`` with signs ``sign(e)``; only diagonals
-    ``sum_k s_k G_ik^2 + e_i`` are ever extracted for dense layers. A convolution shares each weight across
-    output positions, so its weight needs ``u^T H_a u`` over whole channel blocks, ``u = da/dW[c, j]`` (an
-    unfolded input row): for the factor that is ``sum_k s_k (U G_c)_jk^2`` (im2col ``U``), for a diagonal
-    ``sum_p U_jp^2 e_cp``; a diagonal that has to cross a convolution or pooling on its way down is not expanded
-    but kept as a source, and the lower convolutions push their weight directions ``u`` forward to it
-    (forward-mode) and add ``sum_m e_m (B u)_m^2``.
+    with ``D' = diag(f'(a))``, from the loss Hessian ``d2E/dz^2`` down. ``H`` is carried as a signed low-rank
+    factor ``G diag(s) G^T`` (the loss Hessian's ``C`` or ``C - 1`` columns) plus a diagonal ``e`` (the f''
+    terms; for MSE also the loss Hessian, a multiple of the identity). Through a Linear layer ``e`` becomes
+    ``d_out`` columns ``W^T diag(sqrt|e|)`` with signs ``sign(e)``, formed only if a second non-diagonal map
+    follows (before that, its diagonal is ``(W^2)^T e``). Dense layers need only ``diag(H_a)``. A
+    convolution shares each weight across positions, so it needs ``u^T H_a u`` over whole channel blocks for
+    ``u = da/dW[c, j]``, an unfolded (im2col) input row ``U_j``: ``sum_k s_k (U_j . G_ck)^2`` for the factor,
+    ``sum_p U_jp^2 e_cp`` for the diagonal. A diagonal that must cross a convolution or pooling is not
+    expanded (that would take one column per unit): it stays behind as a source, with the factor columns
+    present there, and each convolution below pushes its weight directions ``u`` forward to it (forward
+    mode through the layers between, ``B``) and adds ``sum_m e_m (B u)_m^2 + sum_k s_k (G_k . B u)^2``.
 
-``"ggn"`` -- the same sweep without the f'' terms: the exact diagonal of ``J^T (d2E/dz^2) J``, per sample
+``"ggn"``: the same sweep without the f'' terms, the exact diagonal of ``J^T (d2E/dz^2) J``: per sample
     ``sum_k (J_n^T s_nk)^2`` over the columns ``s_nk`` of the loss Hessian's factor.
 
-``"fisher"`` -- empirical Fisher ``s * sum_n g_n^2``, ``g_n`` the gradient of the per-sample loss
-    ``loss_fn(model(x_n), y_n)`` and ``s`` = 1 (``reduction="sum"``) or ``1/N`` (``"mean"``), so that the Fisher
-    has the scale of ``E`` (``E = s * sum_n loss_fn(model(x_n), y_n)``).
+``"fisher"``: the empirical Fisher ``s * sum_n g_n^2``, with ``g_n`` the gradient of the per-sample loss
+    ``loss_fn(model(x_n), y_n)`` and ``s`` = 1 (``reduction="sum"``) or ``1/N`` (``"mean"``), so that it has
+    the scale of ``E = s * sum_n loss_fn(model(x_n), y_n)``.
 
-``"hutchinson"`` -- ``mean_k v_k * (H v_k)`` over ``probes`` Rademacher vectors ``v_k`` (Hessian-vector products
-    by double back-propagation), seeded for reproducibility; unbiased, error ~ ``1/sqrt(probes)``.
+``"hutchinson"``: ``mean_k v_k * (H v_k)`` over ``probes`` Rademacher vectors ``v_k`` (Hessian-vector
+    products by double back-propagation), seeded; unbiased, with standard deviation
+    ``sqrt(sum_{j != i} H_ij^2 / probes)`` for entry ``i``.
 """
 
 from __future__ import annotations
@@ -87,8 +89,9 @@ BACKENDS = ("native", "torchfunc", "backpack", "curvlinops")
 
 
 def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                 method: str = "exact", *, backend: str = "native", probes: int = 100, seed: int = 0) -> Curvature:
-    """A Hessian diagonal of ``E = loss_fn(model(inputs), targets)`` (see the module docstring for each method).
+                 method: str = "exact", *, backend: str = "native", probes: int = 100,
+                 seed: int = 0) -> Curvature:
+    """A Hessian diagonal of ``E = loss_fn(model(inputs), targets)`` (each method: see the module docstring).
 
     Args:
         model: a :class:`prunebench.models.Net` (any ``nn.Sequential`` of the supported layers; pruned layers
@@ -97,13 +100,14 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
         inputs: ``[N, *model.input_shape]``, cast to the model's dtype.
         targets: ``[N, C]`` (MSE, class probabilities) or ``[N]`` class indices.
         method: one of :data:`METHODS`.
-        backend: ``"native"`` (every method); ``"torchfunc"`` (``"exact"``, ``"ggn"``, ``"fisher"`` as diagonals
-            of the dense oracle; small models); ``"backpack"`` / ``"curvlinops"`` (optional extras).
+        backend: ``"native"`` (every method); ``"torchfunc"`` (``"exact"``, ``"ggn"``, ``"fisher"`` as
+            diagonals of the dense oracle; small models); ``"backpack"`` / ``"curvlinops"`` (``"exact"``,
+            ``"ggn"``, ``"fisher"``; optional extras, see :mod:`.backends`).
         probes, seed: number of Rademacher probes and their seed (``"hutchinson"`` only).
 
     Returns:
-        :class:`Curvature`: a dict keyed exactly like ``dict(model.named_parameters())``, each value shaped like
-        its parameter, with ``.health`` (negative fraction, method, backend, no damping).
+        :class:`Curvature`: a dict keyed exactly like ``dict(model.named_parameters())``, each value shaped
+        like its parameter, with ``.health`` (negative fraction, method, backend, no damping).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
@@ -146,12 +150,12 @@ def _torchfunc(model, loss_fn, inputs, targets, method, dtype) -> dict[str, torc
         raise ValueError(f"method {method!r} is not available with backend='torchfunc', which offers "
                          f"{sorted(dense)}; use backend='native'")
     matrix = dense[method](model, loss_fn, inputs, targets, dtype=dtype)
-    return ParamLayout.from_model(model).unflatten(torch.diagonal(matrix))
+    return ParamLayout.from_model(model).unflatten(torch.diagonal(matrix).clone())
 
 
 _EXTERNAL = {"backpack": "backpack_hessian_diag", "curvlinops": "curvlinops_hessian_diag"}
-"""Peer libraries: the function of :mod:`.backends` that computes the diagonal (it raises an ImportError naming
-the extra, ``pip install 'prunebench[backpack]'``, when the library is missing)."""
+"""Peer libraries: the function of :mod:`.backends` that computes the diagonal (it raises an ImportError
+naming the extra, ``pip install 'prunebench[backpack]'``, when the library is missing)."""
 
 
 def _external(backend, model, loss_fn, inputs, targets, method) -> dict[str, torch.Tensor]:
@@ -160,7 +164,7 @@ def _external(backend, model, loss_fn, inputs, targets, method) -> dict[str, tor
     return getattr(backends, _EXTERNAL[backend])(model, loss_fn, inputs, targets, method)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # The exact / GGN / Fisher sweep
 
 
@@ -168,13 +172,19 @@ def _external(backend, model, loss_fn, inputs, targets, method) -> dict[str, tor
 class _Source:
     """A pending part ``G diag(s) G^T + diag(e)`` of the per-sample Hessian at a position above the sweep.
 
-    Attributes: ``diag`` ``e`` ``[N, *shape]``; ``cols`` ``G`` ``[N, r, *shape]`` or ``None``; ``signs`` ``s``
-    ``[N, r]`` or ``None`` (all +1).
+    Attributes: ``diag`` ``e`` ``[N, *shape]`` or ``None``; ``cols`` ``G`` ``[N, r, *shape]`` or ``None``;
+    ``signs`` ``s`` ``[N, r]`` or ``None`` (all +1).
     """
 
-    diag: torch.Tensor
+    diag: torch.Tensor | None
     cols: torch.Tensor | None = None
     signs: torch.Tensor | None = None
+
+    def channel(self, c: int) -> _Source:
+        """Channel ``c`` of the source (shapes ``[N, C, ...]``): what a direction on ``c`` alone meets."""
+        diag = None if self.diag is None else self.diag[:, c:c + 1]
+        cols = None if self.cols is None else self.cols[:, :, c:c + 1]
+        return _Source(diag, cols, self.signs)
 
 
 class _State:
@@ -184,10 +194,10 @@ class _State:
 
     - ``cols`` ``G`` ``[N, r, *shape]`` and ``signs`` ``s`` ``[N, r]`` (``None``: all +1);
     - ``diag`` ``e`` ``[N, *shape]``, signed;
-    - ``deferred`` ``(W, w, S)``: the diagonal ``w`` ``[N, d_out]`` of the position above the last Linear crossed,
-      scaled since by the elementwise ``S`` ``[N, *shape]`` (``None``: 1). Its diagonal ``S^2 (W^2)^T w`` is
-      cheap; it becomes ``d_out`` factor columns only if it must cross another non-diagonal map;
-    - ``pending``: position -> :class:`_Source` kept above a convolution/pooling (see :func:`_pending_sources`);
+    - ``deferred`` ``(W, w, S)``: the diagonal ``w`` ``[N, d_out]`` above the last Linear crossed, scaled
+      since by the elementwise ``S`` ``[N, *shape]`` (``None``: 1), i.e. ``S W^T diag(w) W S``. Its diagonal
+      ``S^2 (W^2)^T w`` is cheap; it becomes ``d_out`` factor columns only to cross another non-diagonal map;
+    - ``pending``: position -> :class:`_Source` left above a convolution/pooling (:func:`_pending_sources`);
     - ``grad`` ``dE/dt`` ``[N, *shape]`` when the f'' terms are wanted (exact Hessian), else ``None``;
     - ``shape``: the per-sample shape at ``t``.
     """
@@ -199,7 +209,7 @@ class _State:
         self.pending: dict[int, _Source] = {}
 
     def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
-        """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None`` skips the last term)."""
+        """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term)."""
         if self.cols is not None:
             self.cols = self.cols * f1.unsqueeze(1)
         if self.diag is not None:
@@ -225,8 +235,8 @@ class _State:
             W, w, S = self.deferred
             self.deferred = (W, w, S.reshape(S.shape[0], *shape))
 
-    def diagonal(self) -> torch.Tensor | None:
-        """``diag(H_t)`` ``[N, *shape]`` without pending sources (``None`` if empty)."""
+    def diagonal(self) -> torch.Tensor:
+        """``diag(H_t)`` ``[N, *shape]`` (no pending source can lie above a dense layer)."""
         h = self.diag
         if self.cols is not None:
             squares = self.cols.flatten(2).square()
@@ -254,16 +264,36 @@ class _State:
             ones = w.new_ones(w.shape[0], self.cols.shape[1]) if self.signs is None else self.signs
             self.cols, self.signs = torch.cat([self.cols, new], 1), torch.cat([ones, w.sign()], 1)
 
-    def cross(self, step: Step, position: int, in_shape: torch.Size) -> None:
+    def compress(self) -> None:
+        """Fold the diagonal into the factor: ``G diag(s) G^T + diag(e) = Q diag(lambda) Q^T`` per sample.
+
+        Used on a narrow dense position (``d <= r + 1``, e.g. a scaled-tanh output layer under cross-entropy)
+        before crossing a Linear layer: ``d`` signed columns ``Q |lambda|^(1/2)`` replace ``r`` columns plus
+        the ``d`` that the diagonal would become below, at the cost of one small ``d x d`` eigh per sample.
+        """
+        signed = self.cols if self.signs is None else self.cols * self.signs.unsqueeze(2)
+        M = torch.bmm(self.cols.transpose(1, 2), signed) + torch.diag_embed(self.diag)  # [N, d, d]
+        lam, Q = torch.linalg.eigh(M)
+        self.cols = (Q * lam.abs().sqrt().unsqueeze(1)).transpose(1, 2)
+        self.signs, self.diag = lam.sign(), None
+
+    def cross(self, step: Step, position: int, in_shape: torch.Size, *, last_pool: bool = False) -> None:
         """Back through the linear map of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input.
 
         A diagonal crossing a convolution or pooling stays behind as a pending source: the convolutions below
         will push their weight directions up to ``position``. The factor columns then stay there too (those
-        directions meet them at no extra push), unless there is no diagonal, when they are carried down.
+        directions meet them at no extra push). Without a diagonal they are carried down, except through the
+        ``last_pool`` (a pooling above the lowest layer, a convolution, with only activations and pooling
+        between): there, when there are more than 4 columns, meeting them with that convolution's pooled
+        weight directions costs less than carrying them to full resolution and projecting them there.
         """
         self.materialize()
+        if step.kind == "linear" and self.diag is not None and self.cols is not None \
+                and self.shape[0] <= self.cols.shape[1] + 1:
+            self.compress()
         self.shape = in_shape
-        if self.diag is not None and step.kind != "linear":
+        wide = self.cols is not None and self.cols.shape[1] > 4
+        if (self.diag is not None and step.kind != "linear") or (last_pool and wide):
             self.pending[position] = _Source(self.diag, self.cols, self.signs)
             self.diag, self.cols, self.signs = None, None, None
         if self.cols is not None:
@@ -281,7 +311,8 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
     """Diagonal of ``sum_n J_n^T H_n J_n`` (+ the f'' terms when ``grad`` is given), per parameter.
 
     Args:
-        cols: ``[N, r, C]`` factor columns at the output (``H_n = sum_k cols[n, k] cols[n, k]^T``), or ``None``.
+        cols: ``[N, r, C]`` factor columns at the output (``H_n = sum_k cols[n, k] cols[n, k]^T``), or
+            ``None``.
         diag: ``[N, C]`` a diagonal part of ``H_n`` at the output, or ``None``.
         grad: ``dE/dz`` ``[N, C]``: include the ``diag(f''(a) * dE/dx)`` terms of every activation (the exact
             Hessian); ``None`` for the generalised Gauss-Newton form.
@@ -303,20 +334,21 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
         if step.kind == "linear" and step.has_params:
             # Dense layer: only diag(H_a) is needed. No source can be pending here: sources appear only when
             # crossing a convolution or pooling, and a Linear (2-D input) never lies below one.
-            h = state.diagonal()
-            if h is not None:
-                out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
+            h = state.diagonal()  # never empty: the loss Hessian always reaches a dense layer
+            out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
         elif step.kind == "conv":
             state.materialize()
             out.update(_conv_diagonal(steps, trace, i, state))
         if i == start:
             break
-        state.cross(step, i + 1, trace.shape(i))
+        last_pool = step.kind == "pool" and steps[start].kind == "conv" and all(
+            s.kind in ("act", "pool") for s in steps[start + 1:i])
+        state.cross(step, i + 1, trace.shape(i), last_pool=last_pool)
     return out
 
 
 def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
-    """``sum_n u^T H_a,n u`` for each weight direction ``u = U[n, j, :]`` in output channel ``c`` of a Conv2d."""
+    """``sum_n u^T H_a,n u`` per weight direction ``u = U[n, j, :]`` in output channel ``c``: ``[C, J1]``."""
     step = steps[i]
     U = unfold_input(step, trace.inputs[i])  # [N, J(+1), L]
     N, J1, L = U.shape
@@ -334,14 +366,14 @@ def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
 
 
 def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
-    """``sum_n sum_m e_m (B u)_m^2`` for every pending source ``e`` and weight direction ``u`` of conv step ``i``.
+    """``sum_n (B u)^T H (B u)`` for every pending source ``H`` and weight direction ``u`` of conv step ``i``.
 
-    ``B`` is the linearised map from this convolution's output to the source's position. The directions start
-    *channel-sparse*: direction ``(j, c)`` is the image ``U[n, j]`` on channel ``c`` alone, stored once as
-    ``V[n, j, c]`` (channel dim 1 while the image is the same for every channel). Elementwise maps and pooling
-    keep that form. The next convolution mixes channels: direction ``(j, c)`` meets only the kernels ``K[:, c]``,
-    so it is one single-channel convolution per ``c`` (a grouped convolution computes the same but is many times
-    slower on CPU), and from then on the directions are kept as one dense block ``[N, J1, *shape]`` per ``c``.
+    ``B`` is the linearised map from this convolution's output to the source's position. Direction ``(j, c)``
+    is the image ``U[n, j]`` on output channel ``c`` alone; the directions are pushed forward one channel
+    ``c`` at a time, as a block ``[N, J1, *shape]`` that stays single-channel through activations and
+    pooling (it meets only channel ``c`` of each source) until the next convolution, which it meets only
+    through the kernels ``K[:, c]``, mixes the channels. One channel at a time keeps the blocks small
+    (cache-friendly) and avoids grouped convolutions, which are many times slower on CPU.
 
     Returns:
         ``[C, J1]``.
@@ -349,71 +381,60 @@ def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
     N, J1, L = U.shape
     shape = trace.shape(i + 1)
     C = shape[0]
-    V = U.view(N, J1, 1, *shape[1:])
-    blocks: list[torch.Tensor] | None = None
-    total = U.new_zeros(C, J1)
     last = max(pending)
-    for q in range(i + 1, last + 1):
-        if q in pending:
-            source = pending[q]
-            if blocks is None:
-                total += _sparse_quadratic(V.expand(N, J1, C, *V.shape[3:]).flatten(3), source)
-            else:
-                for c, block in enumerate(blocks):
-                    total[c] += _dense_quadratic(block.flatten(2), source)
-        if q == last:
-            break
-        step = steps[q]
-        if step.kind == "act":
-            f1 = trace.derivs[q][0].unsqueeze(1)
-            V, blocks = (V * f1, None) if blocks is None else (V, [block * f1 for block in blocks])
-        elif step.kind in ("pool", "conv") and blocks is not None:
-            blocks = [push(step, block.flatten(0, 1)).unflatten(0, (N, J1)) for block in blocks]
-        elif step.kind == "pool":
-            V = push(step, V.flatten(0, 1)).unflatten(0, (N, J1))
-        elif step.kind == "conv":
-            m, K = step.module, step.weight  # [O, C, kh, kw]
-            blocks = [F.conv2d(V[:, :, min(c, V.shape[2] - 1)].reshape(N * J1, 1, *V.shape[3:]), K[:, c:c + 1],
-                               None, m.stride, m.padding, m.dilation).unflatten(0, (N, J1)) for c in range(C)]
-        else:  # sources sit at convolution/pooling outputs, all before the first Flatten
-            raise RuntimeError(f"internal error: cannot push weight directions through {step.kind} step {q}")
+    total = U.new_zeros(C, J1)
+    for c in range(C):
+        V = U.view(N, J1, 1, *shape[1:])
+        alone = True  # V holds channel c only
+        for q in range(i + 1, last + 1):
+            if q in pending:
+                total[c] += _quadratic(V.flatten(2), pending[q].channel(c) if alone else pending[q])
+            if q == last:
+                break
+            step = steps[q]
+            if step.kind == "act":
+                f1 = trace.derivs[q][0]
+                V = V * (f1[:, c:c + 1] if alone else f1).unsqueeze(1)
+            elif step.kind == "pool":
+                V = push(step, V.flatten(0, 1)).unflatten(0, (N, J1))
+            elif step.kind == "conv":
+                m = step.module
+                K = step.weight[:, c:c + 1] if alone else step.weight
+                V = F.conv2d(V.flatten(0, 1), K, None, m.stride, m.padding, m.dilation).unflatten(0, (N, J1))
+                alone = False
+            else:  # sources sit at convolution/pooling outputs, all before the first Flatten
+                raise RuntimeError(f"internal error: no forward push through {step.kind} step {q}")
     return total
 
 
-def _sparse_quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
-    """``sum_n u^T H u`` for channel-sparse directions ``V`` ``[N, J1, C, X]`` (direction ``(j, c)`` on channel ``c``)
-    and the source ``H = G diag(s) G^T + diag(e)``: ``[C, J1]``."""
-    N, J1, C, X = V.shape
-    total = torch.einsum("njcx,ncx->cj", V.square(), source.diag.reshape(N, C, X))
-    if source.cols is not None:
-        G = source.cols.reshape(N, -1, C, X)
-        P = torch.einsum("njcx,nrcx->ncjr", V, G).square_()  # [N, C, J1, r]
-        total += P.sum((0, 3)) if source.signs is None else torch.einsum("ncjr,nr->cj", P, source.signs)
-    return total
-
-
-def _dense_quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
-    """``sum_n u^T H u`` for dense directions ``V`` ``[N, J1, X]`` and the source ``H``: ``[J1]``."""
+def _quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
+    """``sum_n u^T H u`` for directions ``V`` ``[N, J1, X]`` and the source ``H``: ``[J1]``."""
     N = V.shape[0]
-    # Elementwise products and [N, r, X] @ [N, X, J1] products: the fast layouts for these skinny shapes on CPU.
-    total = (V * V * source.diag.reshape(N, 1, -1)).sum((0, 2))
+    # Elementwise products and [N, r, X] @ [N, X, J1] products: the fast layouts for these skinny shapes on
+    # CPU.
+    total = V.new_zeros(V.shape[1])
+    if source.diag is not None:
+        total += (V * V * source.diag.reshape(N, 1, -1)).sum((0, 2))
     if source.cols is not None:
-        P = torch.bmm(source.cols.reshape(N, source.cols.shape[1], -1), V.transpose(1, 2)).square_()  # [N, r, J1]
+        G = source.cols.reshape(N, source.cols.shape[1], -1)
+        P = torch.bmm(G, V.transpose(1, 2)).square_()  # [N, r, J1]
         total += (P if source.signs is None else P * source.signs.unsqueeze(2)).sum((0, 1))
     return total
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # LeCun's diagonal back-propagation
 
 
-def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *, curvature_terms: bool) -> dict[str, torch.Tensor]:
-    """OBD's per-pattern diagonal back-propagation (eqs. 6-8); without the f'' terms when not ``curvature_terms``."""
-    N = trace.output.shape[0]
+def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
+           curvature_terms: bool) -> dict[str, torch.Tensor]:
+    """OBD's per-pattern diagonal back-propagation; without the f'' terms unless ``curvature_terms``."""
     start = next((i for i, s in enumerate(steps) if s.has_params), None)
     out: dict[str, torch.Tensor] = {}
+    if start is None:
+        return out
     h, grad = loss.diagonal, loss.grad if curvature_terms else None
-    for i in range(len(steps) - 1, -1 if start is None else start - 1, -1):
+    for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
         in_shape = trace.shape(i)
         if step.kind == "act":
@@ -443,8 +464,8 @@ def _squared_adjoint(step: Step, h: torch.Tensor, in_shape: torch.Size) -> torch
     if step.kind == "linear":
         return h @ step.weight.square()
     if step.kind == "conv":
-        return torch.nn.grad.conv2d_input((h.shape[0], *in_shape), step.weight.square(), h, m.stride, m.padding,
-                                          m.dilation)
+        return torch.nn.grad.conv2d_input((h.shape[0], *in_shape), step.weight.square(), h, m.stride,
+                                          m.padding, m.dilation)
     if step.kind == "pool":
         if m.ceil_mode or (m.padding not in (0, (0, 0)) and not m.count_include_pad):
             raise unsupported(step.name, m, "method 'lecun' needs every AvgPool2d window to have the same "
@@ -455,7 +476,7 @@ def _squared_adjoint(step: Step, h: torch.Tensor, in_shape: torch.Size) -> torch
     return h.reshape(h.shape[0], *in_shape)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Hutchinson
 
 

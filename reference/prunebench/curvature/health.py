@@ -1,8 +1,8 @@
 """Curvature results and their health report.
 
-Every curvature result says how trustworthy it is: the fraction of negative diagonal entries (a Hessian away from
-a minimum, or OBD's signed diagonal, has some), the damping that was added, and for inverses a condition estimate
-or the reason a factorisation failed.
+Every curvature result says how trustworthy it is: the fraction of negative diagonal entries (a Hessian away
+from a minimum, or OBD's signed diagonal, has some), the damping that was added, and for inverses a condition
+estimate or the reason a factorisation failed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ class CurvatureHealth:
     """How a curvature result was made and how healthy it is.
 
     Attributes:
-        method: the curvature kind, e.g. ``"exact"``, ``"lecun-lm"``, ``"ggn"``, ``"fisher"``, ``"hutchinson"``.
+        method: the curvature kind, e.g. ``"exact"``, ``"lecun-lm"``, ``"ggn"``, ``"fisher"``,
+            ``"hutchinson"``.
         backend: who computed it: ``"native"``, ``"torchfunc"``, ``"backpack"`` or ``"curvlinops"``.
         negative_fraction: fraction of diagonal entries below zero, in [0, 1].
         damping: the multiple of the identity added before use (0 when none).
@@ -38,9 +39,10 @@ class CurvatureHealth:
 
 
 class Curvature(dict):
-    """A dict keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, plus ``health``.
+    """A dict keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, + health.
 
-    It behaves exactly as a plain dict (saliencies take it unchanged); ``health`` is a :class:`CurvatureHealth`.
+    It behaves exactly as a plain dict (saliencies take it unchanged); ``health`` is a
+    :class:`CurvatureHealth`.
     """
 
     def __init__(self, values: dict[str, torch.Tensor], health: CurvatureHealth):

@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 import psutil
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from . import oracle
 from ._backprop import LossTerms, plan, record
@@ -400,10 +401,16 @@ def _remedy(layout: ParamLayout, dtype: torch.dtype) -> str:
 
 
 def _in_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """``model`` itself when every parameter already has ``dtype``, else a converted deep copy."""
+    """``model`` itself when every parameter already has ``dtype``, else a converted deep copy (with the
+    effective ``orig * mask`` tensors of pruned layers recomputed in ``dtype``)."""
     if all(p.dtype == dtype for p in model.parameters()):
         return model
-    return detached_copy(model).to(dtype)
+    twin = detached_copy(model).to(dtype)
+    for module in twin.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                setattr(module, hook._tensor_name, hook.apply_mask(module))
+    return twin
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Where each parameter lives in the flat parameter vector that dense curvature matrices are indexed by.
 
-A :class:`ParamLayout` lists a model's parameters in ``named_parameters()`` order, with their shapes and offsets,
-so that a dict keyed like ``dict(model.named_parameters())`` and a flat vector of length ``P`` convert both ways.
-Parameters of one module are contiguous, which gives the layer blocks used by block-diagonal curvature.
+A :class:`ParamLayout` lists a model's parameters in ``named_parameters()`` order, with their shapes and
+offsets, so that a dict keyed like ``dict(model.named_parameters())`` and a flat vector of length ``P``
+convert both ways. Parameters of one module are contiguous, which gives the layer blocks used by
+block-diagonal curvature.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ class ParamLayout:
             piece = self.slice(name)
             if prefix in out:
                 if out[prefix].stop != piece.start:
-                    raise ValueError(f"parameters of module {prefix!r} are not contiguous in named_parameters() "
-                                     "order; layer blocks need each module's parameters next to each other")
+                    raise ValueError(f"parameters of module {prefix!r} are not contiguous in "
+                                     "named_parameters() order; layer blocks need each module's parameters "
+                                     "next to each other")
                 out[prefix] = slice(out[prefix].start, piece.stop)
             else:
                 out[prefix] = piece
@@ -85,8 +87,8 @@ class ParamLayout:
         """Concatenate a dict keyed like the layout into a flat vector.
 
         Args:
-            tensors: name -> tensor of shape ``(*lead, *shape)``; every entry has the same leading dims ``lead``
-                (none for a plain parameter dict, ``(N,)`` for per-sample gradients).
+            tensors: name -> tensor of shape ``(*lead, *shape)``; every entry has the same leading dims
+                ``lead`` (none for a plain parameter dict, ``(N,)`` for per-sample gradients).
 
         Returns:
             Tensor of shape ``(*lead, P)``.
@@ -104,9 +106,10 @@ class ParamLayout:
         return torch.cat(pieces, dim=-1)
 
     def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Split a flat vector of shape ``(*lead, P)`` into a dict name -> tensor ``(*lead, *shape)`` (views)."""
+        """Split a flat vector ``(*lead, P)`` into a dict name -> tensor ``(*lead, *shape)`` (views)."""
         if vector.shape[-1] != self.num_params:
-            raise ValueError(f"vector must have last dimension P={self.num_params}; got shape {tuple(vector.shape)}")
+            raise ValueError(f"vector must have last dimension P={self.num_params}; got shape "
+                             f"{tuple(vector.shape)}")
         lead = vector.shape[:-1]
         return {name: vector[..., self.slice(name)].reshape(*lead, *shape)
                 for name, shape in zip(self.names, self.shapes, strict=True)}

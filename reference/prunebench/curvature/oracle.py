@@ -1,18 +1,18 @@
 """Dense float64 brute-force curvature: the oracle every fast path is checked against.
 
-Everything here is built from ``torch.func`` on the flat parameter vector (in :class:`ParamLayout` order) through
-:func:`prunebench.models.functional_forward`, so derivatives are taken with respect to the *effective* tensors
-(``weight_orig * weight_mask`` for a pruned layer). Cost is ``O(P^2)`` memory and about ``P`` passes: small models
-only (a few thousand parameters at most).
+Everything here is built from ``torch.func`` on the flat parameter vector (in :class:`ParamLayout` order)
+through :func:`prunebench.models.functional_forward`, so derivatives are taken with respect to the *effective*
+tensors (``weight_orig * weight_mask`` for a pruned layer). Cost is ``O(P^2)`` memory and about ``P`` passes:
+small models only (a few thousand parameters at most).
 
 For ``E = loss_fn(model(X), y)``:
 
 - :func:`dense_hessian` ``d2E/dtheta2`` (``torch.func.hessian``);
-- :func:`dense_ggn` the generalised Gauss-Newton ``J^T H_L J`` with ``J = dz/dtheta`` (``torch.func.jacrev``) and
-  ``H_L = d2E/dz2`` (``torch.func.hessian`` of the loss in the outputs);
-- :func:`dense_fisher` the empirical Fisher ``s * sum_n g_n g_n^T`` with ``g_n`` the gradient of the per-sample loss
-  ``loss_fn(model(x_n), y_n)``, ``s = 1`` for ``reduction="sum"`` and ``s = 1/N`` for ``"mean"`` (the scale of E,
-  since ``E = s * sum_n loss_fn(model(x_n), y_n)`` for MSE and cross-entropy);
+- :func:`dense_ggn` the generalised Gauss-Newton ``J^T H_L J`` with ``J = dz/dtheta``
+  (``torch.func.jacrev``) and ``H_L = d2E/dz2`` (``torch.func.hessian`` of the loss in the outputs);
+- :func:`dense_fisher` the empirical Fisher ``s * sum_n g_n g_n^T`` with ``g_n`` the gradient of the
+  per-sample loss ``loss_fn(model(x_n), y_n)``, ``s = 1`` for ``reduction="sum"`` and ``s = 1/N`` for
+  ``"mean"`` (the scale of E, since ``E = s * sum_n loss_fn(model(x_n), y_n)`` for MSE and cross-entropy);
 - :func:`finite_difference_hessian`, central differences of the gradient, to check the oracle itself.
 """
 
@@ -47,7 +47,8 @@ def flat_problem(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor |
         layout: the model's :class:`ParamLayout`;
         theta: ``Tensor[P]``, the effective parameters flattened (detached copies);
         forward: ``forward(theta, X) -> outputs``, the model as a function of the flat vector;
-        X: the inputs cast to ``dtype``; y: the targets, cast to ``dtype`` when floating (class indices unchanged).
+        X: the inputs cast to ``dtype``; y: the targets, cast to ``dtype`` when floating (class indices as
+        they are).
     """
     layout = ParamLayout.from_model(model)
     theta = layout.flatten({k: v.detach().to(dtype) for k, v in effective_params(model).items()})
@@ -85,8 +86,8 @@ def dense_ggn(model: nn.Module, loss_fn: LossFn, inputs: torch.Tensor, targets: 
     """The generalised Gauss-Newton matrix ``J^T H_L J``: ``Tensor[P, P]``.
 
     ``J = dz/dtheta`` stacks every sample's output Jacobian (``[N*C, P]``) and ``H_L = d2E/dz2`` is the full
-    ``[N*C, N*C]`` Hessian of the loss in all outputs (block diagonal over samples for MSE and cross-entropy, but
-    not assumed to be).
+    ``[N*C, N*C]`` Hessian of the loss in all outputs (block diagonal over samples for MSE and cross-entropy,
+    but not assumed to be).
     """
     _, theta, forward, X, y = flat_problem(model, inputs, targets, dtype)
     jac = output_jacobians(model, inputs, dtype=dtype).reshape(-1, theta.numel())

@@ -5,42 +5,44 @@ Reference:
     Surgeon". In S. J. Hanson, J. D. Cowan and C. L. Giles (eds.), Advances in Neural Information Processing
     Systems 5 (NIPS 1992), pp. 164-171. Morgan Kaufmann.
 
-The claim [paper, abstract]: of OBS, OBD and magnitude-based methods, only OBS deletes the correct weights from a
-trained XOR network "in every case". The network is a 2-2-1 sigmoid net with biases (9 weights) [open: PAPERS.md
-section 2]; which weights the paper's example deleted, and over how many trained networks, is not recoverable, so
-we measure it over many seeds (one unit per seed):
+The claim [paper, abstract]: of OBS, OBD and magnitude-based methods, only OBS deletes the correct weights
+from a trained XOR network "in every case". The network is a 2-2-1 sigmoid net with biases, 9 weights [open:
+PAPERS.md section 2]; which weights the paper's example deleted, and over how many trained networks, is not
+recoverable, so we measure it over many networks, one unit per seed:
 
-1. Train task ``xor`` (MSE, weight decay 1e-4, full-batch L-BFGS; restarted from a derived seed until all four
-   patterns are right, see :mod:`prunebench.tasks`). "Solves XOR" means all four outputs on the right side of 0.5.
-2. Removability, by brute force: parameter q is *removable* for this network when, with q set to zero and frozen
-   (a ``torch.nn.utils.prune`` mask), at least one of ``1 + perturbations`` retraining runs ends solving XOR. Run 0
-   starts from the trained weights; run r >= 1 from the trained weights plus i.i.d. N(0, ``perturbation_std``^2)
-   noise on every parameter (generator seeded by seed, q and r). Each run is full-batch L-BFGS on the task's
-   objective (weight decay included) for at most ``retrain_iterations`` iterations.
+1. Train task ``xor`` (MSE, weight decay 1e-4, full-batch L-BFGS, restarted from a derived seed until all four
+   patterns are right; :mod:`prunebench.tasks`). "Solves XOR": all four outputs on the right side of 0.5.
+2. Removability, by brute force: parameter q is *removable* for this network when, with q set to zero and
+   frozen (a ``torch.nn.utils.prune`` mask), at least one of ``1 + perturbations`` retraining runs ends
+   solving XOR. Run 0 starts from the trained weights; run r >= 1 from the trained weights plus i.i.d.
+   N(0, ``perturbation_std``^2) noise on every parameter (generator seeded by seed, q and r). Each run is
+   full-batch L-BFGS on the task's objective (weight decay included), at most ``retrain_iterations``
+   iterations.
 3. Each method (magnitude; OBD with every curvature; OBS with every Hessian) chooses its first deletion on the
-   trained network (:func:`prunebench.prune.step` with ``count=1``). We record whether that weight is removable,
-   whether the network solves XOR right after the deletion (OBS: with its weight update; the others: as they
-   leave it, without retraining), and whether it solves XOR after retraining with the mask from there (the same
-   L-BFGS run as run 0 above; for OBS it starts from the updated weights). A deletion is *right* when the weight is
-   removable and the network solves XOR right after it: the only way a method that does not move the other
-   weights can keep the solution, and what OBS's update promises.
+   trained network (:func:`prunebench.prune.step` with ``count=1``). Recorded: whether that weight is
+   removable; whether the network solves XOR right after the deletion (OBS: with its weight update; the
+   others: as they leave it, without retraining); whether it solves XOR after retraining with the mask from
+   there (the L-BFGS run of run 0 above; for OBS from the updated weights). A deletion is *right* when the
+   weight is removable and the network solves XOR right after it: the only way a method that does not move
+   the other weights can keep the solution, and what OBS's update promises.
 
-Which weights can be removable at all (an argument, which the brute force checks on every seed): deleting an input
-weight leaves one hidden unit that sees a single input; the output then depends on the other input x_b only
-through the remaining hidden unit, monotonically and with one sign whatever x_a is, while XOR rises with x_b when
-x_a = 0 and falls when x_a = 1. Deleting an output weight leaves one hidden unit, a linear threshold of the inputs.
-So none of the six connection weights is removable. Each of the three biases is, in principle: without a hidden
-bias, h = sigmoid(-k(x1 + x2)) is a NOR-like unit (0.5 at 00) and y = sigmoid(0.25 - h - AND) solves XOR; without
-the output bias, y = sigmoid(h1 - 1.5 h2) with h1 = sigmoid(10(s - 0.5)), h2 = sigmoid(4s - 4), s = x1 + x2, does.
-Retraining from the trained weights need not find those solutions (the output bias in particular), which is why
-removability is measured per network.
+Which weights can be removable at all (an argument; the brute force checks it on every network): deleting an
+input weight leaves a hidden unit that sees one input x_a; the output then depends on the other input x_b
+only through the other hidden unit, monotonically and with one sign whatever x_a is, while XOR rises with
+x_b when x_a = 0 and falls when x_a = 1. Deleting an output weight leaves one hidden unit: a linear threshold
+of the inputs. So none of the six connection weights is removable. Each of the three biases is, in
+principle: without a hidden bias, h = sigmoid(-k(x1 + x2)) is NOR-like (0.5 at 00) and
+y = sigmoid(0.25 - h - AND) solves XOR; without the output bias, y = sigmoid(h1 - 1.5 h2) with
+h1 = sigmoid(10(s - 0.5)), h2 = sigmoid(4s - 4), s = x1 + x2, does. Retraining from the trained weights need
+not find those solutions (for the output bias in particular), which is why removability is measured per
+network.
 
-Hessians: OBS's recursion (eq. 17) starts from ``alpha I`` with ``alpha`` = the training weight decay (1e-4, the
-upper end of the paper's 1e-8..1e-4), so that it inverts the Gauss-Newton Hessian of the objective the network was
-trained on; the dense ``exact``/``ggn``/``fisher`` inverses get the same ``1e-4 I`` as damping (more only when the
-matrix is still not positive definite). With four patterns the data Hessian has rank at most 4 of 9, so this
-regulariser decides the inverse on the remaining directions. OBD's diagonals are of the data term alone, as in
-LeCun et al. (1990).
+Hessians: OBS's recursion (eq. 17) starts from ``alpha I`` with ``alpha`` = the training weight decay (1e-4,
+the upper end of the paper's 1e-8..1e-4), so that it inverts the Gauss-Newton Hessian of the objective the
+network was trained on; the dense ``exact``/``ggn``/``fisher`` inverses get the same ``1e-4 I`` as damping
+(more only where the matrix is still not positive definite). With four patterns the data Hessian has rank at
+most 4 of 9, so this regulariser decides the inverse on the other directions. OBD's diagonals are of the
+data term alone, as in LeCun, Denker & Solla (1990).
 """
 
 from __future__ import annotations
@@ -58,24 +60,24 @@ from ..methods.base import Deletion, Selection
 from ..train import TrainConfig, fit
 from .base import Experiment
 
-__all__ = ["ObsXor", "WEIGHT_LABELS", "wilson_interval"]
+__all__ = ["BIASES", "WEIGHT_LABELS", "ObsXor", "method_specs", "wilson_interval"]
 
 WEIGHT_LABELS = ("x1-h1", "x2-h1", "x1-h2", "x2-h2", "b-h1", "b-h2", "h1-y", "h2-y", "b-y")
 """The 9 parameters of the 2-2-1 net in ``named_parameters()`` order (``0.weight`` row-major, ``0.bias``,
-``2.weight``, ``2.bias``): ``xi-hj`` input i to hidden j, ``b-hj`` hidden bias, ``hj-y`` hidden to output,
-``b-y`` output bias."""
+``2.weight``, ``2.bias``): ``xi-hj`` input i to hidden unit j, ``b-hj`` hidden bias, ``hj-y`` hidden unit j to
+the output, ``b-y`` output bias."""
 
 BIASES = frozenset({"b-h1", "b-h2", "b-y"})
-"""The parameters that can be removable in principle (module docstring)."""
+"""The parameters that are removable in principle (module docstring)."""
 
 _OBD_CURVATURES = ("lecun-lm", "lecun", "exact", "ggn", "fisher", "hutchinson")
 _Z95 = 1.959963984540054
 
 
 def wilson_interval(k: int, n: int, z: float = _Z95) -> tuple[float, float]:
-    """The Wilson score interval (95% for the default ``z``) of a binomial proportion k/n."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or not 0 <= k <= n:
-        raise ValueError(f"need integers 0 <= k <= n and n >= 1 for a proportion; got k={k!r}, n={n!r}")
+    """The Wilson score interval of a binomial proportion ``k / n`` (95% for the default ``z``)."""
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (k, n)) or n < 1 or not 0 <= k <= n:
+        raise ValueError(f"a proportion needs integers 0 <= k <= n with n >= 1; got k={k!r}, n={n!r}")
     p = k / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -84,26 +86,28 @@ def wilson_interval(k: int, n: int, z: float = _Z95) -> tuple[float, float]:
 
 
 def method_specs(weight_decay: float) -> dict[str, list]:
-    """Label -> [registry name, parameters] of every method compared (OBS regularised by ``weight_decay``)."""
+    """Label -> ``[registry name, parameters]`` of each method (OBS regularised by ``weight_decay``)."""
     specs: dict[str, list] = {"magnitude": ["magnitude", {}]}
     for curvature in _OBD_CURVATURES:
         specs[f"obd-{curvature}"] = ["obd", {"curvature": curvature}]
     specs["obs-recursion"] = ["obs", {"hessian": "recursion", "alpha": weight_decay}]
     specs["obs-recursion-alpha1e-8"] = ["obs", {"hessian": "recursion", "alpha": 1e-8}]
     for hessian in ("exact", "ggn", "fisher"):
-        specs[f"obs-{hessian}"] = ["obs", {"hessian": hessian, "damping": weight_decay, "on_indefinite": "damp"}]
+        specs[f"obs-{hessian}"] = ["obs", {"hessian": hessian, "damping": weight_decay,
+                                           "on_indefinite": "damp"}]
     specs["obs-block-diagonal"] = ["obs", {"hessian": "block-diagonal", "alpha": weight_decay}]
     return specs
 
 
-def _non_negative_int(value: Any, key: str) -> int:
+def non_negative_int(value: Any, key: str) -> int:
+    """``value`` when it is an integer >= 0; the one-voice ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{key} must be a non-negative integer; got {value!r}")
     return value
 
 
 class ObsXor(Experiment):
-    """Hassibi & Stork (1993), the XOR demonstration: first deletions of every method over many trained nets."""
+    """Hassibi & Stork (1993), the XOR demonstration: every method's first deletion over many trained nets."""
 
     name = "obs-xor"
     title = "Optimal Brain Surgeon (1993): the first weight deleted from trained 2-2-1 XOR networks"
@@ -113,7 +117,7 @@ class ObsXor(Experiment):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--perturbations", type=int, default=None,
-                            help="perturbed retraining runs per deleted weight in the removability brute force "
+                            help="perturbed retraining runs per weight in the removability brute force "
                                  "(default 3; 1 with --quick)")
         parser.add_argument("--retrain-iterations", type=int, default=100,
                             help="L-BFGS iterations of each retraining run (default 100)")
@@ -124,10 +128,10 @@ class ObsXor(Experiment):
         perturbations = (1 if quick else 3) if perturbations is None else perturbations
         task = tasks.get("xor")
         return {**super().config(args, seeds), "task": task.name, "dtype": "float64",
-                "perturbations": _non_negative_int(perturbations, "--perturbations"),
+                "perturbations": non_negative_int(perturbations, "--perturbations"),
                 "perturbation_std": 1.0,
-                "retrain_iterations": _non_negative_int(getattr(args, "retrain_iterations", 100),
-                                                        "--retrain-iterations"),
+                "retrain_iterations": non_negative_int(getattr(args, "retrain_iterations", 100),
+                                                       "--retrain-iterations"),
                 "methods": method_specs(task.recipe.weight_decay)}
 
     def units(self, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -151,8 +155,9 @@ class ObsXor(Experiment):
         for q in range(len(flat)):
             found = -1
             for r in range(config["perturbations"] + 1):
-                start = model if r == 0 else _perturbed(model, config["perturbation_std"], (seed * 100 + q) * 100 + r)
-                ok = retrained_solves(_delete(start, flat[q]))
+                noise_seed = (seed * 100 + q) * 100 + r
+                start = model if r == 0 else perturbed(model, config["perturbation_std"], noise_seed)
+                ok = retrained_solves(delete_entry(start, flat[q]))
                 if r == 0:
                     from_trained.append(ok)
                 if ok:
@@ -165,14 +170,15 @@ class ObsXor(Experiment):
         for label, (name, params) in config["methods"].items():
             method = methods.get(name, **params)
             net = copy.deepcopy(model)
-            result = prune.step(net, method, task.loss_fn(), data.x_train, data.t_train, count=1)
-            deletion = result.deletions[0]
+            step = prune.step(net, method, task.loss_fn(), data.x_train, data.t_train, count=1)
+            deletion = step.deletions[0]
             q = flat.index((deletion.name.removesuffix("_orig"), deletion.index))
             after = solves(net)
             # Without an update the net after the deletion is the one removability run 0 retrained: reuse it.
             after_retrain = retrained_solves(net) if type(method).moves_weights else from_trained[q]
             chosen[label] = {"weight": WEIGHT_LABELS[q], "index": q, "saliency": deletion.saliency,
-                             "removable": removable[q], "solves_after": after, "solves_after_retrain": after_retrain}
+                             "removable": removable[q], "solves_after": after,
+                             "solves_after_retrain": after_retrain}
 
         weights = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).tolist()
         return {"seed": seed, "training_restarts": info["restarts"], "loss": info["fit"]["loss"],
@@ -185,105 +191,108 @@ class ObsXor(Experiment):
         n = len(units)
         labels = list(config["methods"])
 
-        def frac(k: int) -> list:
-            low, high = wilson_interval(k, n)
-            return [f"{k}/{n}", round(k / n, 4), f"[{low:.3f}, {high:.3f}]"]
-
-        def cols(what: str) -> list[str]:
-            return [f"{what} (k/n)", f"{what} (fraction)", f"{what} 95% CI"]
-
         def right(u, label) -> bool:
             m = u["methods"][label]
             return bool(m["removable"] and m["solves_after"])
 
-        obs_right = sum(right(u, "obs-recursion") for u in units)
-        obs_low = wilson_interval(obs_right, n)[0]
+        def proportion(k: int) -> list:
+            low, high = wilson_interval(k, n)
+            return [f"{k}/{n}", round(k / n, 4), f"[{low:.3f}, {high:.3f}]"]
+
+        def columns(what: str) -> list[str]:
+            return [f"{what} (k/n)", f"{what} (fraction)", f"{what} 95% CI"]
+
+        obs_low = wilson_interval(sum(right(u, "obs-recursion") for u in units), n)[0]
         rows = []
         for label in labels:
-            k_rem = sum(u["methods"][label]["removable"] for u in units)
-            k_after = sum(u["methods"][label]["solves_after"] for u in units)
+            picks = [u["methods"][label] for u in units]
             k_right = sum(right(u, label) for u in units)
-            k_retrain = sum(u["methods"][label]["solves_after_retrain"] for u in units)
-            rows.append([label, *frac(k_rem), *frac(k_after), *frac(k_right), *frac(k_retrain),
-                         _paper_says(label), _verdict(label, k_right, n, obs_low)])
-        columns = ["method", *cols("removable"), *cols("solves right after"), *cols("right"),
-                   *cols("solves after retraining"), "paper", "verdict"]
+            rows.append([label, *proportion(sum(m["removable"] for m in picks)),
+                         *proportion(sum(m["solves_after"] for m in picks)), *proportion(k_right),
+                         *proportion(sum(m["solves_after_retrain"] for m in picks)),
+                         "right in every case" if label.startswith("obs") else "deletes a wrong weight",
+                         _verdict(label, k_right, n, obs_low)])
         first_table = {
             "id": "xor-first-deletion",
             "title": f"First deletion from a trained 2-2-1 XOR net, over {n} networks (seeds)",
-            "columns": columns, "rows": rows,
+            "columns": ["method", *columns("removable"), *columns("solves right after"), *columns("right"),
+                        *columns("solves after retraining"), "paper", "verdict"],
+            "rows": rows,
             "notes": [
-                "removable: the deleted weight is removable for that network (brute force: with it frozen at zero, "
-                f"retraining from the trained weights or from {config['perturbations']} perturbed copies (noise std "
-                f"{config['perturbation_std']}) reaches zero errors; L-BFGS, <= {config['retrain_iterations']} "
+                "removable: the deleted weight is removable for that network (brute force: with it frozen "
+                "at zero, retraining from the trained weights or from one of "
+                f"{config['perturbations']} perturbed copies (noise std {config['perturbation_std']}) "
+                f"reaches zero errors; full-batch L-BFGS, at most {config['retrain_iterations']} "
                 "iterations, weight decay 1e-4).",
-                "solves right after: all four patterns right immediately after the deletion (OBS: with its weight "
-                "update; every other method: without retraining). right = removable and solves right after.",
-                "solves after retraining: retrained with the mask from the weights the deletion left (one L-BFGS "
-                "run, no restarts).",
+                "solves right after: all four patterns right immediately after the deletion (OBS: with its "
+                "weight update; every other method: without retraining). right: removable and solves right "
+                "after.",
+                "solves after retraining: retrained with the mask from the weights the deletion left (one "
+                "L-BFGS run, no restarts).",
                 "95% CI: Wilson score interval of the proportion over networks.",
-                "verdict: obs-recursion (the paper's Hessian) reproduces 'in every case' only if it is right on "
-                "every network; any other OBS Hessian is judged the same way ('right in every case' or not); "
-                "for magnitude and OBD, 'worse than OBS' when the upper end of their CI is below the lower end of "
-                "obs-recursion's.",
-                "obs-recursion: eq. 17 with alpha = 1e-4 (the training weight decay); obs-recursion-alpha1e-8: the "
-                "paper's smallest alpha; obs-exact/ggn/fisher: dense inverses damped by 1e-4 I; "
-                "obs-block-diagonal: one inverse per layer (no cross-layer terms).",
+                "verdict: obs-recursion (the paper's Hessian) reproduces 'in every case' only when it is "
+                "right on every network; the other OBS Hessians are judged the same way; magnitude and OBD "
+                "are 'worse than OBS' when the top of their CI is below the bottom of obs-recursion's.",
+                "obs-recursion: eq. 17 with alpha = 1e-4 (the training weight decay); "
+                "obs-recursion-alpha1e-8: the paper's smallest alpha; obs-exact/ggn/fisher: dense inverses "
+                "damped by 1e-4 I; obs-block-diagonal: one inverse per layer (no cross-layer terms).",
             ],
         }
         counts = {label: Counter(u["methods"][label]["weight"] for u in units) for label in labels}
-        removable_counts = Counter(w for u in units for w, r in zip(WEIGHT_LABELS, u["removable"], strict=True) if r)
+        removable = Counter(w for u in units for w, r in zip(WEIGHT_LABELS, u["removable"], strict=True) if r)
         count_rows = [[label, *(counts[label].get(w, 0) for w in WEIGHT_LABELS)] for label in labels]
-        count_rows.append(["(removable on k networks)", *(removable_counts.get(w, 0) for w in WEIGHT_LABELS)])
-        count_rows.append(["(removable in principle)", *("yes" if w in BIASES else "no" for w in WEIGHT_LABELS)])
+        count_rows.append(["(removable on k networks)", *(removable.get(w, 0) for w in WEIGHT_LABELS)])
+        count_rows.append(["(removable in principle)", *(("no", "yes")[w in BIASES] for w in WEIGHT_LABELS)])
         counts_table = {
             "id": "xor-first-deletion-counts",
             "title": f"Which weight each method deletes first, counted over {n} networks",
             "columns": ["method", *WEIGHT_LABELS], "rows": count_rows,
-            "notes": ["xi-hj: input i to hidden unit j; b-hj: hidden bias; hj-y: hidden unit j to the output; b-y: "
-                      "output bias. Hidden units are interchangeable, so h1/h2 are labels, not roles.",
-                      "removable in principle: the argument in prunebench.experiments.hassibi1993xor (no connection "
-                      "weight can be removed from a 2-2-1 sigmoid XOR net; each bias can)."],
+            "notes": ["xi-hj: input i to hidden unit j; b-hj: hidden bias; hj-y: hidden unit j to the "
+                      "output; b-y: output bias. The hidden units are interchangeable: h1/h2 are labels.",
+                      "removable in principle: the argument in prunebench.experiments.hassibi1993xor (no "
+                      "connection weight of a 2-2-1 sigmoid XOR net can be removed; each bias can)."],
         }
 
         def indicator(label: str) -> list[float]:
             return [float(right(u, label)) for u in units]
 
-        binary_note = ("values are 1 (right) or 0 (wrong) per network, so the median-based verdict says what "
-                       "happens on most networks; the exact proportion with its Wilson interval is in table "
-                       "xor-first-deletion")
+        binary = ("values are 1 (right) or 0 (wrong) per network, so the median-based verdict says what "
+                  "happens on most networks; the exact proportion with its Wilson interval is in table "
+                  "xor-first-deletion")
+        open_source = "[paper] abstract and XOR example [open: the example network is not recoverable]"
         claims = [
-            {"id": "xor-obs-right", "statement": "Only OBS deletes the correct weights from a trained XOR network, "
-             "in every case", "source": "[paper] abstract", "paper_value": 1,
-             "metric": "OBS (eq. 17 recursion) deletes a removable weight and, with its update, the net still "
-                       "solves XOR", "unit": "", "values": indicator("obs-recursion"),
+            {"id": "xor-obs-right",
+             "statement": "Only OBS deletes the correct weights from a trained XOR network, in every case",
+             "source": "[paper] abstract", "paper_value": 1,
+             "metric": "OBS (eq. 17 recursion) deletes a removable weight and, with its update, the net "
+                       "still solves XOR", "unit": "", "values": indicator("obs-recursion"),
              "rule": {"op": ">=", "threshold": 1}, "aggregate": "mean",
-             "tolerance_note": f"no tolerance: 'in every case'; {binary_note}"},
-            {"id": "xor-magnitude-wrong", "statement": "Magnitude-based deletion deletes a wrong weight from the "
-             "trained XOR network", "source": "[paper] abstract and XOR example [open: network not recoverable]",
-             "paper_value": 0, "metric": "magnitude deletes a removable weight and the net still solves XOR "
-                                         "without retraining", "unit": "", "values": indicator("magnitude"),
+             "tolerance_note": f"no tolerance ('in every case'); {binary}"},
+            {"id": "xor-magnitude-wrong",
+             "statement": "Magnitude-based deletion deletes a wrong weight from the trained XOR network",
+             "source": open_source, "paper_value": 0,
+             "metric": "magnitude deletes a removable weight and the net still solves XOR without retraining",
+             "unit": "", "values": indicator("magnitude"), "rule": {"op": "<=", "threshold": 0},
+             "aggregate": "mean", "tolerance_note": f"wrong on a typical network; {binary}"},
+            {"id": "xor-obd-wrong",
+             "statement": "OBD deletes a wrong weight from the trained XOR network",
+             "source": open_source, "paper_value": 0,
+             "metric": "OBD (LeCun's Levenberg-Marquardt diagonal) deletes a removable weight and the net "
+                       "still solves XOR without retraining", "unit": "", "values": indicator("obd-lecun-lm"),
              "rule": {"op": "<=", "threshold": 0}, "aggregate": "mean",
-             "tolerance_note": f"wrong on a typical network; {binary_note}"},
-            {"id": "xor-obd-wrong", "statement": "OBD deletes a wrong weight from the trained XOR network",
-             "source": "[paper] abstract and XOR example [open: network not recoverable]", "paper_value": 0,
-             "metric": "OBD (LeCun's Levenberg-Marquardt diagonal) deletes a removable weight and the net still "
-                       "solves XOR without retraining", "unit": "", "values": indicator("obd-lecun-lm"),
-             "rule": {"op": "<=", "threshold": 0}, "aggregate": "mean",
-             "tolerance_note": f"wrong on a typical network; {binary_note}"},
+             "tolerance_note": f"wrong on a typical network; {binary}"},
         ]
         restarts = [u["training_restarts"] for u in units]
-        restarted = sum(r > 0 for r in restarts)
         return {
-            "title": self.title, "paper": self.paper, "claims": claims,
-            "tables": [first_table, counts_table],
+            "title": self.title, "paper": self.paper, "claims": claims, "tables": [first_table, counts_table],
             "deviations": [
-                "The paper's XOR network, its training and the number of networks tried are not recoverable; "
-                f"we train {n} networks (seeds) of a 2-2-1 sigmoid net with biases [open: PAPERS.md section 2].",
-                "Training: MSE (mean), weight decay 1e-4 (keeps the sigmoid weights finite), full-batch L-BFGS to "
-                f"a minimum; a run that ends in a local minimum is restarted from a derived seed ({restarted} of {n} "
-                f"networks needed restarts, {sum(restarts)} restarts in all).",
-                "'Correct'/'removable' weight is our definition (module docstring): by brute-force retraining "
+                "The paper's XOR network, its training and the number of networks tried are not "
+                f"recoverable; we train {n} networks (seeds) of a 2-2-1 sigmoid net with biases [open: "
+                "PAPERS.md section 2].",
+                "Training: MSE (mean), weight decay 1e-4 (keeps the sigmoid weights finite), full-batch "
+                "L-BFGS to a minimum; a run that ends in a local minimum is restarted from a derived seed "
+                f"({sum(r > 0 for r in restarts)} of {n} networks needed restarts, {sum(restarts)} in all).",
+                "'Correct' (removable) weight is our definition (module docstring): brute-force retraining "
                 "with the weight frozen at zero; the paper does not define it.",
                 "OBS regulariser alpha = 1e-4 (the training weight decay) for the recursion; dense Hessians "
                 "damped by the same 1e-4 I; with 4 patterns the data Hessian has rank <= 4 of 9.",
@@ -292,15 +301,16 @@ class ObsXor(Experiment):
         }
 
 
-def _delete(model, entry: tuple[str, int]):
+def delete_entry(model, entry: tuple[str, int]):
     """A copy of ``model`` with parameter entry ``(name, flat index)`` set to zero and frozen (prune mask)."""
     net = copy.deepcopy(model)
     prune.apply_selection(net, Selection([Deletion(entry[0], entry[1], 0.0)]), prune.prunable_names(net))
     return net
 
 
-def _perturbed(model, std: float, seed: int):
-    """A copy of ``model`` with i.i.d. N(0, std^2) noise added to every parameter (seeded)."""
+def perturbed(model, std: float, seed: int):
+    """A copy of ``model`` with i.i.d. N(0, std^2) noise added to every parameter, from a generator seeded by
+    ``seed``."""
     net = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -309,16 +319,9 @@ def _perturbed(model, std: float, seed: int):
     return net
 
 
-def _paper_says(label: str) -> str:
-    if label.startswith("obs"):
-        return "right in every case"
-    return "deletes a wrong weight"
-
-
 def _verdict(label: str, k_right: int, n: int, obs_low: float) -> str:
     if label == "obs-recursion":
         return "reproduced" if k_right == n else f"not reproduced ({n - k_right} wrong)"
     if label.startswith("obs"):
         return "right in every case" if k_right == n else f"not in every case ({n - k_right} wrong)"
-    high = wilson_interval(k_right, n)[1]
-    return "worse than OBS" if high < obs_low else "not clearly worse than OBS"
+    return "worse than OBS" if wilson_interval(k_right, n)[1] < obs_low else "not clearly worse than OBS"

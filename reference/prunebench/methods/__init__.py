@@ -17,9 +17,8 @@ from .random import Random
 from .registry import ENTRY_POINT_GROUP, available, describe, get, get_class, load_plugins, register
 
 __all__ = ["CURVATURE_KINDS", "ENTRY_POINT_GROUP", "OBD", "OBS", "Deletion", "Magnitude", "PruningMethod",
-           "Random",
-           "Selection", "Step", "available", "candidate_mask", "describe", "get", "get_class", "load_plugins",
-           "model_mask", "register"]
+           "Random", "Selection", "Step", "available", "candidate_mask", "describe", "get", "get_class",
+           "load_plugins", "model_mask", "register"]
 
 register("random", Random)
 register("magnitude", Magnitude)

@@ -11,15 +11,12 @@ A method is a small class. Class-level flags say what it needs and what it does:
 Hooks, all taking the model, the objective ``E = loss_fn(model(inputs), targets)`` and the data:
 
 - :meth:`PruningMethod.saliency` (required): the predicted increase of E when each entry alone is deleted, a
-dict
-  keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, finite and >= 0, and 0
-  for entries already deleted;
+  dict keyed like ``dict(model.named_parameters())``, each value shaped like its parameter, finite and >= 0,
+  and 0 for entries already deleted;
 - :meth:`PruningMethod.update` (required exactly when ``moves_weights``): the change of every weight that goes
-with
-  deleting a given set of entries jointly; deleted entries end at zero;
+  with deleting a given set of entries jointly; deleted entries end at zero;
 - :meth:`PruningMethod.sequence` and :meth:`PruningMethod.select` (provided): the deletion order and a chunk
-of it.
-  Rank-once methods need not touch them; a method that re-ranks after each deletion (OBS) overrides
+  of it. Rank-once methods need not touch them; a method that re-ranks after each deletion (OBS) overrides
   :meth:`~PruningMethod.sequence`.
 
 Masks: ``mask`` and ``candidates`` are dicts keyed like ``named_parameters`` of boolean tensors shaped like
@@ -40,8 +37,7 @@ from torch import nn
 from ..models import effective_params
 
 __all__ = ["CURVATURE_KINDS", "Deletion", "PruningMethod", "Selection", "Step", "candidate_mask",
-           "check_choice",
-           "effective_weights", "model_mask", "zero_where_deleted"]
+           "check_choice", "effective_weights", "model_mask", "zero_where_deleted"]
 
 CURVATURE_KINDS = (None, "gradient", "diag", "dense", "inverse")
 """Values the ``curvature`` flag may take."""
@@ -161,9 +157,8 @@ class PruningMethod:
         """Predicted increase of E when each entry alone is deleted: dict keyed like ``named_parameters``,
         each value shaped like its parameter, finite, >= 0, and 0 where ``mask`` is False (already
         deleted)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement saliency(model, loss_fn, inputs, "
-                                  "targets, "
-                                  "*, mask)")
+        raise NotImplementedError(f"{type(self).__name__} must implement "
+                                  "saliency(model, loss_fn, inputs, targets, *, mask)")
 
     def update(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
                mask: dict[str, torch.Tensor] | None = None, delete: dict[str, torch.Tensor]) -> Tensors:
@@ -224,13 +219,12 @@ class PruningMethod:
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
         if type(self).sequence is not PruningMethod.sequence:
-            return self._take(self.sequence(model, loss_fn, inputs, targets, mask=mask,
-                                            candidates=candidates),
-                              count)
+            steps = self.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidates)
+            return self._take(steps, count)
         order = self._rank(self.saliency(model, loss_fn, inputs, targets, mask=mask), candidates)
         chosen = order if count is None else order[:count]
-        selection = Selection(chosen,
-                              stopped="count" if count is not None and len(order) >= count else "exhausted")
+        reached = count is not None and len(order) >= count
+        selection = Selection(chosen, stopped="count" if reached else "exhausted")
         if self.moves_weights and chosen:
             params = dict(model.named_parameters())
             selection.delta = self.update(model, loss_fn, inputs, targets, mask=mask,

@@ -31,7 +31,6 @@ def run(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``methods`` to the ``prunebench`` command line."""
-    p = subparsers.add_parser("methods", help="list the pruning methods (built in and plug-ins) with their "
-                                              "flags")
+    p = subparsers.add_parser("methods", help="list the pruning methods (built in and plug-ins) with flags")
     add_arguments(p)
     p.set_defaults(func=run)

@@ -1,5 +1,4 @@
-"""Optimal Brain Surgeon: delete the weight whose removal, with the optimal change of all the others, costs
-least.
+"""Optimal Brain Surgeon: delete the weight whose removal, with the best change of the others, costs least.
 
 Reference:
     Babak Hassibi and David G. Stork (1993). "Second order derivatives for network pruning: Optimal Brain
@@ -7,29 +6,30 @@ Reference:
     Systems 5 (NIPS 1992), pp. 164-171. Morgan Kaufmann.
 
 Implements (equation numbers of the paper):
-    eq. (1)  the second-order Taylor model of dE; at a minimum only 1/2 dw^T H dw remains; eqs. (2)-(4)
-    deleting weight q is the constraint e_q^T dw + w_q = 0, solved with a Lagrange multiplier; eq. (5)  the
-    optimal change dw = -(w_q / [H^-1]_qq) H^-1 e_q (it zeroes w_q exactly; we then set w_q to exactly
-             0 to remove rounding) and the saliency L_q = w_q^2 / (2 [H^-1]_qq);
+    eq. (1)  the second-order Taylor model of dE; at a minimum only 1/2 dw^T H dw remains;
+    eqs. (2)-(4) deleting weight q is the constraint e_q^T dw + w_q = 0, solved with a Lagrange multiplier;
+    eq. (5)  the optimal change dw = -(w_q / [H^-1]_qq) H^-1 e_q (it zeroes w_q; we then set w_q to exactly 0
+             to remove rounding) and the saliency L_q = w_q^2 / (2 [H^-1]_qq);
     eq. (17) the inverse Hessian built in one pass over the training data from outer products of output
              gradients, starting from H_0^-1 = alpha^-1 I (``hessian="recursion"``, the paper's method);
     section 3's procedure: find the q with the smallest L_q; if L_q is much smaller than E, delete q, update
-    all
-             weights, and repeat; otherwise stop (``stop_ratio``), or stop at a target count.
+             all weights, and repeat; otherwise stop (``stop_ratio``), or stop at a target count.
 
-After each deletion the inverse is restricted to the remaining weights by the downdate H^-1 <- H^-1 - H^-1 e_q
-e_q^T H^-1 / [H^-1]_qq, an O(P^2) step, so a sequence of deletions never recomputes the inverse from scratch;
-weights deleted before the method was called are removed from the inverse the same way first. Which H
-(``hessian=``): ``recursion`` is the paper's: eq. (17)'s one-pass inverse of the outer-product (Gauss-Newton)
-form plus ``alpha I``, built ``block_size`` vectors at a time by the Woodbury identity (the same matrix as the
-one-vector recursion up to roundoff, much faster); ``exact`` the full Hessian, ``ggn`` the Gauss-Newton
-matrix, ``fisher`` the empirical Fisher, each inverted densely (plus ``damping I``; ``alpha`` only seeds the
-recursion); ``block-diagonal`` the recursion's matrix cut into layer blocks (a module's weight and bias;
-cross-layer terms dropped, as in WoodFisher's blockwise OBS). All come from
-:func:`prunebench.curvature.inverse_hessian` in float64. The exact Hessian is indefinite away from a minimum,
-and any H is singular once a unit has lost all its outgoing weights: pass ``damping`` or
-``on_indefinite="damp"``. A diagonal H reduces L_q to OBD's saliency and an isotropic H to magnitude pruning.
-The joint deletion of a set Q (:meth:`OBS.update`) is dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q.
+After each deletion the inverse is restricted to the remaining weights by the downdate
+H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq, an O(P^2) step, so a sequence of deletions never recomputes
+the inverse from scratch; weights deleted before the method was called are removed from the inverse the same
+way first. A diagonal H reduces L_q to OBD's saliency and an isotropic H to magnitude pruning. The joint
+deletion of a set Q (:meth:`OBS.update`) is dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q.
+
+Which H (``hessian=``), all from :func:`prunebench.curvature.inverse_hessian` in float64:
+    ``recursion`` (the paper's): eq. (17)'s one-pass inverse of the outer-product (Gauss-Newton) form plus
+    ``alpha I``, applied ``block_size`` vectors at a time by the Woodbury identity (the same matrix as the
+    one-vector recursion up to roundoff, much faster); ``exact``, ``ggn``, ``fisher``: the full Hessian, the
+    Gauss-Newton matrix, the empirical Fisher, each inverted densely (plus ``damping I``; ``alpha`` only
+    seeds the recursion); ``block-diagonal``: the recursion's matrix cut into layer blocks (a module's weight
+    and bias; cross-layer terms dropped, as in WoodFisher's blockwise OBS). The exact Hessian is indefinite
+    away from a minimum, and any H is singular once a unit has lost all its outgoing weights: pass
+    ``damping`` or ``on_indefinite="damp"``.
 
 Example: on a quadratic objective at its minimum (least squares, a linear model), the predicted dE is exact:
 
@@ -37,8 +37,8 @@ Example: on a quadratic objective at its minimum (least squares, a linear model)
 >>> from torch import nn
 >>> from prunebench.methods.hassibi1993obs import OBS
 >>> g = torch.Generator().manual_seed(0)
->>> X, y = torch.randn(20, 3, generator=g, dtype=torch.float64), torch.randn(20, 1, generator=g,
-                                                                             dtype=torch.float64)
+>>> X = torch.randn(20, 3, generator=g, dtype=torch.float64)
+>>> y = torch.randn(20, 1, generator=g, dtype=torch.float64)
 >>> model = nn.Sequential(nn.Linear(3, 1, bias=False)).double().requires_grad_(False)
 >>> with torch.no_grad():
 ...     _ = model[0].weight.copy_(torch.linalg.lstsq(X, y).solution.T)  # the minimum of E
@@ -81,14 +81,12 @@ _INVERSE = {  # our name -> (inverse_hessian method, matrix it inverts, whether 
 
 
 class OBS(PruningMethod):
-    """Optimal Brain Surgeon: saliency w_q^2 / (2 [H^-1]_qq) and the weight update of eq. (5), one weight at a
-    time."""
+    """Optimal Brain Surgeon: saliency w_q^2 / (2 [H^-1]_qq) and the eq. (5) update, one weight at a time."""
 
     curvature = "inverse"
     moves_weights = True
     citation = ("Hassibi & Stork (1993), Second order derivatives for network pruning: Optimal Brain "
-                "Surgeon, "
-                "Advances in Neural Information Processing Systems 5, pp. 164-171")
+                "Surgeon, Advances in Neural Information Processing Systems 5, pp. 164-171")
 
     def __init__(self, *, hessian: str = "recursion", alpha: float = 1e-6, damping: float = 0.0,
                  stop_ratio: float | None = None, on_indefinite: str = "raise"):
@@ -101,8 +99,7 @@ class OBS(PruningMethod):
         if stop_ratio is not None and (isinstance(stop_ratio, bool) or not isinstance(stop_ratio, int | float)
                                        or not stop_ratio > 0):
             raise ValueError("stop_ratio must be None (no stopping rule) or a positive float, e.g. 0.1 to "
-                             "stop once "
-                             f"the smallest saliency exceeds a tenth of E; got {stop_ratio!r}")
+                             f"stop once the smallest saliency exceeds a tenth of E; got {stop_ratio!r}")
         self.hessian, self.alpha, self.damping = hessian, float(alpha), float(damping)
         self.stop_ratio, self.on_indefinite = stop_ratio, on_indefinite
         self._record(hessian=hessian, alpha=alpha, damping=damping, stop_ratio=stop_ratio,
@@ -127,8 +124,8 @@ class OBS(PruningMethod):
     @staticmethod
     def _saliencies(w: torch.Tensor, d: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """L_q = w_q^2 / (2 d_q) at the present entries, 0 elsewhere (where the downdated d_q is 0)."""
-        return torch.where(present, w**2 / (2 * torch.where(present, d, torch.ones_like(d))),
-                           torch.zeros_like(w))
+        safe = torch.where(present, d, torch.ones_like(d))
+        return torch.where(present, w**2 / (2 * safe), torch.zeros_like(w))
 
     def _unflatten(self, layout, flat, model):
         params = dict(model.named_parameters())
@@ -182,8 +179,8 @@ class OBS(PruningMethod):
         layout = inv.layout
         w0 = self._flat_weights(layout, model)
         w = w0.clone()
-        allowed = layout.flatten({k: c.to(torch.bool) for k,
-                                  c in candidates.items()}).to(torch.bool) & present
+        allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
+        allowed &= present
         with torch.no_grad():
             objective = float(loss_fn(model(inputs), targets))
         owners = [(name, layout.slice(name).start) for name in layout.names]
@@ -194,8 +191,7 @@ class OBS(PruningMethod):
             saliency = float(s[q])
             if self.stop_ratio is not None and saliency > self.stop_ratio * objective:
                 log.info("OBS stopping rule: smallest saliency %.3e > %g * E = %.3e", saliency,
-                         self.stop_ratio,
-                         self.stop_ratio * objective)
+                         self.stop_ratio, self.stop_ratio * objective)
                 return "stop-rule"
             w -= (w[q] / d[q]) * inv.column(q)
             present[q] = False

@@ -4,17 +4,18 @@ Reference:
     Yann LeCun, John S. Denker and Sara A. Solla (1990). "Optimal Brain Damage". In D. S. Touretzky (ed.),
     Advances in Neural Information Processing Systems 2 (NIPS 1989), pp. 598-605. Morgan Kaufmann.
 
-Implements (equation numbers of the paper):
-    eq. (1)  the second-order Taylor model of dE, under the *diagonal*, *extremal* (gradient 0 at a minimum)
-    and
-             *quadratic* approximations, which leaves dE = 1/2 sum_k h_kk du_k^2;
-    eq. (5)  the saliency of parameter u_k, s_k = h_kk u_k^2 / 2 (deleting u_k means du_k = -u_k);
-    eqs. (2)-(4), (6)-(7) the diagonal second derivatives h_kk, by back-propagation (``curvature="lecun"``) or
-             with the Levenberg-Marquardt approximation that drops the f'' terms (``"lecun-lm"``, the paper's
-             choice, non-negative by construction); both come from :func:`prunebench.curvature.hessian_diag`.
+Implements (equation numbers of the proceedings version):
+    eq. (1)  the second-order Taylor model of dE;
+    eq. (2)  its *diagonal*, *extremal* (gradient 0 at a minimum) and *quadratic* reduction,
+             dE = 1/2 sum_k h_kk du_k^2, so that deleting u_k (du_k = -u_k) costs the saliency
+             s_k = h_kk u_k^2 / 2 (step 4 of the paper's procedure);
+    eqs. (3)-(7) the diagonal second derivatives h_kk: summed over the connections that share u_k (eq. 3) and
+             back-propagated layer by layer (``curvature="lecun"``), or with the Levenberg-Marquardt
+             approximation that drops the f'' terms (``"lecun-lm"``, the paper's choice, non-negative by
+             construction); both come from :func:`prunebench.curvature.hessian_diag`.
 
 Saliencies are over *free parameters*: a shared (convolution) weight is one parameter whose h_kk sums the
-second derivatives over every connection that uses it (eq. 2), which is exactly the curvature dict keyed by
+second derivatives over every connection that uses it (eq. 3), which is exactly the curvature dict keyed by
 parameter. Other diagonals for comparison: ``exact`` (the true Hessian diagonal), ``ggn`` (Gauss-Newton),
 ``fisher`` (empirical Fisher), ``hutchinson`` (stochastic, ``probes`` Rademacher probes, seeded).
 
@@ -37,14 +38,12 @@ CURVATURES = ("lecun-lm", "lecun", "exact", "ggn", "fisher", "hutchinson")
 
 
 class OBD(PruningMethod):
-    """Optimal Brain Damage: saliency h_kk u_k^2 / 2 from a Hessian diagonal (LeCun, Denker & Solla 1989, eq.
-    5)."""
+    """Optimal Brain Damage: saliency h_kk u_k^2 / 2 from a Hessian diagonal (LeCun, Denker & Solla 1989)."""
 
     curvature = "diag"
     moves_weights = False
     citation = ("LeCun, Denker & Solla (1990), Optimal Brain Damage, Advances in Neural Information "
-                "Processing "
-                "Systems 2, pp. 598-605")
+                "Processing Systems 2, pp. 598-605")
 
     def __init__(self, *, curvature: str = "lecun-lm", probes: int = 100, seed: int = 0,
                  backend: str = "native"):
@@ -58,7 +57,7 @@ class OBD(PruningMethod):
         self._record(curvature=curvature, probes=probes, seed=seed, backend=backend)
 
     def saliency(self, model, loss_fn, inputs, targets, *, mask=None):
-        """s_k = h_kk u_k^2 / 2 (eq. 5) per free parameter, clipped at 0; keyed like ``named_parameters``."""
+        """s_k = h_kk u_k^2 / 2 (eq. 2) per free parameter, clipped at 0; keyed like ``named_parameters``."""
         mask = model_mask(model) if mask is None else mask
         h = hessian_diag(model, loss_fn, inputs, targets, method=self.diagonal, backend=self.backend,
                          probes=self.probes, seed=self.seed)

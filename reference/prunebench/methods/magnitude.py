@@ -23,14 +23,12 @@ SCOPES = ("global", "layer")
 
 
 class Magnitude(PruningMethod):
-    """Delete the smallest |w| (``scope="global"``) or the same fraction of each tensor
-    (``scope="layer"``)."""
+    """Delete the smallest |w|, over all tensors or the same fraction of each (``scope``)."""
 
     curvature = None
     moves_weights = False
     citation = ("Magnitude-based deletion as compared in LeCun, Denker & Solla (1989), Optimal Brain "
-                "Damage, NIPS 2, "
-                "and Hassibi & Stork (1993), Optimal Brain Surgeon, NIPS 5")
+                "Damage, NIPS 2, and Hassibi & Stork (1993), Optimal Brain Surgeon, NIPS 5")
 
     def __init__(self, *, scope: str = "global"):
         check_choice("scope", scope, SCOPES)

@@ -20,8 +20,7 @@ class Random(PruningMethod):
     curvature = None
     moves_weights = False
     citation = ("LeCun, Denker & Solla (1989), Optimal Brain Damage, NIPS 2 (random deletion as the "
-                "baseline of "
-                "Fig. 1a)")
+                "baseline of Fig. 1a)")
 
     def __init__(self, *, seed: int = 0):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

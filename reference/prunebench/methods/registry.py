@@ -33,8 +33,8 @@ def _validate(name: str, cls: Any) -> None:
     if not isinstance(name, str) or not name or name != name.strip():
         raise ValueError(f"method name must be a non-empty string without surrounding spaces; got {name!r}")
     if not (inspect.isclass(cls) and issubclass(cls, PruningMethod)):
-        raise TypeError(f"method {name!r} must be a subclass of prunebench.methods.PruningMethod; got "
-                        f"{cls!r}")
+        raise TypeError(f"method {name!r} must be a subclass of prunebench.methods.PruningMethod; "
+                        f"got {cls!r}")
     if cls.curvature not in CURVATURE_KINDS:
         raise ValueError(f"method {name!r}: curvature must be one of {list(CURVATURE_KINDS)}; "
                          f"got {cls.curvature!r}")
@@ -42,8 +42,7 @@ def _validate(name: str, cls: Any) -> None:
         raise TypeError(f"method {name!r}: moves_weights must be a bool; got {cls.moves_weights!r}")
     if not isinstance(cls.citation, str) or not cls.citation.strip():
         raise ValueError(f"method {name!r}: citation must be a non-empty string naming the work it "
-                         "implements; "
-                         f"got {cls.citation!r}")
+                         f"implements; got {cls.citation!r}")
     if cls.saliency is PruningMethod.saliency:
         raise TypeError(f"method {name!r}: {cls.__name__} must implement saliency(model, loss_fn, inputs, "
                         "targets, *, mask)")
@@ -58,8 +57,8 @@ def register(name: str, cls: type[PruningMethod], overwrite: bool = False) -> ty
     _validate(name, cls)
     if name in _METHODS and _METHODS[name] is not cls and not overwrite:
         raise ValueError(f"a pruning method named {name!r} is already registered "
-                         f"({_qualname(_METHODS[name])}); "
-                         f"pass overwrite=True to replace it with {_qualname(cls)}, or choose another name")
+                         f"({_qualname(_METHODS[name])}); pass overwrite=True to replace it with "
+                         f"{_qualname(cls)}, or choose another name")
     _METHODS[name] = cls
     return cls
 
@@ -81,8 +80,8 @@ def load_plugins(*, force: bool = False) -> list[str]:
             register(ep.name, ep.load())
         except Exception as exc:  # a broken plug-in must not take the others down
             warnings.warn(f"prunebench: skipped plug-in method {ep.name!r} ({ep.value}) from entry-point "
-                          "group "
-                          f"{ENTRY_POINT_GROUP!r}: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+                          f"group {ENTRY_POINT_GROUP!r}: {type(exc).__name__}: {exc}", RuntimeWarning,
+                          stacklevel=2)
             continue
         loaded.append(ep.name)
     return loaded
@@ -98,9 +97,8 @@ def get_class(name: str) -> type[PruningMethod]:
     """The class registered under ``name``."""
     load_plugins()
     if name not in _METHODS:
-        raise ValueError(f"method must be one of {sorted(_METHODS)}; got {name!r}. Run `prunebench methods` "
-                         "to "
-                         "list them, or install the plug-in that provides it")
+        raise ValueError(f"method must be one of {sorted(_METHODS)}; got {name!r}. Run `prunebench "
+                         "methods` to list them, or install the plug-in that provides it")
     return _METHODS[name]
 
 
@@ -112,8 +110,8 @@ def get(name: str, **params: Any) -> PruningMethod:
     except TypeError as exc:
         accepted = [k for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"
                     and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        raise TypeError(f"method {name!r} takes parameters {accepted}; got {sorted(params)} ({exc})"
-                        ) from None
+        message = f"method {name!r} takes parameters {accepted}; got {sorted(params)} ({exc})"
+        raise TypeError(message) from None
 
 
 def describe(name: str) -> dict[str, Any]:
@@ -123,5 +121,5 @@ def describe(name: str) -> dict[str, Any]:
                 if k != "self" and p.default is not inspect.Parameter.empty}
     doc = inspect.getdoc(cls) or ""
     return {"name": name, "class": _qualname(cls), "curvature": cls.curvature,
-            "moves_weights": cls.moves_weights,
-            "citation": cls.citation, "defaults": defaults, "summary": doc.splitlines()[0] if doc else ""}
+            "moves_weights": cls.moves_weights, "citation": cls.citation, "defaults": defaults,
+            "summary": doc.splitlines()[0] if doc else ""}
