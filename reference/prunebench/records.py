@@ -12,6 +12,7 @@ This module imports no torch at import time, so reporting stays fast.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shlex
@@ -107,10 +108,26 @@ def _schema() -> dict:
     return json.loads(resources.files("prunebench").joinpath("schemas/record.schema.json").read_text())
 
 
+def _non_finite(obj: Any, where: str = "") -> str | None:
+    """Path of the first NaN or infinity inside ``obj`` (JSON has no such numbers), or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "(top level)"
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        found = _non_finite(value, f"{where}/{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
 def validate_record(record: Any, source: str = "record") -> None:
     """Raise :class:`RecordError` naming the first violation when ``record`` does not follow the schema."""
     import jsonschema
 
+    bad = _non_finite(record)
+    if bad:
+        raise RecordError(f"{source} does not follow {SCHEMA}: at {bad}: NaN and infinity are not JSON; "
+                          "store a non-finite measurement as null and say why in the record")
     try:
         jsonschema.validate(record, _schema())
     except jsonschema.ValidationError as exc:

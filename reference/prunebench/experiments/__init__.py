@@ -54,7 +54,7 @@ def _available() -> list[str]:
 def _add_common(p: argparse.ArgumentParser, experiment: Experiment) -> None:
     p.add_argument("--seeds", default=None,
                    help=f"number of seeds (default {experiment.default_seeds}; {experiment.quick_seeds} with --quick) "
-                        "or a comma-separated list")
+                        "or a comma-separated list of seeds (one seed alone: '7,')")
     p.add_argument("--quick", action="store_true", help="a reduced protocol for smoke tests (under a minute)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default=None, help=f"output folder (default results/{experiment.name})")

@@ -61,7 +61,7 @@ class Experiment:
 
 
 def parse_seeds(text: str | None, default: int) -> list[int]:
-    """``"5"`` -> seeds 0..4; ``"0,3,7"`` -> those seeds; None -> ``range(default)``."""
+    """``"5"`` -> seeds 0..4; ``"0,3,7"`` -> those seeds (``"7,"``: seed 7 alone); None -> ``range(default)``."""
     if text is None:
         return list(range(default))
     try:
