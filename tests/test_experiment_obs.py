@@ -1,5 +1,5 @@
-"""The Optimal Brain Surgeon reproductions: obs-xor, obs-monks, obs-nettalk (smoke runs through the CLI, and the
-pieces they are built from)."""
+"""The Optimal Brain Surgeon reproductions: obs-xor, obs-monks, obs-nettalk (smoke runs through the CLI, and
+the pieces they are built from)."""
 
 import json
 
@@ -9,6 +9,7 @@ import torch
 from prunebench import methods, models, records, tasks
 from prunebench.cli import main
 from prunebench.experiments.hassibi1993monks import PAPER, prune_in_sequence, prune_with_retraining
+from prunebench.experiments.hassibi1993nettalk import follow_sequence
 from prunebench.experiments.hassibi1993xor import BIASES, WEIGHT_LABELS, delete_entry, wilson_interval
 from prunebench.train import TrainConfig
 
@@ -64,8 +65,8 @@ def test_each_bias_is_removable_in_principle(params):
 
 
 def test_no_random_net_without_a_connection_weight_solves_xor():
-    """The monotonicity argument of the module docstring, sampled: with any one of the six connection weights at
-    zero, none of 20,000 random 2-2-1 nets solves XOR (while some with all 9 weights do)."""
+    """The monotonicity argument of the module docstring, sampled: with any one of the six connection weights
+    at zero, none of 20,000 random 2-2-1 nets solves XOR (while some with all 9 weights do)."""
     g = torch.Generator().manual_seed(0)
     theta = 10 * torch.randn(20_000, 9, generator=g, dtype=torch.float64)
 
@@ -85,7 +86,7 @@ def test_no_random_net_without_a_connection_weight_solves_xor():
 
 def test_delete_entry_zeroes_and_freezes_one_weight():
     net = delete_entry(models.build("xor-2-2-1", seed=0, dtype=torch.float64), ("2.bias", 0))
-    assert float(net[2].bias) == 0.0 and float(net[2].bias_mask) == 0.0
+    assert float(net[2].bias.detach()) == 0.0 and float(net[2].bias_mask) == 0.0
 
 
 def test_sequence_follows_the_accuracy_rule_and_runs_to_the_end():
@@ -114,6 +115,17 @@ def test_retraining_loop_stops_at_the_first_drop():
     assert all(pt[1] == 100.0 for pt in out["curve"][:-1]) and out["curve"][-1][1] < 100.0
 
 
+def test_follow_sequence_records_every_step_and_the_checkpoints():
+    task = tasks.get("xor")
+    model, data, _ = task.trained(0)
+    method = methods.get("obs", alpha=1e-4)
+    out = follow_sequence(model, task, data, method, checkpoints=(1.0, 0.5), tolerance=0.0)
+    assert [pt[0] for pt in out["train"]] == [9, 8, 7, 6, 5, 4]  # down to the smallest checkpoint, round(4.5)
+    assert [pt[0] for pt in out["test"]] == [9, 4] and out["stopped"] == "floor"
+    # tolerance 0: the rule keeps the last net at the dense training accuracy (100% on XOR).
+    assert out["accuracy_rule"][1] == 100.0
+
+
 def test_obs_xor_quick_run(tmp_path):
     record, out = _run(["--seeds", "2", "--perturbations", "0"], tmp_path, "obs-xor")
     results = record["results"]
@@ -134,6 +146,7 @@ def test_obs_xor_refuses_a_negative_perturbation_count(tmp_path, capsys):
     assert "--perturbations must be a non-negative integer; got -1" in capsys.readouterr().err
 
 
+@pytest.mark.data
 def test_obs_monks_quick_run(tmp_path, data_root):
     record, _ = _run(["--seeds", "1", "--root", str(data_root)], tmp_path, "obs-monks")
     results = record["results"]
@@ -150,3 +163,16 @@ def test_obs_monks_quick_run(tmp_path, data_root):
     assert figures == {row["figure"] for row in results["curves"]} == {"monks-train-accuracy",
                                                                        "monks-test-accuracy"}
     json.dumps(record, allow_nan=False)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_obs_nettalk_quick_run(tmp_path, data_root):
+    """Trains the reduced NETtalk net (about a minute on 2 cores), then prunes 10% of it with each method."""
+    if not (data_root / "nettalk").is_dir():
+        pytest.skip("dataset folder 'nettalk' not found under the data root; set PRUNEBENCH_DATA")
+    record, _ = _run(["--root", str(data_root)], tmp_path, "obs-nettalk")
+    results = record["results"]
+    rows = {row[0]: row for row in results["tables"][0]["rows"]}
+    assert set(rows) == {"obs", "obd", "magnitude"} and rows["obs"][2] == 4626
+    assert {c["id"] for c in results["claims"]} >= {"nettalk-obs-fraction", "nettalk-obs-vs-obd"}

@@ -169,6 +169,7 @@ MODELS: dict[str, Callable[[], Net]] = {
     "mlp-64-32-10": lambda: _mlp([64, 32, 10], "tanh", "identity"),
     "mlp-256-128-64-10": lambda: _mlp([256, 128, 64, 10], "tanh", "identity"),
     "nettalk-203-80-26": lambda: _mlp([203, 80, 26], "sigmoid", "sigmoid"),
+    "nettalk-203-20-26": lambda: _mlp([203, 20, 26], "sigmoid", "sigmoid"),
 }
 """Architectures by name. The paper models: XOR 2-2-1 (9 weights), MONK 17-3-1 (58) and 17-2-1 (39) as
 inferred in PAPERS.md section 2; LeNet-style nets for OBD; LeNet-300-100; the WoodFisher test MLP; NETtalk."""

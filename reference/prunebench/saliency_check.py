@@ -131,8 +131,40 @@ def statistics(predicted, measured) -> dict:
             "n_zero_measured": int(n - nonzero.sum())}
 
 
-def _objective(model, loss_fn, params, inputs, targets) -> float:
-    return float(loss_fn(functional_forward(model, params, inputs), targets))
+class _Objective:
+    """E with some effective tensors replaced. For an ``nn.Sequential`` the input of every top-level layer at
+    the base tensors is cached, so that a change confined to layers m, m+1, ... re-runs only those layers."""
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, base: dict, inputs: torch.Tensor,
+                 targets: torch.Tensor):
+        self.model, self.loss_fn, self.base, self.targets = model, loss_fn, base, targets
+        self.layer_inputs = [inputs]
+        top = {name.partition(".")[0] for name in base}
+        if isinstance(model, nn.Sequential) and all(t.isdigit() for t in top):
+            x = inputs
+            with torch.no_grad():
+                for layer in model:
+                    x = layer(x)
+                    self.layer_inputs.append(x)
+
+    def _local(self, start: int, changed: dict) -> dict:
+        """The tensors of layers ``start``, ``start + 1``, ... renamed as in ``model[start:]``."""
+        out = {}
+        for name, t in self.base.items():
+            prefix, _, leaf = name.partition(".")
+            if int(prefix) >= start:
+                out[f"{int(prefix) - start}.{leaf}"] = changed.get(name, t)
+        return out
+
+    def __call__(self, changed: dict) -> float:
+        """E (a float) with the tensors in ``changed`` (keyed like ``named_parameters``) substituted."""
+        if len(self.layer_inputs) == 1:
+            out = functional_forward(self.model, {**self.base, **changed}, self.layer_inputs[0])
+            return float(self.loss_fn(out, self.targets))
+        start = min((int(n.partition(".")[0]) for n in changed), default=len(self.model))
+        rest = nn.Sequential(*list(self.model)[start:])
+        out = functional_forward(rest, self._local(start, changed), self.layer_inputs[start])
+        return float(self.loss_fn(out, self.targets))
 
 
 def _entries(model: nn.Module, sample: int | None, seed: int) -> list[tuple[str, int]]:
@@ -163,8 +195,9 @@ def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     start = time.perf_counter()
     base = {k: v.detach() for k, v in effective_params(model).items()}
     mask = model_mask(model)
+    objective = _Objective(model, loss_fn, base, inputs, targets)
     with torch.no_grad():
-        e0 = _objective(model, loss_fn, base, inputs, targets)
+        e0 = objective({})
     grad_norm = _grad_norm(model, loss_fn, base, inputs, targets)
     entries = _entries(model, sample, seed)
 
@@ -175,17 +208,16 @@ def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     measured = np.empty(len(entries))
     with torch.no_grad():
         for k, (n, i) in enumerate(entries):
-            params = dict(base)
+            changed = {n: base[n]}
             if updates is not None:
                 delta = next(updates)
-                params = {key: base[key] + delta[key] for key in base}
-            changed = params[n].clone()
-            changed.view(-1)[i] = 0
-            params[n] = changed
-            measured[k] = _objective(model, loss_fn, params, inputs, targets) - e0
+                changed = {key: base[key] + delta[key] for key in base}
+            changed[n] = changed[n].clone()
+            changed[n].view(-1)[i] = 0
+            measured[k] = objective(changed) - e0
 
-    cumulative = _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, cumulative_fraction,
-                             cumulative_points)
+    cumulative = _cumulative(model, loss_fn, inputs, targets, method, objective, mask, e0,
+                             cumulative_fraction, cumulative_points)
     return SaliencyReport(method=name, params=method.params, names=[n for n, _ in entries],
                           indices=[i for _, i in entries], predicted=predicted, measured=measured,
                           objective=e0, grad_norm=grad_norm,
@@ -208,7 +240,7 @@ def _grad_norm(model, loss_fn, base, inputs, targets) -> float:
     return math.sqrt(sum(float((g**2).sum()) for g in grads))
 
 
-def _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, fraction, points) -> dict:
+def _cumulative(model, loss_fn, inputs, targets, method, objective, mask, e0, fraction, points) -> dict:
     """OBD Fig. 1b: objective predicted (E0 + cumulative saliency) and actual after k deletions of the
     sequence."""
     n_present = sum(int(m.sum()) for m in mask.values())
@@ -217,6 +249,7 @@ def _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, fractio
     out = {"deleted": [0], "predicted": [e0], "actual": [e0]}
     steps = method.sequence(model, loss_fn, inputs, targets, mask=mask,
                             candidates=candidate_mask(model, mask))
+    base = objective.base
     gone = {n: torch.zeros(v.shape, dtype=torch.bool, device=v.device) for n, v in base.items()}
     total = 0.0
     with torch.no_grad():
@@ -229,10 +262,11 @@ def _cumulative(model, loss_fn, inputs, targets, method, base, mask, e0, fractio
             gone[step.deletion.name].view(-1)[step.deletion.index] = True
             if k in grid:
                 moved = base if step.delta is None else {n: base[n] + step.delta[n] for n in base}
-                params = {n: torch.where(gone[n], torch.zeros_like(moved[n]), moved[n]) for n in base}
+                touched = [n for n in base if step.delta is not None or gone[n].any()]
+                changed = {n: torch.where(gone[n], torch.zeros_like(moved[n]), moved[n]) for n in touched}
                 out["deleted"].append(k)
                 out["predicted"].append(e0 + total)
-                out["actual"].append(_objective(model, loss_fn, params, inputs, targets))
+                out["actual"].append(objective(changed))
     return out
 
 

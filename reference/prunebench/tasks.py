@@ -167,6 +167,10 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("nettalk", "nettalk", "nettalk-203-80-26", "mse", "bits",
          TrainConfig(optimizer="adam", epochs=60, lr=1e-2, batch_size=256), dtype=torch.float32,
          description="NETtalk, 203-80-26 sigmoid net, MSE on 26 articulatory/stress bits"),
+    Task("nettalk-20", "nettalk", "nettalk-203-20-26", "mse", "bits",
+         TrainConfig(optimizer="adam", epochs=60, lr=1e-2, batch_size=256), dtype=torch.float32,
+         description="NETtalk with 20 hidden units (203-20-26, 4,626 weights): dense OBS fits a CPU",
+         notes=("a reduced net for obs-nettalk: the same data and recipe as task nettalk",)),
 ]}
 
 

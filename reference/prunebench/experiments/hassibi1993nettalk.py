@@ -7,11 +7,11 @@ Reference:
     Sejnowski & Rosenberg (1987), "Parallel networks that learn to pronounce English text", Complex Systems 1
     (the task, the 203-80-26 network and the 1000-word training set).
 
-The claim [paper, abstract]: NETtalk was pruned from 18,000 to 1,560 weights (8.5%) with better generalisation;
-per-method curves are not recoverable [open].
+The claim [paper, abstract]: NETtalk was pruned from 18,000 to 1,560 weights (8.5%) with better
+generalisation; per-method curves are not recoverable [open].
 
-Protocol (one unit per seed and method): train the task's network (MSE on the 26 output bits, Adam; training set
-the ~1000 most common words, 5,603 letters; test set every other dictionary entry, 141,331 letters; see
+Protocol (one unit per seed and method): train the task's network (MSE on the 26 output bits, Adam; training
+set the ~1000 most common words, 5,603 letters; test set every other dictionary entry, 141,331 letters; see
 :mod:`prunebench.data`), then follow the method's deletion sequence one weight at a time, without retraining
 (OBS with its update after every deletion). Recorded at every step: the training accuracy (fraction of correct
 output bits, :meth:`prunebench.tasks.Task.accuracy`); at fixed fractions of weights remaining, the test
@@ -29,9 +29,9 @@ GPU (``--task nettalk --device cuda``); the layer-block-diagonal inverse (``--ob
 saves little here, because the first layer alone holds 16,320 of the weights. The default is therefore the
 *reduced* task ``nettalk-20``: the same data, inputs, outputs and training recipe with 20 hidden units
 (203-20-26, 4,626 weights), pruned by the same protocol, compared with the paper at the same *fraction* of
-weights. OBS's Gauss-Newton matrix (eq. 17, the recursion from ``alpha I``, alpha = 1e-6) is estimated on a fixed
-random subset of ``hessian_samples`` training letters (500: 13,000 output-gradient vectors for 4,626 weights),
-because all 5,603 letters x 26 outputs would cost ten times more.
+weights. OBS's Gauss-Newton matrix (eq. 17, the recursion from ``alpha I``, alpha = 1e-6) is estimated on a
+fixed random subset of ``hessian_samples`` training letters (500: 13,000 output-gradient vectors for 4,626
+weights), because all 5,603 letters x 26 outputs would cost ten times more.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class ObsNettalk(Experiment):
             hessian_data = (data.x_train[pick], data.t_train[pick])
         out = follow_sequence(model, task, data, method, hessian_data=hessian_data,
                               checkpoints=config["checkpoints"], tolerance=config["tolerance"])
-        # Keep every deletion's training accuracy only at about 1% steps of the weights (the file stays small).
+        # Keep the training accuracy only at about every 1% of the deletions (the file stays small).
         stride = max(1, len(out["train"]) // 100)
         thinned = out["train"][::stride]
         out["train"] = thinned if thinned[-1] == out["train"][-1] else [*thinned, out["train"][-1]]
@@ -213,9 +213,10 @@ class ObsNettalk(Experiment):
         table = {
             "id": "nettalk-pruning",
             "title": f"NETtalk ({config['task']}): weights remaining and generalisation, without retraining",
-            "columns": ["method", "stopping", "weights before", "weights left (median)", "weights left (range)",
-                        "% left (median)", "dense test bit acc. %", f"test gain at {100 * PAPER_FRACTION:.2f}% "
-                        "weights (pp, median)", "test gain (range)"],
+            "columns": ["method", "stopping", "weights before", "weights left (median)",
+                        "weights left (range)", "% left (median)", "dense test bit acc. %",
+                        f"test gain at {100 * PAPER_FRACTION:.2f}% weights (pp, median)",
+                        "test gain (range)"],
             "rows": rows,
             "notes": [f"Paper: 18,000 -> 1,560 weights ({100 * PAPER_FRACTION:.2f}% left) with better "
                       "generalisation [paper, abstract].",
@@ -229,8 +230,8 @@ class ObsNettalk(Experiment):
              "metric": f"% of weights left by OBS under the accuracy rule ({config['task']})", "unit": "%",
              "values": [100 * result_point(by[(s, "obs")])[0] / total for s in seeds],
              "rule": {"op": "<=", "threshold": round(100 * PAPER_FRACTION, 2)},
-             "tolerance_note": f"the same fraction or fewer; training bits within {config['tolerance']} pp of "
-                               "the dense net, no retraining"},
+             "tolerance_note": f"the same fraction or fewer; training bits within {config['tolerance']} pp "
+                               "of the dense net, no retraining"},
         ]
         gains = [test_at(by[(s, "obs")], paper_mark) for s in seeds]
         if all(g is not None for g in gains):
@@ -238,9 +239,9 @@ class ObsNettalk(Experiment):
                 {"id": "nettalk-obs-generalisation",
                  "statement": "The pruned NETtalk network generalises better than the unpruned one",
                  "source": "[paper] abstract", "paper_value": None,
-                 "metric": "test bit accuracy of OBS at the paper's fraction of weights minus the dense net's",
-                 "unit": "pp", "values": [g - by[(s, "obs")]["dense"]["test"] for g, s in zip(gains, seeds,
-                                                                                            strict=True)],
+                 "metric": "test bit accuracy of OBS at the paper's fraction of weights minus the dense "
+                           "net's", "unit": "pp",
+                 "values": [g - by[(s, "obs")]["dense"]["test"] for g, s in zip(gains, seeds, strict=True)],
                  "rule": {"op": ">=", "threshold": 0},
                  "tolerance_note": "no tolerance: better (or equal) test accuracy"})
         for other in ("obd", "magnitude"):
@@ -265,29 +266,30 @@ class ObsNettalk(Experiment):
             for remaining, _, test in u["test"]:
                 curves.append({"figure": "nettalk-accuracy", "series": u["method"], "seed": u["seed"],
                                "x": float(remaining), "y": float(test), "panel": "test"})
-        figures = [{"id": "nettalk-accuracy", "title": f"NETtalk ({config['task']}): bit accuracy while pruning",
+        title = f"NETtalk ({config['task']}): bit accuracy while pruning"
+        figures = [{"id": "nettalk-accuracy", "title": title,
                     "xlabel": "weights remaining", "ylabel": "output-bit accuracy (%)", "logx": True,
                     "logy": False, "panels": ["train", "test"],
-                    "caption": "One weight deleted at a time, no retraining; training accuracy at about every "
-                               "1% of the weights, test accuracy at fixed fractions. Median over "
+                    "caption": "One weight deleted at a time, no retraining; training accuracy at about "
+                               "every 1% of the weights, test accuracy at fixed fractions. Median over "
                                f"{len(seeds)} seeds with a 95% bootstrap band."}]
         reduced = config["task"] != "nettalk"
         return {"title": self.title, "paper": self.paper, "claims": claims, "tables": [table],
                 "curves": curves, "figures": figures,
                 "deviations": [
-                    *(["Reduced: 20 hidden units (203-20-26, 4,626 weights) instead of 80 (18,426), so that the "
-                       "dense OBS inverse fits the time of a 2-core CPU; compared at the same fraction of "
-                       "weights."] if reduced else []),
-                    f"OBS's Gauss-Newton inverse (eq. 17, alpha 1e-6) from {config['hessian_samples']} random "
-                    "training letters, not all 5,603.",
+                    *(["Reduced: 20 hidden units (203-20-26, 4,626 weights) instead of 80 (18,426), so that "
+                       "the dense OBS inverse fits the time of a 2-core CPU; compared at the same "
+                       "fraction of weights."] if reduced else []),
+                    f"OBS's Gauss-Newton inverse (eq. 17, alpha 1e-6) from {config['hessian_samples']} "
+                    "random training letters, not all 5,603.",
                     "No retraining during or after pruning; the paper's schedule is not recoverable.",
                     "Training: Adam (60 epochs, lr 1e-2, batches of 256) on MSE, not the original "
                     "back-propagation schedule; output-bit accuracy, not the best-guess phoneme accuracy.",
                     f"Accuracy rule ours: training bits within {config['tolerance']} pp of the dense net.",
                     "Training set: Fahlman's reconstruction of the 1000 most common words (prunebench.data).",
                 ],
-                "per_seed": [{k: u[k] for k in ("seed", "method", "dense", "accuracy_rule", "stopped", "test")}
-                             for u in units]}
+                "per_seed": [{k: u[k] for k in ("seed", "method", "dense", "accuracy_rule", "stopped",
+                                                "test")} for u in units]}
 
 
 def _med(values: list[float], digits: int) -> float:

@@ -1,0 +1,529 @@
+"""``prunebench bench-report``: what each curvature method costs, as a ratio to one gradient and to BackPACK.
+
+Every number comes from one process and one run, so a method and its peers are measured on the same machine
+under the same load (asv, in ``benchmarks/``, tracks the same kernels across commits; this report compares
+them with each other). Per model, for a seeded synthetic batch:
+
+- one gradient (forward and backward by autograd): the baseline;
+- every Hessian diagonal of :func:`prunebench.curvature.hessian_diag` on every backend that offers it
+  (native, BackPACK, curvlinops, torch.func; the last two cost P Hessian-vector products, so only on models
+  with at most :data:`DENSE_LIMIT` parameters);
+- every inverse of :func:`prunebench.curvature.inverse_hessian` (GGN, float64) on models with at most
+  :data:`INVERSE_LIMIT` parameters (largest layer block, for ``block-diagonal``).
+
+Time: a warm-up call, then ``repeats`` timed repeats of ``number`` calls each (``number`` chosen so a repeat
+lasts at least ``min_time``); the time per call is the minimum over repeats (timeit's min-of-N: the run least
+disturbed by other work). A call slower than ``budget`` seconds is timed from its first two calls only. GPU
+work is synchronised inside every timed call.
+
+Memory: the peak memory of one call above what was allocated before it. CUDA: ``torch.cuda`` peak
+statistics. CPU: the process's peak resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``)
+with glibc told to map every block of 64 KiB or more separately, so freed tensors leave the resident set;
+resolution one page.
+
+The dense-inverse rate: the inverse of a P = :data:`RATE_SIZE` curvature (the GGN of an MLP 99-80-1 without
+biases, exactly 8,000 parameters, by ``inverse_hessian(method="cholesky")``: form, factorise, invert) against
+the measured float64 matrix-product rate at the same size. A symmetric positive definite inverse costs P^3
+flop (Cholesky P^3/3, inverse from the factor 2P^3/3), a product 2P^3, so the achieved fraction is
+``(P^3 / t_inverse) / (2 P^3 / t_matmul)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import functools
+import gc
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BACKENDS", "COLORS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "INVERSE_LIMIT",
+           "INVERSE_METHODS", "RATE_SIZE", "TABLE_COLUMNS", "TARGETS", "check_targets", "markdown", "measure",
+           "measure_rate", "peak_memory", "plot", "problem", "rate_table", "ratio_rows", "ratio_table",
+           "register_cli", "run", "targets_table", "write"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ("monk-17-3-1", "mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100", "mlp-784-40-20-10",
+                  "lenet-usps")
+DIAG_METHODS = ("exact", "lecun", "lecun-lm", "ggn", "fisher", "hutchinson")
+INVERSE_METHODS = ("recursion", "woodbury", "cholesky", "block-diagonal")
+BACKENDS = {"native": DIAG_METHODS, "backpack": ("exact", "ggn", "fisher"),
+            "curvlinops": ("exact", "ggn", "fisher"), "torchfunc": ("exact", "ggn", "fisher")}
+"""The diagonal methods each backend offers (as in :mod:`prunebench.curvature.backends`)."""
+DENSE_LIMIT = 2500
+"""Largest parameter count for the backends whose diagonal costs P Hessian-vector products."""
+INVERSE_LIMIT = 8000
+"""Largest matrix (or block) inverted: 8000^2 float64 entries are 512 MB."""
+RATE_SIZE = 8000
+HUTCHINSON_PROBES = 10
+MLP_MODELS = ("mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100")
+"""The MLPs of the exact-diagonal target (lenet-300-100 is the MLP 784-300-100-10)."""
+CNN_MODELS = ("lenet-usps",)
+
+TARGETS = (
+    ("exact diagonal <= 3x a gradient on the MLPs", "exact", MLP_MODELS, 3.0),
+    ("exact diagonal <= 10x a gradient on the CNN", "exact", CNN_MODELS, 10.0),
+    ("lecun-lm <= 1.5x a gradient", "lecun-lm", None, 1.5),
+    ("ggn <= 3x a gradient", "ggn", None, 3.0),
+)
+"""(statement, native method, models or None for every model, largest ratio to one gradient): issue 3."""
+RATE_TARGET = 0.5
+MEMORY_FLOOR = 0.25 * 2**20
+"""Peaks below this (bytes) are too close to the page resolution of the CPU measurement to divide by."""
+
+TABLE_COLUMNS = ("model", "P", "method", "backend", "time (ms)", "x gradient", "x BackPACK", "peak (MiB)",
+                 "mem x gradient", "mem x BackPACK")
+
+
+# ------------------------------------------------------------------------------------------------- workload
+
+def problem(model: str, batch: int, *, dtype: str = "float32", device: str = "cpu", seed: int = 0):
+    """``(net, loss_fn, inputs, targets)``: a seeded ``model`` and a synthetic standard-normal batch.
+
+    Loss (reduction "mean"), as the models' tasks train them: cross-entropy on class indices for nets ending
+    in a Linear layer (logits); MSE for nets ending in a squashing function, with targets in its range (0/1
+    for one sigmoid output, one-hot -1/+1 for LeNet's scaled tanh). The asv suite defines the same workload in
+    ``benchmarks/common.py`` (there, in the suite, so that old commits are measured on the same work).
+    """
+    import torch
+    from torch import nn
+
+    from .models import build
+
+    torch_dtype = getattr(torch, dtype)
+    net = build(model, seed=seed, dtype=torch_dtype)
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(batch, *net.input_shape, generator=generator, dtype=torch_dtype)
+    outputs = [m for m in net.modules() if isinstance(m, nn.Linear)][-1].out_features
+    labels = torch.randint(0, max(outputs, 2), (batch,), generator=generator)
+    if isinstance(net[-1], nn.Linear):
+        loss_fn, targets = nn.CrossEntropyLoss(), labels
+    elif outputs == 1:
+        loss_fn, targets = nn.MSELoss(), labels.to(torch_dtype).unsqueeze(1)
+    else:
+        loss_fn, targets = nn.MSELoss(), 2 * nn.functional.one_hot(labels, outputs).to(torch_dtype) - 1
+    return net.to(device), loss_fn, inputs.to(device), targets.to(device)
+
+
+def _rate_problem(size: int, dtype: str, device: str):
+    """An MLP ``(size // 80 - 1)``-80-1 without biases and tanh hidden units: exactly ``size`` parameters when
+    80 divides it; MSE on a batch of 256."""
+    import torch
+    from torch import nn
+
+    from .models import Net
+
+    hidden = 80 if size >= 160 else max(1, size // 2)
+    n_in = size // hidden - 1
+    torch_dtype = getattr(torch, dtype)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = Net(f"MLP({n_in}-{hidden}-1, tanh, no bias)", (n_in,), nn.Linear(n_in, hidden, bias=False),
+                  nn.Tanh(), nn.Linear(hidden, 1, bias=False)).to(torch_dtype)
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(256, n_in, generator=generator, dtype=torch_dtype)
+    targets = torch.randn(256, 1, generator=generator, dtype=torch_dtype)
+    return net.to(device), nn.MSELoss(), inputs.to(device), targets.to(device)
+
+
+# ------------------------------------------------------------------------------------------------ measuring
+
+def _cpu_memory_setup() -> bool:
+    """Ask glibc to map blocks of 64 KiB or more separately (so a freed tensor leaves the resident set) and
+    check that the peak resident set can be reset; False where either is impossible (CPU memory is n/a)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD; setting it also stops glibc's dynamic threshold
+        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+        Path("/proc/self/clear_refs").write_text("5")
+        _status()
+    except (OSError, AttributeError, KeyError):
+        return False
+    return True
+
+
+def _status() -> tuple[int, int]:
+    """(current, peak) resident set of this process in bytes (Linux ``VmRSS``, ``VmHWM``)."""
+    lines = Path("/proc/self/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+
+def peak_memory(fn: Callable[[], Any], device: str) -> tuple[int | None, float]:
+    """``(peak bytes of one fn() above the memory in use before it, seconds the call took)``; the bytes are
+    None where they cannot be measured (CPU memory off Linux/glibc)."""
+    import torch
+
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        return torch.cuda.max_memory_allocated(device) - before, seconds
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before, _ = _status()
+    except (OSError, KeyError):
+        start = time.perf_counter()
+        fn()
+        return None, time.perf_counter() - start
+    start = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - start
+    return max(_status()[1] - before, 0), seconds
+
+
+def measure(fn: Callable[[], Any], device: str = "cpu", *, repeats: int = 5, min_time: float = 0.05,
+            budget: float = 5.0) -> dict[str, Any]:
+    """Time and peak memory of ``fn`` (see the module docstring): ``{"seconds", "calls", "peak_bytes"}``.
+
+    ``seconds`` is the minimum over ``repeats`` repeats of the mean time per call within a repeat; ``calls``
+    is how many timed calls that took (the warm-up counts only for calls slower than ``budget``).
+    """
+    import torch
+
+    def call():
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
+
+    start = time.perf_counter()
+    call()  # warm-up: lazy imports, allocator caches, kernel selection
+    first = time.perf_counter() - start
+    peak, second = peak_memory(call, device)
+    if first > budget:
+        return {"seconds": min(first, second), "calls": 2, "peak_bytes": peak}
+    best, calls = second, 1
+    number = max(1, math.ceil(min_time / max(min(first, second), 1e-9)))
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        best = min(best, (time.perf_counter() - start) / number)
+        calls += number
+    return {"seconds": best, "calls": calls, "peak_bytes": peak}
+
+
+def _cases(parameters: int, largest_block: int, peers: bool) -> list[tuple[str, str, str]]:
+    """``(kind, method, backend)`` for one model: the gradient, then diagonals, then inverses."""
+    cases = [("gradient", "gradient", "autograd")]
+    for backend, methods in BACKENDS.items():
+        if backend != "native" and not peers:
+            continue
+        if backend in ("curvlinops", "torchfunc") and parameters > DENSE_LIMIT:
+            continue
+        cases += [("diag", method, backend) for method in methods]
+    for method in INVERSE_METHODS:
+        size = largest_block if method == "block-diagonal" else parameters
+        if size <= INVERSE_LIMIT:
+            cases.append(("inverse", method, "native"))
+    return cases
+
+
+def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str = "float32",
+        device: str = "cpu", repeats: int = 5, min_time: float = 0.05, budget: float = 5.0,
+        peers: bool = True, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Measure every case of every model; one row per case: ``model, P, kind, method, backend, seconds,
+    calls, peak_bytes``."""
+    import torch
+
+    from .curvature import hessian_diag, inverse_hessian
+
+    _cpu_memory_setup()
+    rows = []
+    for name in models:
+        net, loss_fn, X, y = problem(name, batch, dtype=dtype, device=device)
+        P = sum(p.numel() for p in net.parameters())
+        block = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in net.modules())
+        for kind, method, backend in _cases(P, block, peers):
+            if kind == "gradient":
+                def fn(net=net, loss_fn=loss_fn, X=X, y=y):
+                    return torch.autograd.grad(loss_fn(net(X), y), list(net.parameters()))
+            elif kind == "diag":
+                extra = {"probes": HUTCHINSON_PROBES} if method == "hutchinson" else {}
+
+                def fn(method=method, backend=backend, extra=extra, net=net, loss_fn=loss_fn, X=X, y=y):
+                    return hessian_diag(net, loss_fn, X, y, method=method, backend=backend, **extra)
+            else:
+                def fn(method=method, net=net, loss_fn=loss_fn, X=X, y=y):
+                    return inverse_hessian(net, loss_fn, X, y, method=method, hessian="ggn", alpha=1e-3,
+                                           dtype=torch.float64)
+            if progress is not None:
+                progress(f"{name}: {kind} {method} ({backend})")
+            result = measure(fn, device, repeats=repeats, min_time=min_time, budget=budget)
+            rows.append({"model": name, "P": P, "kind": kind, "method": method, "backend": backend, **result})
+    return rows
+
+
+def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2) -> dict[str, Any]:
+    """The P = ``size`` inverse against the float64 matmul rate (module docstring). Times are min-of-N."""
+    import torch
+
+    from .curvature import inverse_hessian
+
+    net, loss_fn, X, y = _rate_problem(size, "float64", device)
+    P = sum(p.numel() for p in net.parameters())
+
+    def timed(fn, *args):
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(*args)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize(device)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    def spd_inverse(matrix):
+        return torch.cholesky_inverse(torch.linalg.cholesky(matrix))
+
+    spd_inverse(torch.eye(256, dtype=torch.float64, device=device))  # warm-up: load the LAPACK paths
+    a = torch.rand(P, P, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).to(device)
+    matmul = timed(torch.matmul, a, a)
+    a += a.T.clone()
+    a.diagonal().add_(2 * P)  # diagonally dominant: positive definite
+    lapack = timed(spd_inverse, a)
+    del a
+    inverse = timed(functools.partial(inverse_hessian, method="cholesky", hessian="ggn", alpha=1e-3),
+                    net, loss_fn, X, y)
+    matmul_rate = 2.0 * P**3 / matmul
+    return {"P": P, "batch": X.shape[0], "matmul_seconds": matmul, "matmul_gflops": matmul_rate / 1e9,
+            "inverse_seconds": inverse, "inverse_gflops": P**3 / inverse / 1e9,
+            "inverse_fraction": (P**3 / inverse) / matmul_rate,
+            "lapack_seconds": lapack, "lapack_fraction": (P**3 / lapack) / matmul_rate}
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+
+def ratio_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with ``time_x_gradient``, ``time_x_backpack``, ``mem_x_gradient``, ``mem_x_backpack`` added
+    (None where there is no reference or the reference is below :data:`MEMORY_FLOOR`)."""
+    rows = [dict(r) for r in rows]
+    grad = {r["model"]: r for r in rows if r["kind"] == "gradient"}
+    backpack = {(r["model"], r["method"]): r for r in rows if r["backend"] == "backpack"}
+
+    def ratio(value, ref, floor=0.0):
+        if value is None or ref is None or ref <= floor:
+            return None
+        return value / ref
+
+    for r in rows:
+        g, b = grad.get(r["model"]), backpack.get((r["model"], r["method"])) if r["kind"] == "diag" else None
+        r["time_x_gradient"] = ratio(r["seconds"], g and g["seconds"])
+        r["time_x_backpack"] = ratio(r["seconds"], b and b["seconds"])
+        r["mem_x_gradient"] = ratio(r["peak_bytes"], g and g["peak_bytes"], MEMORY_FLOOR)
+        r["mem_x_backpack"] = ratio(r["peak_bytes"], b and b["peak_bytes"], MEMORY_FLOOR)
+    return rows
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{digits}f}"
+
+
+def ratio_table(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The Markdown table (:data:`TABLE_COLUMNS`), one section per model, rows in measuring order."""
+    rows = ratio_rows(rows)
+    out = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "|".join("---" for _ in TABLE_COLUMNS) + "|"]
+    for r in rows:
+        label = r["method"] if r["kind"] != "inverse" else f"inverse {r['method']}"
+        peak = None if r["peak_bytes"] is None else r["peak_bytes"] / 2**20
+        cells = [r["model"], str(r["P"]), label, r["backend"], _fmt(r["seconds"] * 1e3, 3),
+                 _fmt(r["time_x_gradient"]), _fmt(r["time_x_backpack"]), _fmt(peak),
+                 _fmt(r["mem_x_gradient"]), _fmt(r["mem_x_backpack"])]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def check_targets(rows: Iterable[Mapping[str, Any]], rate: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Each speed target of issue 3, per model it covers: ``{target, model, value, threshold, met}``."""
+    rows = ratio_rows(rows)
+    out = []
+    for statement, method, models, threshold in TARGETS:
+        for r in rows:
+            if r["kind"] == "diag" and r["backend"] == "native" and r["method"] == method and (
+                    models is None or r["model"] in models):
+                out.append({"target": statement, "model": r["model"], "value": r["time_x_gradient"],
+                            "threshold": threshold, "met": r["time_x_gradient"] <= threshold})
+    if rate is not None:
+        out.append({"target": f"inverse of a P = {rate['P']} curvature >= {RATE_TARGET:.0%} of the float64 "
+                              "matmul rate", "model": f"mlp-{rate['P']}", "value": rate["inverse_fraction"],
+                    "threshold": RATE_TARGET, "met": rate["inverse_fraction"] >= RATE_TARGET})
+    return out
+
+
+def targets_table(targets: Iterable[Mapping[str, Any]]) -> str:
+    lines = ["| target | model | measured | threshold | met |", "|---|---|---|---|---|"]
+    for t in targets:
+        lines.append(f"| {t['target']} | {t['model']} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | "
+                     f"{'yes' if t['met'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def rate_table(rate: Mapping[str, Any]) -> str:
+    return "\n".join([
+        "| quantity | seconds | GFLOP/s | fraction of matmul rate |", "|---|---|---|---|",
+        f"| float64 matmul {rate['P']} x {rate['P']} | {rate['matmul_seconds']:.3f} | "
+        f"{rate['matmul_gflops']:.1f} | 1.00 |",
+        f"| inverse_hessian(method='cholesky'), P = {rate['P']}, N = {rate['batch']} | "
+        f"{rate['inverse_seconds']:.3f} | {rate['inverse_gflops']:.1f} | {rate['inverse_fraction']:.2f} |",
+        f"| LAPACK potrf + potri alone (torch.cholesky_inverse) | {rate['lapack_seconds']:.3f} | "
+        f"{rate['P'] ** 3 / rate['lapack_seconds'] / 1e9:.1f} | {rate['lapack_fraction']:.2f} |",
+    ])
+
+
+COLORS = {"gradient": "#000000", "exact": "#D55E00", "lecun": "#56B4E9", "lecun-lm": "#0072B2",
+          "ggn": "#009E73", "fisher": "#E69F00", "hutchinson": "#CC79A7", "inverse recursion": "#7F7F7F",
+          "inverse woodbury": "#8C564B", "inverse cholesky": "#9467BD", "inverse block-diagonal": "#BCBD22"}
+"""One colour per curvature method in every cost figure (backends differ by marker and dash)."""
+STYLES = {"autograd": ("o", ""), "native": ("o", ""), "backpack": ("s", (4, 2)), "curvlinops": ("^", (1, 1)),
+          "torchfunc": ("D", (6, 2, 1, 2))}
+
+
+def plot(rows: Iterable[Mapping[str, Any]]):
+    """Cost against parameter count: time per call (left) and as a ratio to one gradient (right), log-log;
+    colour = method, marker and dash = backend. Returns ``(fig, axes)``; nothing is shown."""
+    import pandas as pd
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    frame = pd.DataFrame(ratio_rows(rows))
+    frame["curvature"] = [f"inverse {m}" if k == "inverse" else m
+                          for k, m in zip(frame["kind"], frame["method"], strict=True)]
+    frame["ms"] = frame["seconds"] * 1e3
+    methods = [m for m in COLORS if m in set(frame["curvature"])]
+    backends = [b for b in STYLES if b in set(frame["backend"])]
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, column, label in ((axes[0], "ms", "time per call (ms)"),
+                              (axes[1], "time_x_gradient", "time / one gradient")):
+        data = frame.dropna(subset=[column]).sort_values("P")
+        sns.lineplot(data=data, x="P", y=column, hue="curvature", hue_order=methods, palette=COLORS,
+                     style="backend", style_order=backends, markers={b: STYLES[b][0] for b in backends},
+                     dashes={b: STYLES[b][1] for b in backends}, ax=ax, legend=ax is axes[1], errorbar=None)
+        ax.set(xscale="log", yscale="log", xlabel="parameters P", ylabel=label)
+        ax.grid(True, which="major", alpha=0.3)
+    legend = axes[1].get_legend()
+    if legend is not None:
+        legend.set_bbox_to_anchor((1.02, 1.0))
+        legend.set_loc("upper left")
+    return fig, axes
+
+
+def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wall_time: float,
+          device: str, dtype: str) -> dict[str, Path]:
+    """Write ``bench-report.md`` (tables), ``bench-report.json`` (a record with provenance) and
+    ``bench-cost.{png,svg}`` to ``out``; returns the paths."""
+    from . import records
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = check_targets(rows, rate)
+    prov = records.provenance(device=device, dtype=dtype, seeds=[0], wall_time=wall_time)
+    record = records.make_record("bench-report", config, {"rows": ratio_rows(rows), "rate": rate,
+                                                          "targets": targets}, prov)
+    paths = {"json": records.atomic_write_json(out / "bench-report.json", record)}
+    text = markdown(rows, rate, targets, prov)
+    paths["md"] = out / "bench-report.md"
+    paths["md"].write_text(text)
+    fig, _ = plot(rows)
+    for fmt in ("png", "svg"):
+        paths[fmt] = out / f"bench-cost.{fmt}"
+        fig.savefig(paths[fmt], format=fmt, dpi=150 if fmt == "png" else None,
+                    metadata={"Software": None} if fmt == "png" else {"Date": None, "Creator": None})
+    return paths
+
+
+def markdown(rows, rate, targets, prov: Mapping[str, Any]) -> str:
+    parts = ["# Curvature cost: ratios to one gradient and to BackPACK", "",
+             f"Measured by `{prov['command']}` on {prov['device_name']} ({prov['device']}, {prov['threads']} "
+             f"thread(s)), torch {prov['torch']}, prunebench {prov['prunebench']} at {prov['git_commit']}, "
+             f"{prov['created']}; dtype {prov['dtype']} for the diagonals, float64 for the inverses. Time: "
+             "min over repeats of the mean per call; memory: peak above the memory in use before the call. "
+             "`-`: no reference (BackPACK has no such method) or a reference below 0.25 MiB.", "",
+             ratio_table(rows), "", "## Speed targets (issue 3)", "", targets_table(targets)]
+    if rate is not None:
+        parts += ["", "## Dense inverse against the matmul rate", "", rate_table(rate)]
+    return "\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+def _cmd(args: argparse.Namespace) -> int:
+    import torch
+
+    from .models import MODELS
+
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        raise ValueError(f"models must be names from `prunebench models`; got {unknown}")
+    if args.dtype not in ("float32", "float64"):
+        raise ValueError(f"--dtype must be float32 or float64; got {args.dtype!r}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be a positive integer; got {args.threads}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _measure_and_write(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure_and_write(args: argparse.Namespace) -> int:
+    import torch
+
+    start = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"  measuring {message}", file=sys.stderr, flush=True)
+
+    rows = run(args.models, batch=args.batch, dtype=args.dtype, device=args.device, repeats=args.repeats,
+               min_time=args.min_time, budget=args.budget, peers=not args.no_peers,
+               progress=None if args.quiet else progress)
+    rate = None if args.inverse_size == 0 else measure_rate(args.inverse_size, device=args.device)
+    config = {"models": list(args.models), "batch": args.batch, "dtype": args.dtype, "device": args.device,
+              "repeats": args.repeats, "min_time": args.min_time, "budget": args.budget,
+              "peers": not args.no_peers, "inverse_size": args.inverse_size,
+              "threads": torch.get_num_threads(), "hutchinson_probes": HUTCHINSON_PROBES}
+    paths = write(args.out, rows, rate, config, time.perf_counter() - start, args.device, args.dtype)
+    print(paths["md"].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    """Add ``bench-report`` to the ``prunebench`` command line."""
+    p = subparsers.add_parser(
+        "bench-report", help="measure each curvature method's time and memory as ratios to one gradient and "
+                             "to BackPACK; write a Markdown table, a cost-vs-size plot and a record")
+    p.add_argument("--out", default="results/bench", help="output folder (default: results/bench)")
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                   help="model names (`prunebench models`)")
+    p.add_argument("--batch", type=int, default=128, help="samples per batch (default 128)")
+    p.add_argument("--dtype", default="float32", help="float32 (default) or float64, for the diagonals")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: ratios do not depend on other jobs sharing the cores)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per case; the minimum is kept")
+    p.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat at least (default 0.05)")
+    p.add_argument("--budget", type=float, default=5.0,
+                   help="a call slower than this many seconds is timed from two calls only (default 5)")
+    p.add_argument("--inverse-size", type=int, default=RATE_SIZE,
+                   help=f"P of the dense-inverse rate check (default {RATE_SIZE}; 0 skips it)")
+    p.add_argument("--no-peers", action="store_true",
+                   help="native methods only (no BackPACK, curvlinops or torch.func)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd)

@@ -1,0 +1,101 @@
+"""``prunebench bench-report``: ratios, targets and the files a (tiny) run writes."""
+
+import json
+import re
+
+import pytest
+
+from prunebench import bench_report, records
+from prunebench.cli import main
+
+
+def _row(model, kind, method, backend, seconds, peak, P=100):
+    return {"model": model, "P": P, "kind": kind, "method": method, "backend": backend, "seconds": seconds,
+            "calls": 5, "peak_bytes": peak}
+
+
+MiB = 2**20
+ROWS = [
+    _row("m", "gradient", "gradient", "autograd", 1e-3, 2 * MiB),
+    _row("m", "diag", "exact", "native", 2e-3, 4 * MiB),
+    _row("m", "diag", "exact", "backpack", 8e-3, 16 * MiB),
+    _row("m", "diag", "lecun-lm", "native", 1.2e-3, 2 * MiB),
+    _row("m", "diag", "ggn", "native", 4e-3, None),
+    _row("m", "inverse", "cholesky", "native", 5e-2, 8 * MiB),
+    _row("tiny", "gradient", "gradient", "autograd", 1e-4, 4096),
+    _row("tiny", "diag", "exact", "native", 5e-4, 8192),
+]
+
+
+def test_ratio_rows_divide_by_the_same_models_gradient_and_backpack():
+    rows = {(r["model"], r["method"], r["backend"]): r for r in bench_report.ratio_rows(ROWS)}
+    exact = rows["m", "exact", "native"]
+    assert exact["time_x_gradient"] == pytest.approx(2.0)
+    assert exact["time_x_backpack"] == pytest.approx(0.25)
+    assert exact["mem_x_gradient"] == pytest.approx(2.0)
+    assert exact["mem_x_backpack"] == pytest.approx(0.25)
+    assert rows["m", "gradient", "autograd"]["time_x_gradient"] == pytest.approx(1.0)
+    # No BackPACK counterpart for OBD's approximation nor for inverses; unmeasured memory stays None.
+    assert rows["m", "lecun-lm", "native"]["time_x_backpack"] is None
+    assert rows["m", "cholesky", "native"]["time_x_backpack"] is None
+    assert rows["m", "ggn", "native"]["mem_x_gradient"] is None
+    # A gradient peak of one page is below the CPU measurement's resolution: no memory ratio.
+    assert rows["tiny", "exact", "native"]["mem_x_gradient"] is None
+    assert rows["tiny", "exact", "native"]["time_x_gradient"] == pytest.approx(5.0)
+
+
+def test_targets_follow_issue_3():
+    rate = {"P": 8000, "inverse_fraction": 0.6}
+    targets = bench_report.check_targets(ROWS, rate)
+    by = {(t["target"], t["model"]): t for t in targets}
+    assert by["lecun-lm <= 1.5x a gradient", "m"]["met"]  # 1.2x
+    assert not by["ggn <= 3x a gradient", "m"]["met"]  # 4x
+    # "m" is neither an MLP nor the CNN of the exact-diagonal targets.
+    assert not any(t["target"].startswith("exact diagonal") for t in targets)
+    assert targets[-1]["met"] and targets[-1]["value"] == pytest.approx(0.6)
+
+
+def test_ratio_table_has_the_documented_columns():
+    lines = bench_report.ratio_table(ROWS).splitlines()
+    assert lines[0] == "| " + " | ".join(bench_report.TABLE_COLUMNS) + " |"
+    assert lines[3] == "| m | 100 | exact | native | 2.000 | 2.00 | 0.25 | 4.00 | 2.00 | 0.25 |"
+    assert "| m | 100 | inverse cholesky | native | 50.000 | 50.00 | - | 8.00 | 4.00 | - |" in lines
+
+
+def test_tiny_run_writes_table_figure_and_record(tmp_path, capsys):
+    out = tmp_path / "bench"
+    status = main(["bench-report", "--out", str(out), "--models", "monk-17-3-1", "--batch", "8",
+                   "--repeats", "1", "--min-time", "0", "--inverse-size", "160", "--quiet"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    header = "| " + " | ".join(bench_report.TABLE_COLUMNS) + " |"
+    assert header in printed
+    table = [line.split(" | ") for line in printed.splitlines() if line.startswith("| monk-17-3-1 |")]
+    cases = {(cells[2], cells[3]) for cells in table}
+    for case in [("gradient", "autograd"), ("exact", "native"), ("lecun-lm", "native"), ("ggn", "native"),
+                 ("exact", "backpack"), ("exact", "curvlinops"), ("exact", "torchfunc"),
+                 ("inverse cholesky", "native")]:
+        assert case in cases, f"no row for {case} in:\n{printed}"
+    gradient = next(cells for cells in table if cells[2] == "gradient")
+    assert gradient[5] == "1.00"
+    exact_native = next(cells for cells in table if cells[2:4] == ["exact", "native"])
+    assert float(exact_native[6]) > 0  # a ratio to BackPACK's DiagHessian
+    assert "## Speed targets (issue 3)" in printed and "| inverse of a P = 160 curvature" in printed
+    for name in ("bench-report.md", "bench-report.json", "bench-cost.png", "bench-cost.svg"):
+        assert (out / name).stat().st_size > 0, name
+    record = records.read_record(out / "bench-report.json")
+    assert record["kind"] == "bench-report"
+    assert record["provenance"]["threads"] == 1
+    assert record["config"]["models"] == ["monk-17-3-1"]
+    assert record["results"]["rate"]["P"] == 160
+    assert json.loads((out / "bench-report.json").read_text())["results"]["rows"][0]["method"] == "gradient"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--models", "no-such-net"], r"models must be names from `prunebench models`; got \['no-such-net'\]"),
+    (["--dtype", "float16"], r"--dtype must be float32 or float64; got 'float16'"),
+    (["--threads", "0"], r"--threads must be a positive integer; got 0"),
+])
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    assert main(["bench-report", "--out", str(tmp_path), "--quiet", *argv]) == 2
+    assert re.search(message, capsys.readouterr().err)

@@ -1,0 +1,162 @@
+"""OBD on digits (prunebench.experiments.lecun1989digits): the quick reproduction end to end, resume, and the
+bookkeeping of the objective in dB and of the predicted objective of Fig. 1b on a case with a closed form."""
+
+import argparse
+import json
+import math
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from prunebench import cli, methods, records, tasks
+from prunebench.experiments import lecun1989digits as obd
+from prunebench.models import Net
+from prunebench.train import TrainConfig
+
+from helpers import assert_close
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """`prunebench reproduce obd-digits --quick` once for the module: (out folder, CPU seconds, wall seconds)."""
+    out = tmp_path_factory.mktemp("obd-digits-quick")
+    cpu, wall = time.process_time(), time.perf_counter()
+    assert cli.main(["reproduce", "obd-digits", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def test_quick_run_is_under_a_minute_and_its_record_validates(quick_run):
+    out, cpu, wall = quick_run
+    # CPU time of this process (units run here with one thread): the bound the suite cares about, independent of
+    # how many other jobs share the machine; the wall bound is loose for the same reason.
+    assert cpu < 60, f"--quick took {cpu:.1f} s of CPU (wall {wall:.1f} s); it must stay under a minute"
+    assert wall < 180, f"--quick took {wall:.1f} s of wall time"
+    record = records.read_record(out / "record.json")
+    assert record["kind"] == "obd-digits"
+    assert record["config"]["quick"] is True and record["provenance"]["seeds"] == [0, 1]
+    results = record["results"]
+    ids = {c["id"] for c in results["claims"]}
+    assert {"obd-below-magnitude", "obd-magnitude-gap", "prediction-agrees-30pct", "prediction-departs-60pct",
+            "retrained-training-60pct", "retrained-test-60pct", "random-far-worse"} <= ids
+    for claim in results["claims"]:
+        assert len(claim["values"]) == 2 and all(math.isfinite(v) for v in claim["values"]), claim
+        assert claim["source"].startswith("[paper]") and claim["tolerance_note"], claim
+    figures = {f["id"] for f in results["figures"]}
+    assert {"fig1a", "fig1a-random", "fig1b", "fig2a", "fig2b"} <= figures
+    curve_figures = {row["figure"] for row in results["curves"]}
+    assert figures == curve_figures
+    fig2a = {row["series"] for row in results["curves"] if row["figure"] == "fig2a"}
+    assert fig2a == {"obd-lecun-lm", "obd-lecun-lm + retraining"}
+    assert any("2,578" in d for d in results["deviations"])
+
+
+def test_the_report_accepts_the_record(quick_run):
+    from prunebench import report
+
+    record = records.read_record(quick_run[0] / "record.json")
+    assert [c.verdict in report.VERDICTS for c in report.evaluate_claims(record)]
+
+
+def test_rerun_skips_every_unit(quick_run, monkeypatch):
+    out = quick_run[0]
+    units = sorted(p.name for p in (out / "units").iterdir())
+    assert len(units) == 2 * 4  # seeds x (3 methods without retraining + OBD with retraining)
+
+    def fail(self, config, unit):
+        raise AssertionError(f"unit {unit['id']} was recomputed")
+
+    monkeypatch.setattr(obd.ObdDigits, "run_unit", fail)
+    before = json.loads((out / "record.json").read_text())
+    assert cli.main(["reproduce", "obd-digits", "--quick", "--out", str(out), "--no-progress"]) == 0
+    after = json.loads((out / "record.json").read_text())
+    assert after["results"] == before["results"]
+
+
+# ------------------------------------------------------------------------------------------- bookkeeping
+
+
+def test_db_and_cumulative_prediction():
+    assert obd.to_db(0.01) == pytest.approx(-20.0, abs=1e-12)
+    assert obd.to_db(1.0) == 0.0
+    assert obd.predicted_objective(0.5, [0.25, 0.0, 1.0]) == [0.75, 0.75, 1.75]
+    assert obd.predicted_objective(0.5, []) == []
+
+
+def test_to_db_rejects_non_positive():
+    with pytest.raises(ValueError, match=r"mse must be a positive float to be shown in dB; got 0.0"):
+        obd.to_db(0.0)
+
+
+def test_deletion_counts_follow_the_decimal_step():
+    assert obd.deletion_counts(100, 0.05, 0.95) == list(range(5, 96, 5))
+    assert obd.deletion_counts(666, 0.05, 0.95)[:3] == [33, 66, 99]
+    assert obd.deletion_counts(666, 0.1, 0.9)[-1] == 599
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((0, 0.05, 0.95), "total must be a positive integer"),
+    ((10, 1.5, 0.95), r"step must be a fraction in \(0, 1\)"),
+    ((10, 0.5, 0.2), r"max_fraction must be in \[step, 1\)"),
+])
+def test_deletion_counts_reject_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        obd.deletion_counts(*args)
+
+
+def _orthogonal_problem():
+    """A linear net y = W x (4 inputs, 2 outputs, no bias) at the least-squares minimum, with X^T X = N I.
+
+    Then E = MSE (mean over N samples and C = 2 outputs) has the diagonal Hessian 2/C for every weight and no
+    cross terms, so deleting weight w costs exactly w^2 / C: OBD's saliency with the exact diagonal, however many
+    were deleted before. The predicted objective E0 + sum of saliencies must equal the actual one.
+    """
+    g = torch.Generator().manual_seed(0)
+    n = 40
+    q, _ = torch.linalg.qr(torch.randn(n, 4, generator=g, dtype=torch.float64))
+    x = q * math.sqrt(n)
+    t = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    model = Net("Linear(4-2, no bias)", (4,), nn.Linear(4, 2, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.copy_((x.T @ t / n).T)
+    y = t.argmax(dim=1)
+    task = tasks.Task("tiny", "digits", "lenet-digits", "mse", "pm1", TrainConfig(), dtype=torch.float64)
+    return model, task, tasks.TaskData(x, t, y, x, t, y)
+
+
+@pytest.mark.parametrize("curvature", ["exact", "lecun-lm"])
+def test_predicted_objective_equals_actual_on_a_quadratic_with_diagonal_hessian(curvature):
+    model, task, data = _orthogonal_problem()
+    points = obd.deletion_curve(model, task, data, methods.get("obd", curvature=curvature), [2, 3, 6, 8])
+    assert [p["deleted"] for p in points] == [0, 2, 3, 6, 8]
+    assert [p["remaining"] for p in points] == [8, 6, 5, 2, 0]
+    predicted = obd.predicted_objective(points[0]["loss"], [p["saliency_sum"] for p in points[1:]])
+    # Exact in exact arithmetic; float64 sums of a few terms of size ~1: 1e-12 relative.
+    assert_close(predicted, [p["loss"] for p in points[1:]], rtol=1e-12, atol=0.0, name="predicted objective")
+    # Nothing left: the net outputs 0, so E is the mean square of the targets.
+    assert points[-1]["loss"] == pytest.approx(float((data.t_train**2).mean()), rel=1e-12)
+    dbs = obd._predicted_db(points)
+    assert dbs[0] == obd.to_db(points[0]["loss"]) and dbs[-1] == pytest.approx(obd.to_db(points[-1]["loss"]))
+    assert model[0].weight.abs().min() > 0, "deletion_curve must work on a copy"
+
+
+def test_retraining_keeps_deleted_parameters_at_zero():
+    model, task, data = _orthogonal_problem()
+    with torch.no_grad():
+        model[0].weight.add_(0.1)  # away from the minimum, so retraining has something to do
+    points = obd.deletion_curve(model, task, data, methods.get("magnitude"), [3, 5],
+                                retrain=TrainConfig(epochs=20))
+    assert [p["remaining"] for p in points] == [8, 5, 3]
+    for p in points[1:]:
+        assert p["loss"] <= p["loss_pruned"] + 1e-15
+        assert p["test_loss_pruned"] == p["loss_pruned"]  # same data for both splits here
+
+
+def test_options_are_validated():
+    args = argparse.Namespace(quick=True, step=2.0, retrain_iterations=None, device="cpu", root=None)
+    with pytest.raises(ValueError, match=r"--step must be a number in \(0, 1\); got 2.0"):
+        obd.ObdDigits().config(args, [0])
+    args = argparse.Namespace(quick=False, step=None, retrain_iterations=-1, device="cpu", root=None)
+    with pytest.raises(ValueError, match="--retrain-iterations must be a non-negative integer; got -1"):
+        obd.ObdDigits().config(args, [0])
