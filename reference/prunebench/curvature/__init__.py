@@ -9,16 +9,8 @@ float64 brute force that every fast path is tested against.
 from .dense import hessian
 from .diagonal import hessian_diag
 from .health import Curvature, CurvatureHealth, DenseCurvature
+from .inverse import InverseCurvature, inverse_hessian
 from .layout import ParamLayout
 
-__all__ = ["Curvature", "CurvatureHealth", "DenseCurvature", "ParamLayout", "hessian", "hessian_diag",
-           "inverse_hessian"]
-
-
-def __getattr__(name: str):
-    # inverse_hessian is imported lazily: its module depends on the dense paths above.
-    if name == "inverse_hessian":
-        from .inverse import inverse_hessian
-
-        return inverse_hessian
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Curvature", "CurvatureHealth", "DenseCurvature", "InverseCurvature", "ParamLayout", "hessian",
+           "hessian_diag", "inverse_hessian"]
