@@ -110,6 +110,7 @@ class Problem:
         sync(self.device)
 
 
+@cache
 def problem(model: str, device: str, dtype: str, batch: int, seed: int = 0) -> Problem:
     """A seeded ``model`` and a synthetic standard-normal batch of ``batch`` samples (``device``, ``dtype``).
 
@@ -119,7 +120,9 @@ def problem(model: str, device: str, dtype: str, batch: int, seed: int = 0) -> P
     sigmoid MONK nets, one-hot -1/+1 for LeNet's scaled tanh).
 
     The workload is defined here, in the suite, and not in the package: asv measures old commits with the
-    suite of the working tree, so the same parameters always mean the same work.
+    suite of the working tree, so the same parameters always mean the same work. Cached per process: asv runs
+    ``setup`` before every timed call, and a model rebuilt each time makes every call a cold first call (fresh
+    pages, cold caches: 2-8x slower and far noisier than the steady state). Benchmarks must not modify it.
     """
     dev = use_device(device)
     torch_dtype = getattr(torch, dtype)

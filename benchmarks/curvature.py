@@ -33,6 +33,11 @@ SLOW = {("backpack", "exact", "lenet-usps"): 32}
 """Largest batch timed for combinations that take minutes per call: BackPACK's DiagHessian on the CNN took
 24 s at batch 32 on the 2-core reference machine (about 10,000 gradients)."""
 
+REPEAT = (5, 20, 10.0)
+"""Timed samples per process round: at least 5, at most 20, stopping after 10 s. More samples than asv's
+default (at most 5 per round) narrow the confidence intervals that ``asv continuous`` and ``asv compare`` test
+on a busy machine; a slow call still stops after 5 samples."""
+
 Call = tuple[common.Problem, Callable[[], object]]
 
 
@@ -78,6 +83,7 @@ class Gradient:
 
     param_names = ["model", "device", "dtype", "batch"]
     params = [ANCHOR_MODELS, DEVICES, DTYPES, BATCHES]
+    repeat = REPEAT
 
     def setup(self, model, device, dtype, batch):
         self.problem, self.call = gradient_call(model, device, dtype, batch)
@@ -95,6 +101,7 @@ class HessianDiagonal:
 
     param_names = ["method", "backend", "model", "device", "dtype", "batch"]
     params = [DIAG_METHODS, BACKENDS, ANCHOR_MODELS, DEVICES, DTYPES, BATCHES]
+    repeat = REPEAT
     timeout = 600
 
     def setup(self, method, backend, model, device, dtype, batch):

@@ -130,7 +130,8 @@ def test_obs_xor_quick_run(tmp_path):
     record, out = _run(["--seeds", "2", "--perturbations", "0"], tmp_path, "obs-xor")
     results = record["results"]
     assert {t["id"] for t in results["tables"]} == {"xor-first-deletion", "xor-first-deletion-counts"}
-    assert {c["id"] for c in results["claims"]} == {"xor-obs-right", "xor-magnitude-wrong", "xor-obd-wrong"}
+    assert {c["id"] for c in results["claims"]} == {"xor-obs-right", "xor-magnitude-not-always-right",
+                                                    "xor-obd-not-always-right"}
     assert all(len(c["values"]) == 2 for c in results["claims"])
     labels = [row[0] for row in results["tables"][0]["rows"]]
     assert "obs-recursion" in labels and "magnitude" in labels and "obd-lecun-lm" in labels
@@ -160,8 +161,7 @@ def test_obs_monks_quick_run(tmp_path, data_root):
             left, train = seed["variants"][label]["result"][:2]
             assert left < dense[0] and train >= dense[1]  # the accuracy rule kept the training accuracy
     figures = {f["id"] for f in results["figures"]}
-    assert figures == {row["figure"] for row in results["curves"]} == {"monks-train-accuracy",
-                                                                       "monks-test-accuracy"}
+    assert figures == {row["figure"] for row in results["curves"]} == {"monks-train-accuracy"}
     json.dumps(record, allow_nan=False)
 
 

@@ -158,33 +158,34 @@ class ObsNettalk(Experiment):
                 "checkpoints": [0.9] if quick else list(CHECKPOINTS), "methods": specs}
 
     def units(self, config: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"id": f"seed={s}.{label}", "seed": s, "method": label} for s in config["seeds"]
-                for label in config["methods"]]
+        # One unit per seed: its methods share the trained net (and never race to train it).
+        return [{"id": f"seed={s}", "seed": s} for s in config["seeds"]]
 
     def run_unit(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
         task = tasks.get(config["task"])
         model, data, info = task.trained(unit["seed"], config["root"], device=config["device"])
-        name, params, rule = config["methods"][unit["method"]]
-        method = methods.get(name, **params)
-        hessian_data = None
-        if name == "obs" and 0 < config["hessian_samples"] < data.x_train.shape[0]:
-            g = torch.Generator().manual_seed(unit["seed"])
-            pick = torch.randperm(data.x_train.shape[0], generator=g)[: config["hessian_samples"]]
-            pick = pick.to(data.x_train.device)
-            hessian_data = (data.x_train[pick], data.t_train[pick])
-        out = follow_sequence(model, task, data, method, hessian_data=hessian_data,
-                              checkpoints=config["checkpoints"], tolerance=config["tolerance"])
-        # Keep the training accuracy only at about every 1% of the deletions (the file stays small).
-        stride = max(1, len(out["train"]) // 100)
-        thinned = out["train"][::stride]
-        out["train"] = thinned if thinned[-1] == out["train"][-1] else [*thinned, out["train"][-1]]
-        return {"seed": unit["seed"], "method": unit["method"], "rule": rule,
-                "dense": {"train": round(100 * info["train_accuracy"], 6),
-                          "test": round(100 * info["test_accuracy"], 6), "loss": info["fit"]["loss"]},
-                **out}
+        dense = {"train": round(100 * info["train_accuracy"], 6),
+                 "test": round(100 * info["test_accuracy"], 6), "loss": info["fit"]["loss"]}
+        out = {}
+        for label, (name, params, rule) in config["methods"].items():
+            method = methods.get(name, **params)
+            hessian_data = None
+            if name == "obs" and 0 < config["hessian_samples"] < data.x_train.shape[0]:
+                g = torch.Generator().manual_seed(unit["seed"])
+                pick = torch.randperm(data.x_train.shape[0], generator=g)[: config["hessian_samples"]]
+                pick = pick.to(data.x_train.device)
+                hessian_data = (data.x_train[pick], data.t_train[pick])
+            result = follow_sequence(model, task, data, method, hessian_data=hessian_data,
+                                     checkpoints=config["checkpoints"], tolerance=config["tolerance"])
+            # Keep the training accuracy only at about every 1% of the deletions (the file stays small).
+            steps = result["train"]
+            thinned = steps[:: max(1, len(steps) // 100)]
+            result["train"] = thinned if thinned[-1] == steps[-1] else [*thinned, steps[-1]]
+            out[label] = {"seed": unit["seed"], "method": label, "rule": rule, "dense": dense, **result}
+        return out
 
     def summarize(self, config: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        units = [results[u["id"]] for u in self.units(config)]
+        units = [r for u in self.units(config) for r in results[u["id"]].values()]
         labels = list(config["methods"])
         seeds = config["seeds"]
         by = {(u["seed"], u["method"]): u for u in units}

@@ -10,6 +10,7 @@ Magnitude(scope='layer')
 """
 
 from .base import CURVATURE_KINDS, Deletion, PruningMethod, Selection, Step, candidate_mask, model_mask
+from .fullobs import FullOBS
 from .hassibi1993obs import OBS
 from .lecun1989obd import OBD
 from .magnitude import Magnitude
@@ -24,3 +25,4 @@ register("random", Random)
 register("magnitude", Magnitude)
 register("obd", OBD)
 register("obs", OBS)
+register("obs-full", FullOBS)
