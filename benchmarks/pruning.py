@@ -105,7 +105,8 @@ class PruningAccuracy:
             task = tasks.get("monk-1")
             model, data, _ = task.trained(0, _data_root(), cache=False)
         except (ImportError, AttributeError, ValueError, FileNotFoundError) as exc:
-            return f"{type(exc).__name__}: {exc}"
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            return f"{type(exc).__name__}: {first_line} (set PRUNEBENCH_DATA to a data root with monks/)"
         return model, data
 
     def setup(self, cache, method, sparsity):

@@ -10,17 +10,16 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import assert_close
 from prunebench import cli, methods, records, tasks
 from prunebench.experiments import lecun1989digits as obd
 from prunebench.models import Net
 from prunebench.train import TrainConfig
 
-from helpers import assert_close
-
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """`prunebench reproduce obd-digits --quick` once for the module: (out folder, CPU seconds, wall seconds)."""
+    """`prunebench reproduce obd-digits --quick`, once for the module: (out folder, CPU s, wall s)."""
     out = tmp_path_factory.mktemp("obd-digits-quick")
     cpu, wall = time.process_time(), time.perf_counter()
     assert cli.main(["reproduce", "obd-digits", "--quick", "--out", str(out), "--no-progress"]) == 0
@@ -29,7 +28,7 @@ def quick_run(tmp_path_factory):
 
 def test_quick_run_is_under_a_minute_and_its_record_validates(quick_run):
     out, cpu, wall = quick_run
-    # CPU time of this process (units run here with one thread): the bound the suite cares about, independent of
+    # CPU time of this process (units run here, one thread): the bound the suite cares about, independent of
     # how many other jobs share the machine; the wall bound is loose for the same reason.
     assert cpu < 60, f"--quick took {cpu:.1f} s of CPU (wall {wall:.1f} s); it must stay under a minute"
     assert wall < 180, f"--quick took {wall:.1f} s of wall time"
@@ -109,8 +108,8 @@ def _orthogonal_problem():
     """A linear net y = W x (4 inputs, 2 outputs, no bias) at the least-squares minimum, with X^T X = N I.
 
     Then E = MSE (mean over N samples and C = 2 outputs) has the diagonal Hessian 2/C for every weight and no
-    cross terms, so deleting weight w costs exactly w^2 / C: OBD's saliency with the exact diagonal, however many
-    were deleted before. The predicted objective E0 + sum of saliencies must equal the actual one.
+    cross terms, so deleting weight w costs exactly w^2 / C, OBD.s saliency with the exact diagonal, however
+    many were deleted before. The predicted objective E0 + sum of saliencies must equal the actual one.
     """
     g = torch.Generator().manual_seed(0)
     n = 40

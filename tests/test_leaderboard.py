@@ -58,6 +58,28 @@ def test_run_refuses_bad_sparsities(tmp_path):
         lb.run(["xor"], lb.resolve_methods(["random"]), seeds=[0], sparsities=[0.9, 0.5], out=tmp_path)
 
 
+def test_saliency_cost_sees_tensor_memory():
+    """The peak-memory measure counts torch allocations (which tracemalloc would miss): a saliency that holds a
+    256 MiB temporary reports at least most of it (allocator reuse can hide only what was freed before)."""
+    import torch
+
+    from prunebench.methods import Magnitude
+    from prunebench.testing import tiny_problem
+
+    class Hungry(Magnitude):
+        def saliency(self, model, loss_fn, inputs, targets, *, mask=None):
+            scratch = torch.ones(2**26, dtype=torch.float32)  # 256 MiB, touched
+            assert float(scratch[-1]) == 1.0
+            return super().saliency(model, loss_fn, inputs, targets, mask=mask)
+
+    model, loss_fn, X, Y = tiny_problem()
+    cost = lb._saliency_cost(Hungry(), model, loss_fn, X, Y, "cpu")
+    assert cost["saliency_time_s"] > 0
+    if cost["saliency_peak_mib"] is None:
+        pytest.skip("no /proc/self/clear_refs here: peak memory is not measured on this platform")
+    assert 200 <= cost["saliency_peak_mib"] <= 400
+
+
 def test_cli_error_is_one_line(capsys):
     assert main(["leaderboard", "run", "--method", "nope", "--task", "xor"]) == 2
     err = capsys.readouterr().err
