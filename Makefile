@@ -41,8 +41,11 @@ reproduce-all: $(STAMP)
 report: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/prunebench report --results results --out results
 
+# make bench [BENCH=regex] [ASV_RANGE=range]: asv on HEAD by default (docs/benchmarks.md lists subsets).
+ASV_RANGE ?= HEAD^!
 bench: $(STAMP)
-	$(VENV)/bin/asv run --config asv.conf.json --show-stderr HEAD^!
+	$(VENV)/bin/asv machine --yes --config asv.conf.json >/dev/null
+	$(VENV)/bin/asv run --config asv.conf.json --show-stderr $(if $(BENCH),--bench "$(BENCH)") $(ASV_RANGE)
 
 bench-quick: $(STAMP)
 	$(PY) -m pytest benchmarks/quick --benchmark-only --benchmark-autosave --benchmark-compare \

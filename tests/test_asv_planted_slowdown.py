@@ -73,6 +73,25 @@ def test_flagged_reads_asv_continuous_output():
     assert not planted.flagged("BENCHMARKS NOT SIGNIFICANTLY CHANGED.\n")
 
 
+def test_sample_summary_reads_asv_result_files(tmp_path):
+    import json
+
+    columns = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
+               "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]
+    runs = (("aaaaaaaa11", [1.0e-3, 9.0e-3, 1.1e-3]), ("bbbbbbbb22", [2.0e-3, 9.5e-3, 2.2e-3]))
+    for commit, samples in runs:
+        # one benchmark, two parameter combinations: the first skipped (None), the second measured
+        row = [[None, sorted(samples)[1]], [["'a'", "'b'"]], "v", 0, 1, *[None] * 6, [None, samples]]
+        result = {"commit_hash": commit, "result_columns": columns,
+                  "results": {"curvature.HessianDiagonal.time_hessian_diag": row}}
+        (tmp_path / "vm").mkdir(exist_ok=True)
+        (tmp_path / "vm" / f"{commit[:8]}-env.json").write_text(json.dumps(result))
+    (tmp_path / "vm" / "machine.json").write_text("{}")
+    summary = planted.sample_summary(tmp_path)
+    assert summary["aaaaaaaa"] == {"value": 1.1e-3, "fastest": 1.0e-3, "samples": 3}
+    assert summary["bbbbbbbb"]["fastest"] / summary["aaaaaaaa"]["fastest"] == pytest.approx(2.0)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("PRUNEBENCH_RUN_ASV") != "1",
                     reason="end-to-end asv run takes minutes: set PRUNEBENCH_RUN_ASV=1 (needs asv and git)")

@@ -152,10 +152,27 @@ def test_retraining_keeps_deleted_parameters_at_zero():
         assert p["test_loss_pruned"] == p["loss_pruned"]  # same data for both splits here
 
 
-def test_options_are_validated():
-    args = argparse.Namespace(quick=True, step=2.0, retrain_iterations=None, device="cpu", root=None)
-    with pytest.raises(ValueError, match=r"--step must be a number in \(0, 1\); got 2.0"):
-        obd.ObdDigits().config(args, [0])
-    args = argparse.Namespace(quick=False, step=None, retrain_iterations=-1, device="cpu", root=None)
-    with pytest.raises(ValueError, match="--retrain-iterations must be a non-negative integer; got -1"):
-        obd.ObdDigits().config(args, [0])
+def _options(**kw):
+    defaults = {"quick": True, "step": None, "retrain_iterations": None, "methods": None,
+                "retrain_methods": None, "device": "cpu", "root": None}
+    return argparse.Namespace(**{**defaults, **kw})
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"step": 2.0}, r"--step must be a number in \(0, 1\); got 2.0"),
+    ({"retrain_iterations": -1}, "--retrain-iterations must be a non-negative integer; got -1"),
+    ({"methods": "magnitude,random"}, "--methods must include obd-lecun-lm"),
+    ({"methods": "obd-lecun-lm,snip"}, "--methods must be a comma-separated list of distinct methods among"),
+    ({"retrain_methods": "obs,obs"}, "--retrain-methods must be a comma-separated list of distinct"),
+])
+def test_options_are_validated(options, message):
+    with pytest.raises(ValueError, match=message):
+        obd.ObdDigits().config(_options(**options), [0])
+
+
+def test_options_choose_the_units():
+    config = obd.ObdDigits().config(_options(methods="obd-lecun-lm,obs", retrain_methods=""), [0, 1])
+    assert [u["id"] for u in obd.ObdDigits().units(config)] == [
+        "obd-lecun-lm.noretrain.seed=0", "obd-lecun-lm.noretrain.seed=1", "obs.noretrain.seed=0",
+        "obs.noretrain.seed=1"]
+    assert config["specs"]["obs"] == {"method": "obs", "params": dict(obd.METHODS["obs"][1])}

@@ -298,9 +298,13 @@ class _Surgeon:
                 raise ValueError(f"A^-1[Q, Q] must be positive definite, but its Cholesky factorisation failed at "
                                  f"leading minor {int(info)} of {Qb.numel()}: the inverse has lost positive "
                                  "definiteness to roundoff. Use dtype='float64' or a larger damping")
-            Ft = torch.linalg.solve_triangular(L, C.T, upper=False)  # L^-1 A^-1[Q, :], [k, p]
+            # L^-1 by a k x k triangular solve, then products (a solve with a [k, p] right-hand side is far
+            # slower in torch for small k); float64, well conditioned for the group sizes used.
+            Linv = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype, device=L.device),
+                                                 upper=False)
+            Ft = Linv @ C.T  # L^-1 A^-1[Q, :], [k, p]
             if update:
-                z = torch.linalg.solve_triangular(L, self.w[Qb][:, None], upper=False)[:, 0]
+                z = Linv @ self.w[Qb]
                 self.w.index_add_(0, blk.pos, Ft.T @ z, alpha=-1.0)
                 parts[sel] = 0.5 * z**2
             self.d.index_add_(0, blk.pos, (Ft**2).sum(0), alpha=-1.0)

@@ -1,0 +1,300 @@
+"""Full-network OBS (prunebench.methods.fullobs): the joint update, agreement with one-at-a-time OBS, delayed
+downdates and compaction, float32 against float64, memory refusal, and the obs-mnist experiment's plumbing."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from prunebench import methods, prune, tasks
+from prunebench.curvature import inverse as inverse_module
+from prunebench.experiments import get as get_experiment
+from prunebench.experiments import obs_mnist
+from prunebench.methods.fullobs import FullOBS
+from prunebench.models import build, effective_params
+from prunebench.testing import check_method
+from prunebench.train import TrainConfig, fit
+
+from cases import Case
+from helpers import assert_close
+
+
+def _least_squares(n: int = 40, p: int = 6, seed: int = 0):
+    """A linear model at the minimum of E = sum (y - Xw)^2: H = 2 X^T X exactly (a quadratic)."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, p, generator=g, dtype=torch.float64)
+    y = torch.randn(n, 1, generator=g, dtype=torch.float64)
+    model = nn.Sequential(nn.Linear(p, 1, bias=False)).double().requires_grad_(False)
+    model[0].weight.copy_(torch.linalg.lstsq(X, y).solution.T)
+    return model, nn.MSELoss(reduction="sum"), X, y
+
+
+def _sequence(method, model, loss_fn, X, y):
+    steps = list(method.sequence(model, loss_fn, X, y))
+    return [(s.deletion.name, s.deletion.index) for s in steps], steps
+
+
+@pytest.mark.parametrize("group_size", [1, 2, 3])
+def test_joint_update_on_a_quadratic_is_the_closed_form(group_size):
+    model, loss_fn, X, y = _least_squares()
+    damping = 1e-3
+    A_inv = torch.linalg.inv(2 * X.T @ X + damping * torch.eye(X.shape[1], dtype=torch.float64))
+    w = model[0].weight.detach()[0].clone()
+    Q = [4, 1, 2]
+    delete = {"0.weight": torch.zeros(1, 6, dtype=torch.bool)}
+    delete["0.weight"][0, Q] = True
+    obs = FullOBS(hessian="ggn", damping=damping, group_size=group_size)
+    dw = obs.update(model, loss_fn, X, y, delete=delete)["0.weight"][0]
+    expected = -A_inv[:, Q] @ torch.linalg.solve(A_inv[Q][:, Q], w[Q])
+    # Woodbury from I / damping loses about eps * ||2 X^T X|| / damping (~1e-11) relative: 1e-9 is safe.
+    assert_close(dw, expected, rtol=1e-9, atol=1e-12, name="joint dw")
+    assert torch.equal((w + dw)[Q], torch.zeros(3, dtype=torch.float64))  # exactly zero, not roundoff
+
+
+def test_joint_saliency_is_the_actual_loss_change_on_a_quadratic():
+    model, loss_fn, X, y = _least_squares(seed=1)
+    obs = FullOBS(hessian="ggn", damping=1e-5, group_size=3)
+    selection = obs.select(model, loss_fn, X, y, count=3)
+    A_inv = torch.linalg.inv(2 * X.T @ X + 1e-5 * torch.eye(6, dtype=torch.float64))
+    w = model[0].weight.detach()[0]
+    Q = [d.index for d in selection.deletions]
+    joint = 0.5 * w[Q] @ torch.linalg.solve(A_inv[Q][:, Q], w[Q])
+    # The members' saliencies (z_i^2 / 2 from the Cholesky factor) add up to the joint saliency; the Woodbury
+    # inverse from I / 1e-5 carries ~eps ||2 X^T X|| / 1e-5 ~ 1e-9 relative roundoff.
+    assert_close(selection.predicted_change, joint, rtol=1e-7, atol=0, name="sum of member saliencies")
+    before = loss_fn(model(X), y)
+    model[0].weight.add_(selection.delta["0.weight"])
+    # At the minimum of a quadratic the second-order model is exact, up to the damping: 1e-5 against the
+    # smallest eigenvalue of 2 X^T X (~40) is ~3e-7 relative.
+    assert_close(loss_fn(model(X), y) - before, joint, rtol=1e-5, atol=0, name="actual loss change")
+    # The group is the three smallest single-weight saliencies of the first ranking.
+    single = w**2 / (2 * A_inv.diagonal())
+    assert sorted(Q) == sorted(torch.argsort(single)[:3].tolist())
+
+
+def _problem(case: Case):
+    model, loss_fn, X, y = case.build()
+    return model, loss_fn, X, y
+
+
+OBS_CASES = [Case("mlp-3-4-3-tanh", "ce-mean", n=16), Case("mlp-3-4-3-sigmoid", "mse-sum", n=12),
+             Case("mlp-3-4-3-tanh-pruned", "ce-sum", n=16)]
+
+
+@pytest.mark.parametrize("case", OBS_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("hessian", ["fisher", "ggn"])
+def test_group_size_one_is_the_papers_obs(case, hessian):
+    """Same deletions in the same order and the same weights as prunebench's one-at-a-time OBS (dense
+    Cholesky inverse, rank-1 downdates), here through delayed downdates and compactions."""
+    model, loss_fn, X, y = _problem(case)
+    reference = methods.get("obs", hessian=hessian, damping=1e-3)
+    ours = FullOBS(hessian=hessian, damping=1e-3, samples=None, group_size=1, flush=4, compact=0.1)
+    ref_order, ref_steps = _sequence(reference, model, loss_fn, X, y)
+    our_order, our_steps = _sequence(ours, model, loss_fn, X, y)
+    assert our_order == ref_order
+    assert ours.last_stats.compactions > 0 and ours.last_stats.downdate_flop > 0
+    for a, b in zip(ref_steps, our_steps, strict=True):
+        for name in a.delta:
+            # Both invert G + 1e-3 I in float64 (Woodbury vs Cholesky): weights agree to ~1e-13 absolute.
+            assert_close(b.delta[name], a.delta[name], rtol=0, atol=1e-10, name=f"delta[{name}]")
+        assert_close(b.deletion.saliency, a.deletion.saliency, rtol=1e-8, atol=1e-14, name="saliency")
+
+
+def test_layer_blocks_are_block_diagonal_obs():
+    model, loss_fn, X, y = _problem(Case("mlp-3-4-3-tanh", "mse-mean", n=16))
+    reference = methods.get("obs", hessian="block-diagonal", alpha=1e-3)
+    ours = FullOBS(hessian="ggn", damping=1e-3, samples=None, blocks="module", flush=3, compact=0.2)
+    ref_order, ref_steps = _sequence(reference, model, loss_fn, X, y)
+    our_order, our_steps = _sequence(ours, model, loss_fn, X, y)
+    assert our_order == ref_order
+    for name in ref_steps[-1].delta:
+        assert_close(our_steps[10].delta[name], ref_steps[10].delta[name], rtol=0, atol=1e-10, name=name)
+
+
+@pytest.mark.parametrize("flush,compact", [(1, 1.0), (2, 0.01), (1000, 0.5), (5, 0.3)])
+def test_delayed_downdates_and_compaction_do_not_change_results(flush, compact):
+    model, loss_fn, X, y = _problem(Case("mlp-3-4-4-3-3-tanh", "ce-mean", n=24))
+    baseline = FullOBS(damping=1e-3, samples=None, group_size=2, flush=1, compact=1.0)
+    variant = FullOBS(damping=1e-3, samples=None, group_size=2, flush=flush, compact=compact)
+    ref = baseline.select(model, loss_fn, X, y, count=40)
+    got = variant.select(model, loss_fn, X, y, count=40)
+    assert [(d.name, d.index) for d in got.deletions] == [(d.name, d.index) for d in ref.deletions]
+    for name in ref.delta:
+        # Reassociated float64 sums only: 1e-12 absolute on weights of order 1.
+        assert_close(got.delta[name], ref.delta[name], rtol=0, atol=1e-12, name=name)
+
+
+@pytest.fixture(scope="module")
+def digits_mlp():
+    """mlp-64-32-10 (2,410 weights) trained on scikit-learn digits with cross-entropy: a real saliency spread."""
+    splits = tasks.get("digits").data()
+    X = splits.x_train.reshape(-1, 64).to(torch.float64)
+    y = splits.y_train
+    model = build("mlp-64-32-10", seed=0, dtype=torch.float64)
+    loss_fn = nn.CrossEntropyLoss()
+    fit(model, loss_fn, X, y, TrainConfig(optimizer="lbfgs", epochs=60, weight_decay=1e-4), seed=0)
+    return model, loss_fn, X, y
+
+
+def test_float32_agrees_with_float64_on_a_trained_network(digits_mlp):
+    """The float32 inverse (what a 32k-weight network needs) against float64, to 90% sparsity.
+
+    Tolerances, fixed from measurements with margin: at damping 1e-3 of a Fisher whose largest eigenvalue is
+    ~1 (kappa ~1e3), float32 carries ~1e-4 relative error in A^-1; near-ties in the ranking then swap a few
+    deletions, so we ask for >= 97% of the same weights deleted at 50% and 90% sparsity and a training loss
+    within 2% (relative) of float64's at each.
+    """
+    model, loss_fn, X, y = digits_mlp
+    total = sum(p.numel() for p in model.parameters())
+    counts = [total // 2, int(0.9 * total)]
+    paths = {}
+    for dtype in ("float64", "float32"):
+        obs = FullOBS(damping=1e-3, samples=500, group_size=8, dtype=dtype)
+        paths[dtype] = list(obs.prune_path(model, loss_fn, X, y, counts))
+    for c64, c32 in zip(paths["float64"], paths["float32"], strict=True):
+        s64 = {(d.name, d.index) for d in c64.deletions}
+        s32 = {(d.name, d.index) for d in c32.deletions}
+        assert len(s64 & s32) >= 0.97 * len(s64), f"{len(s64 & s32)} of {len(s64)} deletions shared"
+        losses = []
+        for cp in (c64, c32):
+            net = copy.deepcopy(model)
+            with torch.no_grad():
+                for name, p in net.named_parameters():
+                    p.add_(cp.delta[name])
+                    p.view(-1)[[d.index for d in cp.deletions if d.name == name]] = 0.0
+            losses.append(float(loss_fn(net(X), y)))
+        assert abs(losses[1] - losses[0]) <= 0.02 * losses[0], f"loss float64 {losses[0]}, float32 {losses[1]}"
+
+
+def test_refuses_an_inverse_that_does_not_fit(monkeypatch):
+    """The 784-40-20-10 MNIST MLP: 32,360^2 float32 entries are 4.19 GB; with 1 GB free it is refused before
+    anything is allocated, with the size and the remedies."""
+    monkeypatch.setattr(inverse_module, "_available_bytes", lambda device: 10**9)
+    model = build("mlp-784-40-20-10", seed=0)
+    X, y = torch.rand(4, 784), torch.tensor([0, 1, 2, 3])
+    obs = FullOBS(dtype="float32", samples=4)
+    with pytest.raises(MemoryError, match=r"obs-full cannot hold its inverse: inverse_hessian needs about "
+                                          r"4\.19 GB .* only 1\.00 GB is available .*dtype='float32'"):
+        obs.saliency(model, nn.CrossEntropyLoss(), X, y)
+    with pytest.raises(MemoryError, match=r"needs about 8\.38 GB"):
+        FullOBS(dtype="float64", samples=4).select(model, nn.CrossEntropyLoss(), X, y, count=10)
+
+
+def test_conformance():
+    assert "update" in check_method("obs-full")
+    assert "pruning" in check_method(methods.get("obs-full", group_size=4, dtype="float32", flush=3))
+    assert "pruning" in check_method(methods.get("obs-full", hessian="ggn", blocks="module", group_size=3))
+
+
+def test_prune_path_meets_each_count_and_matches_one_shot():
+    model, loss_fn, X, y = _problem(Case("mlp-3-4-3-tanh", "ce-mean", n=16))
+    obs = FullOBS(damping=1e-3, samples=None, group_size=4)
+    checkpoints = list(obs.prune_path(model, loss_fn, X, y, [5, 13, 20]))
+    assert [c.count for c in checkpoints] == [5, 13, 20]
+    assert [len(c.deletions) for c in checkpoints] == [5, 13, 20]
+    # A group never crosses a checkpoint, so each is what a one-shot run to that count deletes.
+    alone = obs.select(model, loss_fn, X, y, count=13)
+    assert [(d.name, d.index) for d in alone.deletions] == [(d.name, d.index) for d in checkpoints[1].deletions]
+    net = copy.deepcopy(model)
+    prune.apply_selection(net, checkpoints[2].selection(), prune.prunable_names(net))
+    assert sum(int((t == 0).sum()) for t in effective_params(net).values()) >= 20
+    everything = list(obs.prune_path(model, loss_fn, X, y, [10, 1000]))
+    assert everything[-1].stopped == "exhausted" and everything[-1].count == 31
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"hessian": "exact"}, r"hessian must be one of \['fisher', 'ggn'\]; got 'exact'"),
+    ({"damping": 0.0}, r"damping must be a positive float \(e.g. 1e-4\); got 0.0"),
+    ({"group_size": 0}, r"group_size must be an integer >= 1; got 0"),
+    ({"samples": 0}, r"samples must be an integer >= 1 or None \(all the data\); got 0"),
+    ({"blocks": "layer"}, r"blocks must be one of \[None, 'module'\]; got 'layer'"),
+    ({"dtype": "float16"}, r"dtype must be one of \['float64', 'float32'\]; got 'float16'"),
+    ({"flush": 1.5}, r"flush must be an integer >= 1; got 1.5"),
+    ({"compact": 0}, r"compact must be a float in \(0, 1\]"),
+    ({"seed": -1}, r"seed must be an integer >= 0; got -1"),
+])
+def test_parameter_messages(params, match):
+    with pytest.raises(ValueError, match=match):
+        FullOBS(**params)
+
+
+def test_prune_path_and_update_messages():
+    model, loss_fn, X, y = _problem(Case("mlp-3-4-3-tanh", "ce-mean", n=8))
+    with pytest.raises(ValueError, match=r"counts must be a non-empty increasing list"):
+        next(FullOBS().prune_path(model, loss_fn, X, y, [5, 3]))
+    net = copy.deepcopy(model)
+    prune.one_shot(net, methods.get("magnitude"), loss_fn, X, y, 0.3)
+    dead = {n: ~m for n, m in methods.model_mask(net).items()}
+    with pytest.raises(ValueError, match=r"delete must name present entries only"):
+        FullOBS().update(net, loss_fn, X, y, delete=dead)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    model, loss_fn, X, y = _problem(Case("mlp-3-4-4-3-3-tanh", "ce-mean", n=24))
+    obs = FullOBS(damping=1e-3, samples=None, group_size=2, flush=3)
+    cpu = obs.select(model, loss_fn, X, y, count=30)
+    gpu = obs.select(copy.deepcopy(model).cuda(), loss_fn, X.cuda(), y.cuda(), count=30)
+    assert [(d.name, d.index) for d in gpu.deletions] == [(d.name, d.index) for d in cpu.deletions]
+    for name in cpu.delta:
+        assert_close(gpu.delta[name].cpu(), cpu.delta[name], rtol=0, atol=1e-10, name=name)
+
+
+def _args(**kw):
+    base = {"seeds": None, "quick": False, "device": "cpu", "out": None, "jobs": 1, "scheduler": None,
+            "root": None, "no_progress": True}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_obs_mnist_config_and_messages():
+    experiment = get_experiment("obs-mnist")
+    config = experiment.config(_args(group_sizes="1,64"), [0, 1, 2])
+    assert list(config["variants"]) == ["obs-full-g1", "obs-full-g64", "obs-layer-g1", "obs-full-ggn-g1",
+                                        "obd-fisher", "obd-ggn", "obd-exact", "magnitude"]
+    assert config["variants"]["obs-layer-g1"]["params"]["blocks"] == "module"
+    assert len(experiment.units(config)) == 24
+    # `prunebench reproduce all` passes only the common options: the defaults apply.
+    assert experiment.config(_args(), [0])["group_sizes"] == [1, 64, 1024]
+    with pytest.raises(ValueError, match=r"--group-sizes must be distinct positive integers"):
+        experiment.config(_args(group_sizes="1,0"), [0])
+    with pytest.raises(ValueError, match=r"--samples must be a positive integer; got 0"):
+        experiment.config(_args(samples=0), [0])
+
+
+def _fake_unit(label, seed, dense, accuracies, stats=None):
+    points = [{"sparsity": s, "achieved_sparsity": s, "test_accuracy": a, "train_accuracy": a,
+               "train_loss": 1.0, "actual_change": 0.5, "predicted_change": None}
+              for s, a in zip(obs_mnist.SPARSITIES, accuracies, strict=True)]
+    return {"variant": label, "seed": seed, "dense": {"test_accuracy": dense, "train_accuracy": dense,
+                                                     "train_loss": 0.1},
+            "points": points, "wall_s": 10.0, "cpu_s": 15.0, "peak_gb": 4.5, "extra_gb": 4.2, "stats": stats,
+            "matmul_gflops": {"float32": 60.0, "float64": 30.0}, "load_average": [2.0, 2.0], "threads": 2,
+            "device_name": "cpu"}
+
+
+def test_obs_mnist_summary_has_the_claims_and_tables():
+    experiment = get_experiment("obs-mnist")
+    config = experiment.config(_args(group_sizes="1,64", no_ggn=True), [0, 1, 2])
+    stats = {"build_gflops": 40.0, "downdate_gflops": 45.0, "build_s": 30.0, "downdate_s": 200.0,
+             "compact_s": 20.0, "select_s": 50.0, "groups": 31000}
+    results = {}
+    for seed in config["seeds"]:
+        for label, spec in config["variants"].items():
+            acc = [96, 95, 93, 90 if "full" in label else 80, 70]
+            results[f"{label}.seed={seed}"] = _fake_unit(label, seed, 97.0 + seed / 10, acc,
+                                                         stats if spec["method"] == "obs-full" else None)
+    summary = experiment.summarize(config, results)
+    claims = {c["id"]: c for c in summary["claims"]}
+    assert claims["full-obs-vs-woodfisher-95"]["values"] == [90, 90, 90]
+    assert claims["full-obs-vs-woodfisher-95"]["rule"] == {"op": ">=", "threshold": 84.18}
+    assert claims["full-obs-vs-layer-obs-95"]["values"] == [10, 10, 10]
+    assert [t["id"] for t in summary["tables"]] == ["obs-mnist-accuracy", "obs-mnist-woodfisher",
+                                                    "obs-mnist-cost", "obs-mnist-group-size"]
+    woodfisher = summary["tables"][1]["rows"]
+    assert woodfisher[2][2] == 84.18 and woodfisher[3][1] == "not run"
+    assert {c["series"] for c in summary["curves"]} == set(config["variants"])
