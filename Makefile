@@ -13,7 +13,7 @@ JOBS ?= 2
 # One BLAS thread per pytest worker: 2 workers on 2 cores.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 
-.PHONY: install test test-fast reproduce reproduce-all report bench bench-quick bench-report lint clean
+.PHONY: install test test-fast reproduce reproduce-all report saliency-checks bench bench-quick bench-report lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,23 @@ report: $(STAMP)
 
 # make bench [BENCH=regex] [ASV_RANGE=range]: asv on HEAD by default (docs/benchmarks.md lists subsets).
 ASV_RANGE ?= HEAD^!
+# The saliency-vs-measured-dE report of every method on trained XOR, MONK-1 and digits models (seed 0).
+SALIENCY_TASKS ?= xor monk-1 digits
+SALIENCY_METHODS ?= random magnitude magnitude:scope=layer obd:curvature=lecun-lm obd:curvature=lecun \
+	obd:curvature=exact obd:curvature=ggn obd:curvature=fisher obd:curvature=hutchinson obs:hessian=recursion \
+	obs:hessian=exact:on_indefinite=damp obs:hessian=ggn:damping=1e-8 obs:hessian=fisher:damping=1e-8 \
+	obs:hessian=block-diagonal
+saliency-checks: $(STAMP)
+	@for task in $(SALIENCY_TASKS); do for spec in $(SALIENCY_METHODS); do \
+		method=$${spec%%:*}; params=$$(echo "$$spec" | cut -s -d: -f2- | tr ':' ' '); \
+		tag=$$(echo "$$spec" | tr ':=' '--'); \
+		args=""; for p in $$params; do args="$$args --param $$p"; done; \
+		echo "check-saliency $$task $$spec"; \
+		MPLBACKEND=Agg $(VENV)/bin/prunebench check-saliency --task $$task --method $$method $$args \
+			--json results/saliency-check/$$task/$$tag.json --plot results/saliency-check/$$task/$$tag.png \
+			|| exit 1; \
+	done; done
+
 bench: $(STAMP)
 	$(VENV)/bin/asv machine --yes --config asv.conf.json >/dev/null
 	$(VENV)/bin/asv run --config asv.conf.json --show-stderr $(if $(BENCH),--bench "$(BENCH)") $(ASV_RANGE)

@@ -28,10 +28,10 @@ def quick_run(tmp_path_factory):
 
 def test_quick_run_is_under_a_minute_and_its_record_validates(quick_run):
     out, cpu, wall = quick_run
-    # CPU time of this process (units run here, one thread): the bound the suite cares about, independent of
-    # how many other jobs share the machine; the wall bound is loose for the same reason.
+    # CPU time of this process (the units run here, on one thread): what --quick costs, whatever else shares
+    # the machine. Its wall time on an idle machine is about the same; on a loaded one it is not a property of
+    # the code, so it is only reported.
     assert cpu < 60, f"--quick took {cpu:.1f} s of CPU (wall {wall:.1f} s); it must stay under a minute"
-    assert wall < 180, f"--quick took {wall:.1f} s of wall time"
     record = records.read_record(out / "record.json")
     assert record["kind"] == "obd-digits"
     assert record["config"]["quick"] is True and record["provenance"]["seeds"] == [0, 1]

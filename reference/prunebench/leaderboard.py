@@ -13,7 +13,7 @@ The protocol (version :data:`PROTOCOL`; CONTRIBUTING.md explains it for contribu
 - sparsities :data:`SPARSITIES` of the prunable entries (every free parameter, biases included, as in both papers);
   each sparsity is reached one-shot from a fresh copy of the dense model (``prune.one_shot``), evaluated, then
   retrained with the masks for a fixed budget (:data:`RETRAIN`: full-batch L-BFGS iterations for the tasks trained
-  by L-BFGS, Adam epochs for MNIST; the task's weight decay) and evaluated again;
+  by L-BFGS alone, one Adam epoch for those trained by Adam; the task's weight decay) and evaluated again;
 - :data:`SEEDS` seeds (0..4) at least; one torch thread (:data:`THREADS`), so results do not depend on ``--jobs``;
 - metrics: test accuracy and loss (and train accuracy and loss) at each sparsity; the area under the test-accuracy
   -sparsity curve from the dense model (sparsity 0) to the largest sparsity, divided by that span (a mean accuracy,
@@ -73,8 +73,9 @@ RETRAIN: dict[str, dict[str, Any]] = {
     "lbfgs": {"optimizer": "lbfgs", "epochs": 50},
     "adam": {"optimizer": "adam", "epochs": 1, "lr": 1e-3, "batch_size": 128},
 }
-"""The fixed retraining budget after one-shot pruning, by the optimiser that trained the task's dense model: 50
-full-batch L-BFGS iterations, or one Adam epoch (469 steps on MNIST); the task's weight decay is added."""
+"""The fixed retraining budget after one-shot pruning, by the first optimiser of the task's recipe: 50 full-batch
+L-BFGS iterations (digits, MONK), or one Adam epoch at lr 1e-3, batch 128 (USPS: 57 steps; MNIST: 469 steps); the
+task's weight decay is added."""
 
 CHEAP_TASKS = ("monk-1", "monk-2", "monk-3", "digits")
 """Tasks whose entries ``check`` re-runs by default (seconds per entry once the dense models are cached)."""
@@ -661,6 +662,14 @@ def _seeds_text(entry: Mapping) -> str:
     return str(n) if n >= SEEDS else f"{n} (partial)"
 
 
+def _budget(retrain: Mapping) -> str:
+    n = retrain["epochs"]
+    if retrain["optimizer"] == "lbfgs":
+        return f"{n} full-batch L-BFGS iteration{'s' * (n != 1)}"
+    return (f"{n} {retrain['optimizer'].capitalize()} epoch{'s' * (n != 1)} (lr {retrain.get('lr')}, batch "
+            f"{retrain.get('batch_size')})")
+
+
 def _task_section(task: str, entries: Sequence[Mapping], base: str) -> list[str]:
     published = PUBLISHED.get(task)
     info = entries[0]["task_info"] if entries else {}
@@ -674,8 +683,7 @@ def _task_section(task: str, entries: Sequence[Mapping], base: str) -> list[str]
         retrain = entries[0]["config"]["retrain"]
         lines += [f"![{task}: test accuracy vs sparsity, one-shot and retrained](figures/{task}.svg)", "",
                   f"Dense model (shared by every entry): test accuracy {_pct_ci(dense['test_accuracy'])} %, test "
-                  f"loss {_num(dense['test_loss']['median'])}. Retraining budget: {retrain['epochs']} "
-                  f"{'L-BFGS iterations' if retrain['optimizer'] == 'lbfgs' else 'Adam epochs'} with the masks "
+                  f"loss {_num(dense['test_loss']['median'])}. Retraining budget: {_budget(retrain)} with the masks "
                   f"(weight decay {retrain.get('weight_decay', 0)}).", ""]
     sparsities = (entries[0]["config"]["sparsities"] if entries else list(SPARSITIES))
     pareto = _pareto(entries)

@@ -104,7 +104,7 @@ class Net(nn.Sequential):
     def connections(self) -> int:
         """Number of connections (multiply-adds of one forward pass, biases counted as connections)."""
         total = 0
-        x = torch.zeros(1, *self.input_shape)
+        x = torch.zeros(1, *self.input_shape, dtype=next(self.parameters()).dtype)
         for layer in self:
             y = layer(x)
             if isinstance(layer, nn.Linear):

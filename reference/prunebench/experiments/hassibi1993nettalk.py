@@ -206,8 +206,13 @@ class ObsNettalk(Experiment):
             left = [result_point(u)[0] for u in picks]
             gain = [test_at(u, paper_mark) for u in picks]
             gain = [g - u["dense"]["test"] for g, u in zip(gain, picks, strict=True) if g is not None]
-            rows.append([label, "L_q <= 0.1 E (paper)" if label == "obs-stop-rule" else
-                         f"train bits within {config['tolerance']} pp", total,
+            if label == "obs-stop-rule":
+                ended = {u["stopped"] for u in picks}
+                stopping = "L_q <= 0.1 E (paper)" + ("" if ended == {"stop-rule"} else
+                                                     f"; ended: {', '.join(sorted(ended))}")
+            else:
+                stopping = f"train bits within {config['tolerance']} pp"
+            rows.append([label, stopping, total,
                          _med(left, 0), _range(left, 0), _med([100 * v / total for v in left], 2),
                          _med([u["dense"]["test"] for u in picks], 2),
                          _med(gain, 2) if gain else None, _range(gain, 2) if gain else None])
@@ -223,7 +228,9 @@ class ObsNettalk(Experiment):
                       "generalisation [paper, abstract].",
                       f"Median and range over {len(seeds)} seeds. Accuracies are over the 26 output bits.",
                       "test gain: test bit accuracy at the paper's fraction of weights minus the dense net's "
-                      "(positive = better generalisation); the sequence is followed without retraining."]}
+                      "(positive = better generalisation); the sequence is followed without retraining.",
+                      f"Every sequence is followed down to {100 * min(config['checkpoints']):g}% of the "
+                      "weights (the floor); 'ended: floor': the rule had not stopped it by then."]}
         claims = [
             {"id": "nettalk-obs-fraction",
              "statement": "OBS prunes NETtalk from 18,000 to 1,560 weights",
