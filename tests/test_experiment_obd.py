@@ -176,3 +176,13 @@ def test_options_choose_the_units():
         "obd-lecun-lm.noretrain.seed=0", "obd-lecun-lm.noretrain.seed=1", "obs.noretrain.seed=0",
         "obs.noretrain.seed=1"]
     assert config["specs"]["obs"] == {"method": "obs", "params": dict(obd.METHODS["obs"][1])}
+
+
+def test_usps_protocol_is_the_digits_one_at_usps_cost():
+    usps = obd.ObdUsps()
+    assert usps.needs_data == "usps" and usps.task == "usps"
+    config = usps.config(_options(quick=False), [0])
+    assert config["task"] == "usps" and config["step"] == 0.1
+    assert config["retrain_methods"] == ["obd-lecun-lm"]
+    assert {"obd-lecun-lm", "magnitude", "random"} <= set(config["methods"])
+    assert any("USPS" in d for d in usps.deviations(config, {"arch": "LeNet", "total_parameters": 3246}))

@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from cases import Case
+from helpers import assert_close
 from prunebench import methods, prune, tasks
 from prunebench.curvature import inverse as inverse_module
 from prunebench.experiments import get as get_experiment
@@ -18,9 +20,6 @@ from prunebench.methods.fullobs import FullOBS
 from prunebench.models import build, effective_params
 from prunebench.testing import check_method
 from prunebench.train import TrainConfig, fit
-
-from cases import Case
-from helpers import assert_close
 
 
 def _least_squares(n: int = 40, p: int = 6, seed: int = 0):

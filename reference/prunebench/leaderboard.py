@@ -33,6 +33,8 @@ import importlib.metadata
 import json
 import logging
 import math
+import os
+import platform
 import re
 import sys
 import time
@@ -407,6 +409,17 @@ class _EntryUnits(Experiment):
                         sparsities=config["sparsities"], root=self.root, device=config["device"])
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _task_info(spec, root) -> dict[str, Any]:
     from .models import build
 
@@ -453,7 +466,8 @@ def run(tasks: Sequence[str], entries: Sequence[tuple[str, str, dict[str, Any]]]
             per_seed = [done[u["id"]]["result"] for u in units]
             prov = records.provenance(device=device, dtype=info["dtype"], seeds=list(seeds),
                                       wall_time=sum(done[u["id"]]["wall_time_s"] for u in units))
-            prov["session_wall_time_s"] = time.perf_counter() - start
+            prov.update(session_wall_time_s=time.perf_counter() - start, threads=THREADS, cpu=_cpu_model(),
+                        logical_cpus=os.cpu_count())
             document = {
                 "schema": SCHEMA, "protocol": PROTOCOL, "task": spec.name, "entry": entry, "task_info": info,
                 "method": method_info,
@@ -662,6 +676,14 @@ def _seeds_text(entry: Mapping) -> str:
     return str(n) if n >= SEEDS else f"{n} (partial)"
 
 
+def _machines(entries: Sequence[Mapping]) -> str:
+    seen = sorted({(e["provenance"].get("cpu"), e["provenance"].get("logical_cpus")) for e in entries
+                   if e["provenance"].get("cpu")})
+    if not seen:
+        return ""
+    return " Timed on one thread of " + "; ".join(f"{cpu} ({n} logical CPUs)" for cpu, n in seen) + "."
+
+
 def _budget(retrain: Mapping) -> str:
     n = retrain["epochs"]
     if retrain["optimizer"] == "lbfgs":
@@ -684,7 +706,7 @@ def _task_section(task: str, entries: Sequence[Mapping], base: str) -> list[str]
         lines += [f"![{task}: test accuracy vs sparsity, one-shot and retrained](figures/{task}.svg)", "",
                   f"Dense model (shared by every entry): test accuracy {_pct_ci(dense['test_accuracy'])} %, test "
                   f"loss {_num(dense['test_loss']['median'])}. Retraining budget: {_budget(retrain)} with the masks "
-                  f"(weight decay {retrain.get('weight_decay', 0)}).", ""]
+                  f"(weight decay {retrain.get('weight_decay', 0)}).{_machines(entries)}", ""]
     sparsities = (entries[0]["config"]["sparsities"] if entries else list(SPARSITIES))
     pareto = _pareto(entries)
     for regime, label in (("one_shot", "One-shot (no retraining)"), ("retrained", "Retrained")):

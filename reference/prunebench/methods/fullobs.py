@@ -12,8 +12,9 @@ References:
     E. Kurtic, D. Campos, T. Nguyen, E. Frantar, M. Kurtz, B. Fineran, M. Goin and D. Alistarh (2022), "The
     Optimal BERT Surgeon: Scalable and accurate second-order pruning for large language models", EMNLP. --
     deleting a set Q at once: dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q, L_Q = w_Q^T (H^-1[Q, Q])^-1 w_Q / 2.
-    E. Frantar and D. Alistarh (2022), "Optimal Brain Compression", NeurIPS 35. -- dropping the rows of deleted
-    weights from the inverse, and applying sequential OBS downdates lazily, many at once, as matrix products.
+    E. Frantar and D. Alistarh (2022), "Optimal Brain Compression", NeurIPS 35. -- dropping the rows of
+    deleted weights from the inverse, and applying sequential OBS downdates lazily, many at once, as matrix
+    products.
 
 What it computes. ``A = G + damping I`` with ``G`` the empirical Fisher (``hessian="fisher"``) or the
 Gauss-Newton matrix with one term per sample and output (``"ggn"``, the paper's several-output
@@ -27,9 +28,9 @@ Gauss-Newton matrix with one term per sample and output (``"ggn"``, the paper's 
    *jointly and exactly*, which is what a group of OBS deletions without re-ranking in between would do);
 3. with ``A^-1[Q, Q] = L L^T`` (Cholesky, float64): ``z = L^-1 w_Q``, ``F = A^-1[:, Q] L^-T``;
    ``dw = -F z`` (so ``(w + dw)_Q = 0``; set to exactly 0 afterwards), ``L_Q = |z|^2 / 2``, and the rank-|Q|
-   downdate ``A^-1 <- A^-1 - F F^T``, after which ``A^-1`` restricted to the remaining weights is the inverse of
-   ``A`` restricted to them. ``|z_i|^2 / 2`` is the saliency of the i-th member deleted after the ones before it
-   (the Cholesky factor is that elimination), so the per-deletion saliencies add up to ``L_Q``.
+   downdate ``A^-1 <- A^-1 - F F^T``, after which ``A^-1`` restricted to the remaining weights is the inverse
+   of ``A`` restricted to them. ``|z_i|^2 / 2`` is the saliency of the i-th member deleted after the ones
+   before it (the Cholesky factor is that elimination), so the per-deletion saliencies add up to ``L_Q``.
    ``group_size=1`` is the paper's OBS, deletion for deletion (tested against :class:`~.hassibi1993obs.OBS`).
 
 Delayed downdates (exact, a matter of speed only). The factors ``F`` of up to ``flush`` deletions are kept as
@@ -39,12 +40,13 @@ applied to ``M`` in one matrix product. Only the lower triangle of ``M`` is kept
 row panels ``M[i0:i1, :i1] -= U[i0:i1] U[:i1]^T`` cost ``p^2 |U|`` flop instead of ``2 p^2 |U|``.
 
 Compaction. Deleted rows of ``A^-1`` are zero but still cost flops in every later downdate; when a fraction
-``compact`` of a block's rows are deleted, the rows and columns of the remaining weights are moved to the front
-of the same storage, in place (row chunks, ascending: no row is overwritten before it is read), so the
+``compact`` of a block's rows are deleted, the rows and columns of the remaining weights are moved to the
+front of the same storage, in place (row chunks, ascending: no row is overwritten before it is read), so the
 ``p x p`` matrix shrinks with ``p`` and no second matrix is ever allocated. The total cost of deleting down
 to a fraction ``s`` of ``P`` weights is about ``(1 - s^3) P^3 / 3`` flop (``1.1e13`` for the 32,360-weight
 MNIST MLP at 95%) instead of ``2 (1 - s) P^3`` without compaction and symmetry; every deletion costs the same
-flops whatever the group size, and ``group_size`` only changes how many re-rankings (and small solves) there are.
+flops whatever the group size, and ``group_size`` only changes how many re-rankings (and small solves) there
+are.
 
 Precision, step by step (tests/test_fullobs.py measures it):
 
@@ -92,7 +94,7 @@ import bisect
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -123,8 +125,8 @@ _MAX_WOODBURY = 4096  # vectors per Woodbury block of the build (one block when 
 class SurgeryStats:
     """Where the time of one run went, and the work done (flop counted from the matrix sizes).
 
-    ``build_*``: the inverse (per-sample vectors and Woodbury); ``downdate_*``: applying the delayed factors to
-    the stored matrix (the ``P^3``-class work); ``compact_*``: moving the remaining rows to the front;
+    ``build_*``: the inverse (per-sample vectors and Woodbury); ``downdate_*``: applying the delayed factors
+    to the stored matrix (the ``P^3``-class work); ``compact_*``: moving the remaining rows to the front;
     ``select_s``: everything else per group (saliencies, the group's columns, the small solves, the weights).
     Seconds are wall time (GPU work synchronised), ``*_flop`` floating-point operations.
     """
@@ -160,8 +162,8 @@ class SurgeryStats:
 class Checkpoint:
     """The state of a deletion sequence after ``count`` deletions (see :meth:`FullOBS.prune_path`).
 
-    ``deletions`` lists every deletion so far in order, named like ``named_parameters``; ``delta`` is the change
-    of every effective weight since the start (keyed like ``named_parameters``; the deleted entries of
+    ``deletions`` lists every deletion so far in order, named like ``named_parameters``; ``delta`` is the
+    change of every effective weight since the start (keyed like ``named_parameters``; the deleted entries of
     ``weights + delta`` are exactly zero); ``stopped`` is ``"count"`` or ``"exhausted"`` (no candidate left);
     ``stats`` the :class:`SurgeryStats` so far.
     """
