@@ -10,8 +10,8 @@ weights, one 32,360 x 32,360 float32 inverse, 4.2 GB) from the dense model to 95
 - ``track_build_gflops`` and ``track_downdate_gflops``: the achieved rate of the Woodbury build and of the
   delayed downdates (flop counted from the matrix sizes), and ``track_matmul_gflops``: ``C -= A B^T``
   (4096 x 4096, rank 256, float32) measured in the same process just before, so that
-  ``track_downdate_efficiency`` and ``track_build_efficiency`` (the ratios; target >= 0.5) do not depend on how
-  busy the machine was;
+  ``track_downdate_efficiency`` and ``track_build_efficiency`` (the ratios; target >= 0.5) do not depend on
+  how busy the machine was;
 - ``track_peak_rss_gib``: the process's peak resident memory during the run (``track_peak_cuda_gib`` on a
   GPU).
 
@@ -69,7 +69,7 @@ def _full_run(group_size: int, device: str) -> dict:
     fullobs = common.require("methods.fullobs")
     meter_cls = common.require("experiments.obs_mnist", "Meter")
     p = common.problem(MODEL, device, "float32", SAMPLES)
-    rates = {str(d).removeprefix("torch."): _matmul_gflops(d, p.device) for d in (torch.float32, torch.float64)}
+    rates = {name: _matmul_gflops(getattr(torch, name), p.device) for name in ("float32", "float64")}
     obs = fullobs.FullOBS(dtype="float32", group_size=group_size, samples=SAMPLES)
     count = int(TARGET * common.parameter_count(MODEL))
     try:
@@ -173,7 +173,8 @@ def _accuracy_runs() -> dict | str:
 
 
 class GroupSizeAccuracy:
-    """What the group size costs in test accuracy where group size 1 is affordable (digits MLP, 2,410 weights)."""
+    """What the group size costs in test accuracy where group size 1 is affordable (digits MLP, 2,410
+    weights)."""
 
     param_names = ["group_size", "sparsity"]
     params = [ACCURACY_GROUP_SIZES, ACCURACY_SPARSITIES]
@@ -190,7 +191,8 @@ class GroupSizeAccuracy:
         return statistics.median(cache[group_size, sparsity, s] for s in ACCURACY_SEEDS)
 
     def track_accuracy_cost(self, cache, group_size, sparsity):
-        return statistics.median(cache[group_size, sparsity, s] - cache[1, sparsity, s] for s in ACCURACY_SEEDS)
+        return statistics.median(cache[group_size, sparsity, s] - cache[1, sparsity, s]
+                                 for s in ACCURACY_SEEDS)
 
     track_test_accuracy.unit = "%"
     track_accuracy_cost.unit = "percentage points"

@@ -32,6 +32,10 @@ def _least_squares(n: int = 40, p: int = 6, seed: int = 0):
     return model, nn.MSELoss(reduction="sum"), X, y
 
 
+def _names(deletions):
+    return [(d.name, d.index) for d in deletions]
+
+
 def _sequence(method, model, loss_fn, X, y):
     steps = list(method.sequence(model, loss_fn, X, y))
     return [(s.deletion.name, s.deletion.index) for s in steps], steps
@@ -129,7 +133,7 @@ def test_delayed_downdates_and_compaction_do_not_change_results(flush, compact):
 
 @pytest.fixture(scope="module")
 def digits_mlp():
-    """mlp-64-32-10 (2,410 weights) trained on scikit-learn digits with cross-entropy: a real saliency spread."""
+    """mlp-64-32-10 (2,410 weights) trained on scikit-learn digits (cross-entropy): a real saliency spread."""
     splits = tasks.get("digits").data()
     X = splits.x_train.reshape(-1, 64).to(torch.float64)
     y = splits.y_train
@@ -162,7 +166,7 @@ def test_float32_agrees_with_float64_on_a_trained_network(digits_mlp):
             net = copy.deepcopy(model)
             prune.apply_selection(net, cp.selection(), prune.prunable_names(net))
             losses.append(float(loss_fn(net(X), y)))
-        assert abs(losses[1] - losses[0]) <= 1e-4 * losses[0], f"loss float64 {losses[0]}, float32 {losses[1]}"
+        assert abs(losses[1] - losses[0]) <= 1e-4 * losses[0], f"float64 {losses[0]}, float32 {losses[1]}"
 
 
 def test_refuses_an_inverse_that_does_not_fit(monkeypatch):
@@ -193,7 +197,7 @@ def test_prune_path_meets_each_count_and_matches_one_shot():
     assert [len(c.deletions) for c in checkpoints] == [5, 13, 20]
     # A group never crosses a checkpoint, so each is what a one-shot run to that count deletes.
     alone = obs.select(model, loss_fn, X, y, count=13)
-    assert [(d.name, d.index) for d in alone.deletions] == [(d.name, d.index) for d in checkpoints[1].deletions]
+    assert _names(alone.deletions) == _names(checkpoints[1].deletions)
     net = copy.deepcopy(model)
     prune.apply_selection(net, checkpoints[2].selection(), prune.prunable_names(net))
     assert sum(int((t == 0).sum()) for t in effective_params(net).values()) >= 20
@@ -246,6 +250,13 @@ def _args(**kw):
     return argparse.Namespace(**{**base, **kw})
 
 
+def test_obs_mnist_gives_every_method_the_samples_obs_full_draws():
+    X, y = torch.arange(50.0)[:, None], torch.arange(50)
+    expected = FullOBS(samples=7, seed=3)._subset(X, y)[1]
+    assert torch.equal(y[obs_mnist.subset(50, 7, 3)], expected)
+    assert obs_mnist.subset(50, 50, 3) is None
+
+
 def test_obs_mnist_config_and_messages():
     experiment = get_experiment("obs-mnist")
     config = experiment.config(_args(group_sizes="1,64"), [0, 1, 2])
@@ -254,7 +265,7 @@ def test_obs_mnist_config_and_messages():
     assert config["variants"]["obs-layer-g1"]["params"]["blocks"] == "module"
     assert len(experiment.units(config)) == 24
     # `prunebench reproduce all` passes only the common options: the defaults apply.
-    assert experiment.config(_args(), [0])["group_sizes"] == [1, 64, 1024]
+    assert experiment.config(_args(), [0])["group_sizes"] == [64, 1024]
     with pytest.raises(ValueError, match=r"--group-sizes must be distinct positive integers"):
         experiment.config(_args(group_sizes="1,0"), [0])
     with pytest.raises(ValueError, match=r"--samples must be a positive integer; got 0"):

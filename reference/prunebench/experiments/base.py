@@ -77,17 +77,17 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
     return seeds
 
 
-def _run_and_save(experiment: Experiment, config: dict, unit: dict, path: str, threads: int | None) -> dict:
-    """Worker: compute one unit and write it atomically (runs in this process, a joblib worker or on Dask)."""
+def _run_unit(experiment_name: str, config: dict, unit: dict, threads: int | None) -> dict:
+    """Worker: compute one unit (in this process, a joblib worker or a Dask worker on another machine)."""
+    from . import get
+
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     start = time.perf_counter()
-    result = experiment.run_unit(config, unit)
-    payload = {"unit": unit, "result": result, "wall_time_s": time.perf_counter() - start}
-    records.atomic_write_json(path, payload)
-    return payload
+    result = get(experiment_name).run_unit(config, unit)
+    return {"unit": unit, "result": result, "wall_time_s": time.perf_counter() - start}
 
 
 def _check_config(out: Path, config: dict) -> None:
@@ -160,33 +160,34 @@ def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[s
 
 
 def _run_pending(experiment, config, pending, path_of, args, done) -> None:
+    """Compute the pending units; each is written atomically here, by the caller, as soon as it arrives, so
+    the output folder need not be shared with remote workers."""
     from tqdm.auto import tqdm
 
     if not pending:
         return
     bar = tqdm(total=len(pending), desc=experiment.name, unit="unit", disable=getattr(args, "no_progress", False))
+
+    def save(payload: dict) -> None:
+        records.atomic_write_json(path_of(payload["unit"]["id"]), payload)
+        done[payload["unit"]["id"]] = payload
+        bar.update()
+
     if args.jobs == 1 and not args.scheduler:
         for unit in pending:
             bar.set_postfix_str(unit["id"], refresh=False)
-            done[unit["id"]] = _run_and_save(experiment, config, unit, str(path_of(unit["id"])), None)
-            bar.update()
-        bar.close()
-        return
-
-    import joblib
-
-    calls = (joblib.delayed(_run_and_save)(experiment, config, unit, str(path_of(unit["id"])), 1)
-             for unit in pending)
-    if args.scheduler:
-        from distributed import Client
-
-        with Client(args.scheduler), joblib.parallel_config(backend="dask"):
-            outputs = joblib.Parallel(n_jobs=-1, return_as="generator_unordered")(calls)
-            for payload in outputs:
-                done[payload["unit"]["id"]] = payload
-                bar.update()
+            save(_run_unit(experiment.name, config, unit, None))
     else:
-        for payload in joblib.Parallel(n_jobs=args.jobs, return_as="generator_unordered")(calls):
-            done[payload["unit"]["id"]] = payload
-            bar.update()
+        import joblib
+
+        calls = (joblib.delayed(_run_unit)(experiment.name, config, unit, 1) for unit in pending)
+        if args.scheduler:
+            from distributed import Client
+
+            with Client(args.scheduler), joblib.parallel_config(backend="dask"):
+                for payload in joblib.Parallel(n_jobs=-1, return_as="generator_unordered")(calls):
+                    save(payload)
+        else:
+            for payload in joblib.Parallel(n_jobs=args.jobs, return_as="generator_unordered")(calls):
+                save(payload)
     bar.close()
