@@ -30,9 +30,8 @@ class Squares(base.Experiment):
 
 
 @pytest.fixture
-def toy(monkeypatch):
+def toy():
     Squares.calls = []
-    monkeypatch.setattr(experiments, "get", lambda name: Squares())
     return Squares()
 
 

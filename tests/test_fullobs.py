@@ -259,13 +259,17 @@ def test_obs_mnist_gives_every_method_the_samples_obs_full_draws():
 
 def test_obs_mnist_config_and_messages():
     experiment = get_experiment("obs-mnist")
-    config = experiment.config(_args(group_sizes="1,64"), [0, 1, 2])
-    assert list(config["variants"]) == ["obs-full-g1", "obs-full-g64", "obs-layer-g1", "obs-full-ggn-g1",
+    config = experiment.config(_args(group_sizes="1,64", ggn=True), [0, 1, 2])
+    assert list(config["variants"]) == ["obs-full-g1", "obs-layer-g1", "obs-full-g64", "obs-full-ggn-g1",
                                         "obd-fisher", "obd-ggn", "obd-exact", "magnitude"]
     assert config["variants"]["obs-layer-g1"]["params"]["blocks"] == "module"
-    assert len(experiment.units(config)) == 24
+    assert config["variants"]["obs-full-ggn-g1"]["params"]["samples"] == 112
+    units = [u["id"] for u in experiment.units(config)]
+    assert len(units) == 24 and units[0] == "obd-fisher.seed=0" and units[12] == "obs-full-g1.seed=0"
     # `prunebench reproduce all` passes only the common options: the defaults apply.
-    assert experiment.config(_args(), [0])["group_sizes"] == [64, 1024]
+    defaults = experiment.config(_args(), [0])
+    assert defaults["group_sizes"] == [64, 1, 1024] and defaults["damping"] == 1e-5
+    assert "obs-full-ggn-g64" not in defaults["variants"]
     with pytest.raises(ValueError, match=r"--group-sizes must be distinct positive integers"):
         experiment.config(_args(group_sizes="1,0"), [0])
     with pytest.raises(ValueError, match=r"--samples must be a positive integer; got 0"):
@@ -285,7 +289,7 @@ def _fake_unit(label, seed, dense, accuracies, stats=None):
 
 def test_obs_mnist_summary_has_the_claims_and_tables():
     experiment = get_experiment("obs-mnist")
-    config = experiment.config(_args(group_sizes="1,64", no_ggn=True), [0, 1, 2])
+    config = experiment.config(_args(group_sizes="1,64"), [0, 1, 2])
     stats = {"build_gflops": 40.0, "downdate_gflops": 45.0, "build_s": 30.0, "downdate_s": 200.0,
              "compact_s": 20.0, "select_s": 50.0, "groups": 31000}
     results = {}

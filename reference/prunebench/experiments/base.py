@@ -77,16 +77,14 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
     return seeds
 
 
-def _run_unit(experiment_name: str, config: dict, unit: dict, threads: int | None) -> dict:
+def _run_unit(experiment: Experiment, config: dict, unit: dict, threads: int | None) -> dict:
     """Worker: compute one unit (in this process, a joblib worker or a Dask worker on another machine)."""
-    from . import get
-
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     start = time.perf_counter()
-    result = get(experiment_name).run_unit(config, unit)
+    result = experiment.run_unit(config, unit)
     return {"unit": unit, "result": result, "wall_time_s": time.perf_counter() - start}
 
 
@@ -176,11 +174,11 @@ def _run_pending(experiment, config, pending, path_of, args, done) -> None:
     if args.jobs == 1 and not args.scheduler:
         for unit in pending:
             bar.set_postfix_str(unit["id"], refresh=False)
-            save(_run_unit(experiment.name, config, unit, None))
+            save(_run_unit(experiment, config, unit, None))
     else:
         import joblib
 
-        calls = (joblib.delayed(_run_unit)(experiment.name, config, unit, 1) for unit in pending)
+        calls = (joblib.delayed(_run_unit)(experiment, config, unit, 1) for unit in pending)
         if args.scheduler:
             from distributed import Client
 

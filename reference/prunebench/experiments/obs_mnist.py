@@ -97,13 +97,13 @@ def variant_specs(group_sizes: list[int], samples: int, damping: float, dtype: s
     """Label -> {"method", "params"} (the unit's seed is added to the OBS parameters at run time); ``ggn``:
     the samples of the Gauss-Newton variant (``None``: no such variant)."""
     obs = {"hessian": "fisher", "damping": damping, "samples": samples, "dtype": dtype}
-    specs: dict[str, dict] = {}
-    for k in group_sizes:
-        specs[f"obs-full-g{k}"] = {"method": "obs-full", "params": {**obs, "group_size": k}}
     main = group_sizes[0]
+    specs: dict[str, dict] = {f"obs-full-g{main}": {"method": "obs-full", "params": {**obs, "group_size": main}}}
     if layer:
         specs[f"obs-layer-g{main}"] = {"method": "obs-full",
                                        "params": {**obs, "group_size": main, "blocks": "module"}}
+    for k in group_sizes[1:]:
+        specs[f"obs-full-g{k}"] = {"method": "obs-full", "params": {**obs, "group_size": k}}
     if ggn:
         ggn_params = {**obs, "hessian": "ggn", "samples": ggn, "group_size": main}
         specs[f"obs-full-ggn-g{main}"] = {"method": "obs-full", "params": ggn_params}
@@ -259,9 +259,9 @@ class ObsMnist(Experiment):
     needs_data = "mnist"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--group-sizes", default="64,1024",
+        parser.add_argument("--group-sizes", default="64,1,1024",
                             help="OBS group sizes, comma-separated; the first is used for the layer-block "
-                                 "and Gauss-Newton variants and the claims (default 64,1024)")
+                                 "and Gauss-Newton variants and the claims (default 64,1,1024)")
         parser.add_argument("--samples", type=int, default=1000,
                             help="training points of every curvature (default 1000)")
         parser.add_argument("--damping", type=float, default=1e-5,
@@ -272,12 +272,13 @@ class ObsMnist(Experiment):
         parser.add_argument("--ggn-samples", type=int, default=112,
                             help="training points of the Gauss-Newton OBS variant (default 112: 9 vectors "
                                  "each, about the Fisher's 1000 vectors)")
-        parser.add_argument("--no-ggn", action="store_true", help="skip the Gauss-Newton OBS variant")
+        parser.add_argument("--ggn", action="store_true",
+                            help="also run the Gauss-Newton OBS variant (not in the committed run: time)")
         parser.add_argument("--no-layer", action="store_true", help="skip the layer-block OBS variant")
 
     def config(self, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
         quick = bool(args.quick)
-        text = str(getattr(args, "group_sizes", "64,1024"))
+        text = str(getattr(args, "group_sizes", "64,1,1024"))
         try:
             sizes = [int(v) for v in text.split(",") if v.strip()]
         except ValueError:
@@ -295,7 +296,7 @@ class ObsMnist(Experiment):
         if isinstance(ggn_samples, bool) or not isinstance(ggn_samples, int) or ggn_samples < 1:
             raise ValueError(f"--ggn-samples must be a positive integer; got {ggn_samples!r}")
         dtype = "float64" if quick else getattr(args, "dtype", "float32")
-        ggn = None if getattr(args, "no_ggn", False) else (56 if quick else ggn_samples)
+        ggn = (56 if quick else ggn_samples) if getattr(args, "ggn", False) else None
         specs = variant_specs(sizes, 500 if quick else samples, damping, dtype, ggn=ggn,
                               layer=not getattr(args, "no_layer", False))
         return {**super().config(args, seeds), "task": QUICK_TASK.name if quick else "mnist", "dtype": dtype,
