@@ -23,13 +23,14 @@ Protocol (one unit per seed and variant):
 3. Prune one-shot, without retraining, to 50, 75, 90, 95 and 98% of the weights with each variant:
 
    - ``obs-full-g<k>``: full-network OBS (:class:`prunebench.methods.fullobs.FullOBS`), the empirical Fisher
-     of all 32,360 weights (``F = (1/N) sum g g^T + damping I``, one 4.2 GB float32 inverse), ``k`` weights
-     deleted jointly per ranking (``k = 1``: the paper's OBS, one weight at a time);
-   - ``obs-full-ggn-g<k>``: the same with the Gauss-Newton matrix, 9 terms per sample (the paper's
-     several-output Hessian), from ``ggn_samples`` points (112 by default: 1,008 vectors, the Fisher's
-     budget);
+     of all 32,360 weights (``F = (1/N) sum g g^T + damping I``, damping 1e-5, one 4.2 GB float32 inverse),
+     ``k`` weights deleted jointly per ranking (``k = 1``: the paper's OBS, one weight at a time; ``k`` = 64,
+     1 and 1024 by default, 64 being the one compared in the claims);
    - ``obs-layer-g<k>``: the same with one inverse per layer (blockwise OBS, WoodFisher's blocks for this
      net);
+   - ``obs-full-ggn-g<k>`` (with ``--ggn``): the same with the Gauss-Newton matrix, 9 terms per sample (the
+     paper's several-output Hessian), from ``ggn_samples`` points (112 by default: 1,008 vectors, the
+     Fisher's budget);
    - ``obd-<curvature>``: OBD's diagonal saliency ``h w^2 / 2`` from the empirical Fisher, Gauss-Newton or
      exact Hessian diagonal (ranked once, no update);
    - ``magnitude``: global magnitude.
@@ -98,7 +99,8 @@ def variant_specs(group_sizes: list[int], samples: int, damping: float, dtype: s
     the samples of the Gauss-Newton variant (``None``: no such variant)."""
     obs = {"hessian": "fisher", "damping": damping, "samples": samples, "dtype": dtype}
     main = group_sizes[0]
-    specs: dict[str, dict] = {f"obs-full-g{main}": {"method": "obs-full", "params": {**obs, "group_size": main}}}
+    specs: dict[str, dict] = {f"obs-full-g{main}": {"method": "obs-full",
+                                                    "params": {**obs, "group_size": main}}}
     if layer:
         specs[f"obs-layer-g{main}"] = {"method": "obs-full",
                                        "params": {**obs, "group_size": main, "blocks": "module"}}
