@@ -34,7 +34,7 @@ def _claim(**overrides):
 
 def _curves():
     rows = []
-    for series, slope in (("obd", 1.0), ("magnitude", 2.0), ("custom curve", 3.0)):
+    for series, slope in (("obd", 1.0), ("magnitude", 2.0), ("obd+retrain", 0.5), ("custom curve", 3.0)):
         for seed in range(3):
             for x in (0.0, 1.0, 2.0, 3.0):
                 for panel in ("train", "test"):
@@ -276,6 +276,13 @@ def test_method_colors_are_fixed_and_fallbacks_deterministic():
     assert len(set(report.METHOD_COLORS.values())) == len(report.METHOD_COLORS)
     assert report.method_color("my-method") == report.method_color("my-method")
     assert report.method_color("my-method") not in report.METHOD_COLORS.values()
+    for variant in ("obs+retrain", "obs + retraining", "OBS (exact)", "obs, alpha=1e-8"):
+        assert report.method_color(variant) == report.METHOD_COLORS["obs"], variant
+    assert report.method_color("obd-lecun-lm + retraining") == report.METHOD_COLORS["obd-lecun-lm"]
+    assert report.method_color("obs-fisher") != report.method_color("obs")
+    dashes = report._dashes(["obs", "obs+retrain", "obd+retrain", "obd (exact)", "actual"])
+    assert dashes["obs"] == dashes["actual"] == "" and dashes["obs+retrain"] == dashes["obd+retrain"] != ""
+    assert dashes["obd (exact)"] not in ("", dashes["obs+retrain"])
     names = [f"series {i}" for i in range(12)]
     assert len(set(report._palette(names).values())) == len(names)  # no two unknown series share a colour
 
@@ -287,9 +294,13 @@ def test_figure_renders_png_and_svg_identically_twice():
     spec, curves = record["results"]["figures"][0], record["results"]["curves"]
     fig, axes = report.plot_figure(spec, curves)
     assert len(axes) == 2 and [ax.get_title() for ax in axes] == ["train", "test"]
-    colors = {line.get_label(): line.get_color() for line in axes[-1].get_legend().get_lines()}
-    assert colors["obd"].lower() == report.METHOD_COLORS["obd"].lower()
-    assert colors["magnitude"].lower() == report.METHOD_COLORS["magnitude"].lower()
+    [legend] = fig.legends
+    entries = list(zip((t.get_text() for t in legend.get_texts()), legend.get_lines(), strict=True))
+    assert {name: line.get_color() for name, line in entries} == {
+        "obd": report.METHOD_COLORS["obd"], "magnitude": report.METHOD_COLORS["magnitude"],
+        "obd+retrain": report.METHOD_COLORS["obd"], "custom curve": report.method_color("custom curve")}
+    styles = {name: line.get_linestyle() for name, line in entries}
+    assert styles["obd"] == "-" and styles["obd+retrain"] != "-"
     first = report.render_figure(spec, curves)
     assert first["png"].startswith(b"\x89PNG\r\n\x1a\n") and b"<svg" in first["svg"]
     assert b"Date" not in first["svg"] and b"Matplotlib v" not in first["svg"]

@@ -11,10 +11,10 @@ them with each other). Per model, for a seeded synthetic batch:
 - every inverse of :func:`prunebench.curvature.inverse_hessian` (GGN, float64) on models with at most
   :data:`INVERSE_LIMIT` parameters (largest layer block, for ``block-diagonal``).
 
-Time: a warm-up call, then ``repeats`` timed repeats of ``number`` calls each (``number`` chosen so a repeat
-lasts at least ``min_time``); the time per call is the minimum over repeats (timeit's min-of-N: the run least
-disturbed by other work). A call slower than ``budget`` seconds is timed from its first two calls only. GPU
-work is synchronised inside every timed call.
+Time: a warm-up call, then ``repeats`` x ``number`` calls timed one by one (``number`` calls last about
+``min_time``); the time per call is the fastest of them (timeit's min-of-N: the call least disturbed by other
+work; the median is kept in the record too). A call slower than ``budget`` seconds is timed from its first two
+calls only. GPU work is synchronised inside every timed call.
 
 Memory: the peak memory of one call above what was allocated before it. CUDA: ``torch.cuda`` peak
 statistics. CPU: the process's peak resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``)
@@ -36,13 +36,14 @@ import functools
 import gc
 import logging
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "COLORS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "INVERSE_LIMIT",
+__all__ = ["BACKENDS", "COLORS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "HEAVY", "INVERSE_LIMIT",
            "INVERSE_METHODS", "RATE_SIZE", "TABLE_COLUMNS", "TARGETS", "check_targets", "markdown", "measure",
            "measure_rate", "peak_memory", "plot", "problem", "rate_table", "ratio_rows", "ratio_table",
            "register_cli", "run", "targets_table", "write"]
@@ -73,6 +74,11 @@ TARGETS = (
     ("ggn <= 3x a gradient", "ggn", None, 3.0),
 )
 """(statement, native method, models or None for every model, largest ratio to one gradient): issue 3."""
+HEAVY = {
+    ("backpack", "exact", "lenet-usps"): "BackPACK's DiagHessian on lenet-usps: 101 s and 9.7 GB per call at "
+                                         "batch 128 on the 2-core reference machine (3761 gradients)",
+}
+"""(backend, method, model) cases measured only with ``heavy=True`` (``--heavy``), and why."""
 RATE_TARGET = 0.5
 MEMORY_FLOOR = 0.25 * 2**20
 """Peaks below this (bytes) are too close to the page resolution of the CPU measurement to divide by."""
@@ -185,36 +191,37 @@ def peak_memory(fn: Callable[[], Any], device: str) -> tuple[int | None, float]:
 
 def measure(fn: Callable[[], Any], device: str = "cpu", *, repeats: int = 5, min_time: float = 0.05,
             budget: float = 5.0) -> dict[str, Any]:
-    """Time and peak memory of ``fn`` (see the module docstring): ``{"seconds", "calls", "peak_bytes"}``.
+    """Time and peak memory of ``fn`` (see the module docstring): ``{"seconds", "median_seconds", "calls",
+    "peak_bytes"}``.
 
-    ``seconds`` is the minimum over ``repeats`` repeats of the mean time per call within a repeat; ``calls``
-    is how many timed calls that took (the warm-up counts only for calls slower than ``budget``).
+    After a warm-up call, ``repeats`` x ``number`` calls are timed one by one (``number`` calls last about
+    ``min_time``); ``seconds`` is the fastest call, ``median_seconds`` the median. On a shared machine a call
+    is either undisturbed or preempted for a whole scheduler slice, so the fastest call is the stable estimate
+    of the undisturbed cost (timeit's min-of-N, with N single calls: every call here takes far longer than the
+    timer's resolution). A call slower than ``budget`` seconds is timed from two calls only.
     """
     import torch
 
     def call():
+        start = time.perf_counter()
         fn()
         if device.startswith("cuda"):
             torch.cuda.synchronize(device)
+        return time.perf_counter() - start
 
-    start = time.perf_counter()
-    call()  # warm-up: lazy imports, allocator caches, kernel selection
-    first = time.perf_counter() - start
-    peak, second = peak_memory(call, device)
+    first = call()  # warm-up: lazy imports, allocator caches, kernel selection
+    peak, second = peak_memory(fn, device)  # synchronises CUDA itself
     if first > budget:
-        return {"seconds": min(first, second), "calls": 2, "peak_bytes": peak}
-    best, calls = second, 1
+        return {"seconds": min(first, second), "median_seconds": max(first, second), "calls": 2,
+                "peak_bytes": peak}
     number = max(1, math.ceil(min_time / max(min(first, second), 1e-9)))
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        best = min(best, (time.perf_counter() - start) / number)
-        calls += number
-    return {"seconds": best, "calls": calls, "peak_bytes": peak}
+    times = [second] + [call() for _ in range(repeats * number)]
+    return {"seconds": min(times), "median_seconds": statistics.median(times), "calls": len(times),
+            "peak_bytes": peak}
 
 
-def _cases(parameters: int, largest_block: int, peers: bool) -> list[tuple[str, str, str]]:
+def _cases(model: str, parameters: int, largest_block: int, peers: bool,
+           heavy: bool) -> list[tuple[str, str, str]]:
     """``(kind, method, backend)`` for one model: the gradient, then diagonals, then inverses."""
     cases = [("gradient", "gradient", "autograd")]
     for backend, methods in BACKENDS.items():
@@ -222,7 +229,8 @@ def _cases(parameters: int, largest_block: int, peers: bool) -> list[tuple[str, 
             continue
         if backend in ("curvlinops", "torchfunc") and parameters > DENSE_LIMIT:
             continue
-        cases += [("diag", method, backend) for method in methods]
+        cases += [("diag", method, backend) for method in methods
+                  if heavy or (backend, method, model) not in HEAVY]
     for method in INVERSE_METHODS:
         size = largest_block if method == "block-diagonal" else parameters
         if size <= INVERSE_LIMIT:
@@ -232,9 +240,10 @@ def _cases(parameters: int, largest_block: int, peers: bool) -> list[tuple[str, 
 
 def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str = "float32",
         device: str = "cpu", repeats: int = 5, min_time: float = 0.05, budget: float = 5.0,
-        peers: bool = True, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Measure every case of every model; one row per case: ``model, P, kind, method, backend, seconds,
-    calls, peak_bytes``."""
+        peers: bool = True, heavy: bool = False,
+        progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Measure every case of every model (the :data:`HEAVY` ones only with ``heavy``); one row per case:
+    ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes``."""
     import torch
 
     from .curvature import hessian_diag, inverse_hessian
@@ -245,7 +254,7 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
         net, loss_fn, X, y = problem(name, batch, dtype=dtype, device=device)
         P = sum(p.numel() for p in net.parameters())
         block = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in net.modules())
-        for kind, method, backend in _cases(P, block, peers):
+        for kind, method, backend in _cases(name, P, block, peers, heavy):
             if kind == "gradient":
                 def fn(net=net, loss_fn=loss_fn, X=X, y=y):
                     return torch.autograd.grad(loss_fn(net(X), y), list(net.parameters()))
@@ -424,7 +433,7 @@ def plot(rows: Iterable[Mapping[str, Any]]):
 
 
 def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wall_time: float,
-          device: str, dtype: str) -> dict[str, Path]:
+          device: str, dtype: str, notes: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``bench-report.md`` (tables), ``bench-report.json`` (a record with provenance) and
     ``bench-cost.{png,svg}`` to ``out``; returns the paths."""
     from . import records
@@ -434,9 +443,9 @@ def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wa
     targets = check_targets(rows, rate)
     prov = records.provenance(device=device, dtype=dtype, seeds=[0], wall_time=wall_time)
     record = records.make_record("bench-report", config, {"rows": ratio_rows(rows), "rate": rate,
-                                                          "targets": targets}, prov)
+                                                          "targets": targets, "notes": list(notes)}, prov)
     paths = {"json": records.atomic_write_json(out / "bench-report.json", record)}
-    text = markdown(rows, rate, targets, prov)
+    text = markdown(rows, rate, targets, prov, notes)
     paths["md"] = out / "bench-report.md"
     paths["md"].write_text(text)
     fig, _ = plot(rows)
@@ -447,14 +456,17 @@ def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wa
     return paths
 
 
-def markdown(rows, rate, targets, prov: Mapping[str, Any]) -> str:
+def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] = ()) -> str:
+    """The report: provenance line, ratio table, notes, speed targets and the dense-inverse rate."""
     parts = ["# Curvature cost: ratios to one gradient and to BackPACK", "",
              f"Measured by `{prov['command']}` on {prov['device_name']} ({prov['device']}, {prov['threads']} "
              f"thread(s)), torch {prov['torch']}, prunebench {prov['prunebench']} at {prov['git_commit']}, "
              f"{prov['created']}; dtype {prov['dtype']} for the diagonals, float64 for the inverses. Time: "
-             "min over repeats of the mean per call; memory: peak above the memory in use before the call. "
-             "`-`: no reference (BackPACK has no such method) or a reference below 0.25 MiB.", "",
-             ratio_table(rows), "", "## Speed targets (issue 3)", "", targets_table(targets)]
+             "the fastest of many single calls (the median is in the record); memory: peak above the memory "
+             "in use before the call. `-`: no reference (BackPACK has no such method) or a reference below "
+             "0.25 MiB.", "",
+             ratio_table(rows), *(["", *(f"- {note}" for note in notes)] if notes else []), "",
+             "## Speed targets (issue 3)", "", targets_table(targets)]
     if rate is not None:
         parts += ["", "## Dense inverse against the matmul rate", "", rate_table(rate)]
     return "\n".join(parts) + "\n"
@@ -491,14 +503,15 @@ def _measure_and_write(args: argparse.Namespace) -> int:
         print(f"  measuring {message}", file=sys.stderr, flush=True)
 
     rows = run(args.models, batch=args.batch, dtype=args.dtype, device=args.device, repeats=args.repeats,
-               min_time=args.min_time, budget=args.budget, peers=not args.no_peers,
+               min_time=args.min_time, budget=args.budget, peers=not args.no_peers, heavy=args.heavy,
                progress=None if args.quiet else progress)
     rate = None if args.inverse_size == 0 else measure_rate(args.inverse_size, device=args.device)
     config = {"models": list(args.models), "batch": args.batch, "dtype": args.dtype, "device": args.device,
               "repeats": args.repeats, "min_time": args.min_time, "budget": args.budget,
-              "peers": not args.no_peers, "inverse_size": args.inverse_size,
+              "peers": not args.no_peers, "heavy": args.heavy, "inverse_size": args.inverse_size,
               "threads": torch.get_num_threads(), "hutchinson_probes": HUTCHINSON_PROBES}
-    paths = write(args.out, rows, rate, config, time.perf_counter() - start, args.device, args.dtype)
+    notes = [] if args.heavy else [f"Not measured (pass --heavy): {why}." for why in HEAVY.values()]
+    paths = write(args.out, rows, rate, config, time.perf_counter() - start, args.device, args.dtype, notes)
     print(paths["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
@@ -525,5 +538,8 @@ def register_cli(subparsers) -> None:
                    help=f"P of the dense-inverse rate check (default {RATE_SIZE}; 0 skips it)")
     p.add_argument("--no-peers", action="store_true",
                    help="native methods only (no BackPACK, curvlinops or torch.func)")
+    p.add_argument("--heavy", action="store_true",
+                   help="also measure the cases of bench_report.HEAVY (BackPACK's DiagHessian on lenet-usps: "
+                        "minutes and about 10 GB per call)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd)

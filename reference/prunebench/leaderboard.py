@@ -627,7 +627,10 @@ def _seconds(stat: Mapping) -> str:
 
 
 def _mib(stat: Mapping | None) -> str:
-    return "—" if stat is None else f"{stat['median']:.3g}"
+    if stat is None:
+        return "—"
+    x = stat["median"]
+    return f"{x:,.0f}" if x >= 10 else f"{x:.2g}"
 
 
 def _params(entry: Mapping) -> str:

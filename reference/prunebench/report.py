@@ -126,30 +126,71 @@ BIBTEX: dict[str, str] = {
 ``Experiment.paper`` names one of these keys; fields we could not confirm (some page ranges) are left out."""
 
 METHOD_COLORS: dict[str, str] = {
-    "obd": "#0072B2",
-    "obd-lecun-lm": "#56B4E9",
-    "obs": "#D55E00",
     "magnitude": "#009E73",
     "random": "#7F7F7F",
+    "obd": "#0072B2",
+    "obd-lecun-lm": "#56B4E9",
+    "obd-lecun": "#1F4E79",
+    "obd-exact": "#6A3D9A",
+    "obd-ggn": "#17BECF",
+    "obd-fisher": "#9E9AC8",
+    "obd-hutchinson": "#CAB2D6",
+    "obs": "#D55E00",
+    "obs-recursion": "#A63603",
+    "obs-exact": "#E31A1C",
+    "obs-ggn": "#FB9A99",
+    "obs-fisher": "#E69F00",
+    "obs-block-diagonal": "#FDBF6F",
+    "obs-stop-rule": "#7F2704",
     "woodfisher": "#CC79A7",
-    "kfac": "#E69F00",
+    "kfac": "#B8860B",
     "diag-fisher": "#8C564B",
-    "exactobs": "#9467BD",
+    "exactobs": "#67000D",
 }
-"""One colour per pruning method, the same in every figure (Okabe-Ito where possible; colour-blind safe)."""
+"""One colour per pruning method, the same in every figure: magnitude green, random grey, OBD and its
+curvature variants blues and purples, OBS and its variants reds and oranges (Okabe-Ito for the main three).
+A series named ``"<method> + retraining"``, ``"<method>+retrain"`` or ``"<method> (...)"`` takes its method's
+colour and a dashed line."""
 
 _FALLBACK_COLORS = ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#17BECF", "#BCBD22", "#E377C2", "#393B79",
                     "#637939", "#8C6D31", "#843C39", "#7B4173")
 
 
+_VARIANT = re.compile(r"^(?P<method>[\w.-]+?)\s*(?P<variant>[+(,/:].*)$")
+
+
+def _method_and_variant(name: str) -> tuple[str | None, str]:
+    """``("obs", "+retrain")`` for ``"obs+retrain"``: a known method and what follows it; ``(None, "")`` for a
+    name that does not start with a known method followed by one of ``+ ( , / :``."""
+    key = name.strip().lower()
+    if key in METHOD_COLORS:
+        return key, ""
+    match = _VARIANT.match(key)
+    if match and match["method"] in METHOD_COLORS:
+        return match["method"], match["variant"]
+    return None, ""
+
+
 def method_color(name: str) -> str:
-    """The colour of series ``name``: :data:`METHOD_COLORS` for a known method, else one fixed by a hash of
-    the name (the same in every figure and on every machine)."""
-    known = METHOD_COLORS.get(name.lower())
-    if known:
-        return known
+    """The colour of series ``name``: its method's in :data:`METHOD_COLORS` (also for variants such as
+    ``"obs+retrain"``), else one fixed by a hash of the name (the same in every figure and on every
+    machine)."""
+    method, _ = _method_and_variant(name)
+    if method is not None:
+        return METHOD_COLORS[method]
     digest = int(hashlib.sha256(name.encode()).hexdigest(), 16)
     return _FALLBACK_COLORS[digest % len(_FALLBACK_COLORS)]
+
+
+_DASHES = ((5, 2), (2, 1.5), (6, 2, 1.5, 2), (1, 1))
+
+
+def _dashes(series: Sequence[str]) -> dict[str, tuple | str]:
+    """Line styles for the series of one figure: solid for a method or an unknown name, a dash pattern per
+    distinct variant (``+retrain``, ``(exact)``, ...) in order of appearance."""
+    variants = list(dict.fromkeys(v for _, v in map(_method_and_variant, series) if v))
+    return {name: _DASHES[variants.index(v) % len(_DASHES)] if v else ""
+            for name, (_, v) in zip(series, map(_method_and_variant, series), strict=True)}
 
 
 def _palette(series: Sequence[str]) -> dict[str, str]:
@@ -158,7 +199,7 @@ def _palette(series: Sequence[str]) -> dict[str, str]:
     palette: dict[str, str] = {}
     for name in series:
         color = method_color(name)
-        if name.lower() not in METHOD_COLORS:
+        if _method_and_variant(name)[0] is None:
             start = _FALLBACK_COLORS.index(color)
             for step in range(len(_FALLBACK_COLORS)):
                 color = _FALLBACK_COLORS[(start + step) % len(_FALLBACK_COLORS)]
@@ -687,23 +728,25 @@ def plot_figure(spec: Mapping, curves: Iterable[Mapping]):
     ``panel``; rows of other figures are ignored) and return ``(fig, axes)``.
 
     One panel per entry of ``spec["panels"]`` (one panel when it is null). Each series is a line at the
-    median over seeds with a 95% bootstrap band (seaborn, ``seed=0``) in its :func:`method_color`. Nothing is
-    shown; the caller saves or discards the figure.
+    median over seeds with a 95% bootstrap band (seaborn, ``seed=0``) in its :func:`method_color`, dashed for
+    a variant of a method (``"obs+retrain"``); one legend for the figure. Nothing is shown; the caller saves
+    or discards the figure.
     """
     import pandas as pd
     import seaborn as sns
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     rows = [dict(r) for r in curves if r.get("figure", spec["id"]) == spec["id"]]
     if not rows:
         raise ValueError(f"figure {spec['id']!r} has no curves: expected rows in curves with "
                          f"\"figure\": {spec['id']!r}")
     frame = pd.DataFrame(rows)
-    if "seed" not in frame:
-        frame["seed"] = 0
+    frame["series"] = frame["series"].astype(str)
     panels = list(spec.get("panels") or [None])
-    series = list(dict.fromkeys(frame["series"].astype(str)))
-    palette = _palette(series)
+    series = list(dict.fromkeys(frame["series"]))
+    palette, dashes = _palette(series), _dashes(series)
+    marker = "o" if frame["x"].nunique() <= 20 else None
     with _figure_style():
         fig = Figure(figsize=(4.2 * len(panels) + 1.6, 3.4), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
@@ -712,21 +755,20 @@ def plot_figure(spec: Mapping, curves: Iterable[Mapping]):
             if data.empty:
                 raise ValueError(f"figure {spec['id']!r} lists panel {panel!r}, but no curve row has that "
                                  "panel")
-            few = data["x"].nunique() <= 20
-            sns.lineplot(data=data, x="x", y="y", hue="series", hue_order=[s for s in series
-                                                                           if s in set(data["series"])],
-                         palette=palette, estimator="median", errorbar=("ci", 95), n_boot=1000, seed=0,
-                         marker="o" if few else None, markersize=4, ax=ax, legend=ax is axes[-1])
+            order = [s for s in series if s in set(data["series"])]
+            sns.lineplot(data=data, x="x", y="y", hue="series", hue_order=order, palette=palette,
+                         style="series", style_order=order, dashes=dashes, markers=False, marker=marker,
+                         markersize=4, estimator="median", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax,
+                         legend=False)
             ax.set_xscale("log" if spec.get("logx") else "linear")
             ax.set_yscale("log" if spec.get("logy") else "linear")
             ax.set_xlabel(spec.get("xlabel") or "x")
             ax.set_ylabel(spec.get("ylabel") or "y")
             if panel is not None:
                 ax.set_title(str(panel))
-        legend = axes[-1].get_legend()
-        if legend is not None:
-            legend.set_title(None)
-            sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+        handles = [Line2D([], [], color=palette[s], marker=marker, markersize=4,
+                          **({"dashes": dashes[s]} if dashes[s] else {})) for s in series]
+        fig.legend(handles, series, loc="outside right center", frameon=False)
         if spec.get("title"):
             fig.suptitle(spec["title"])
     return fig, axes

@@ -372,7 +372,7 @@ def _claims(by_problem) -> list[dict]:
             rival = "OBD" if other == "obd" else "magnitude pruning"
             claims.append({
                 "id": f"{p}-obs-vs-{other}{'-retrained' if suffix else ''}",
-                "statement": f"OBS removes more weights than {rival} for the same training error ({name})",
+                "statement": f"OBS removes more weights than {rival} for the same training error ({name}, {how})",
                 "source": "[paper] abstract", "paper_value": None,
                 "metric": f"weights left by {other} minus weights left by OBS, both {how}, accuracy rule",
                 "unit": "weights", "values": diff, "rule": {"op": ">", "threshold": 0},
