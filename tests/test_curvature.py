@@ -561,3 +561,22 @@ def test_cross_entropy_with_probability_targets_and_label_smoothing():
                        (nn.CrossEntropyLoss(reduction="sum"), targets * 1.5)]:
         result = ParamLayout.from_model(model).flatten(hessian_diag(model, loss_fn, X, y))
         close(result, torch.diagonal(oracle.dense_hessian(model, loss_fn, X, y)), "soft targets")
+
+
+@pytest.mark.parametrize("entry", ["diag", "dense", "inverse"])
+def test_non_finite_weights_and_inputs_are_refused_naming_the_parameter(entry):
+    from prunebench import models
+    from prunebench.curvature import hessian, hessian_diag, inverse_hessian
+
+    net = models.build("monk-17-3-1", seed=0, dtype=torch.float64)
+    x = torch.randn(6, 17, dtype=torch.float64)
+    y = torch.rand(6, 1, dtype=torch.float64)
+    call = {"diag": hessian_diag, "dense": hessian, "inverse": inverse_hessian}[entry]
+    bad_x = x.clone()
+    bad_x[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="inputs must be finite; got 1 NaN/inf entries"):
+        call(net, torch.nn.MSELoss(), bad_x, y)
+    with torch.no_grad():
+        net[0].weight[1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"parameter 0.weight must be finite; got nan at index \[1, 2\]"):
+        call(net, torch.nn.MSELoss(), x, y)

@@ -31,7 +31,7 @@ from ._backprop import (
     unfold_input,
     with_ones,
 )
-from .health import CurvatureHealth, DenseCurvature, negative_fraction
+from .health import CurvatureHealth, DenseCurvature, check_finite, negative_fraction
 from .layout import ParamLayout
 
 __all__ = ["hessian", "per_sample_vectors"]
@@ -57,6 +57,7 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
         raise ValueError(f"method must be one of {list(DENSE_METHODS)}; got {method!r}")
     if backend not in ("native", "torchfunc"):
         raise ValueError(f"backend must be 'native' or 'torchfunc' for dense matrices; got {backend!r}")
+    check_finite(model, inputs, targets)
     dtype = next(model.parameters()).dtype
     inputs = inputs.to(dtype)
     layout = ParamLayout.from_model(model)

@@ -79,7 +79,7 @@ from ._backprop import (
     unsupported,
     with_ones,
 )
-from .health import Curvature, CurvatureHealth, negative_fraction
+from .health import Curvature, CurvatureHealth, check_finite, check_finite_result, negative_fraction
 from .layout import ParamLayout
 
 __all__ = ["BACKENDS", "METHODS", "hessian_diag"]
@@ -117,6 +117,7 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
         raise ValueError(f"probes must be a positive int; got {probes!r}")
     dtype = next(model.parameters()).dtype
     inputs = inputs.to(dtype)
+    check_finite(model, inputs, targets)
     if backend == "native":
         values = _native(model, loss_fn, inputs, targets, method, probes, seed)
     elif backend == "torchfunc":
@@ -124,6 +125,7 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
     else:
         values = _external(backend, model, loss_fn, inputs, targets, method)
     values = {name: values[name] for name, _ in model.named_parameters()}
+    check_finite_result(values, f"the {method} Hessian diagonal")
     return Curvature(values, CurvatureHealth(method=method, backend=backend,
                                              negative_fraction=negative_fraction(values)))
 

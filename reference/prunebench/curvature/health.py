@@ -80,3 +80,28 @@ def negative_fraction(values: dict[str, torch.Tensor] | torch.Tensor) -> float:
     if total == 0:
         return 0.0
     return float(sum(int((t < 0).sum()) for t in tensors)) / total
+
+
+def check_finite(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+    """Refuse NaN or infinity in the weights (naming the parameter), the inputs, the targets or the loss'
+    ingredients before any curvature is computed: a non-finite entry would silently poison every saliency."""
+    from ..models import effective_params
+
+    for name, value in effective_params(model).items():
+        bad = ~torch.isfinite(value.detach())
+        if bad.any():
+            index = tuple(int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"parameter {name} must be finite; got {value.detach()[index].item()} at index "
+                             f"{list(index)} ({int(bad.sum())} non-finite entries). Retrain or reload the model.")
+    for what, tensor in (("inputs", inputs), ("targets", targets)):
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{what} must be finite; got {int((~torch.isfinite(tensor)).sum())} NaN/inf "
+                             "entries. Clean the data before computing curvature.")
+
+
+def check_finite_result(values: dict[str, torch.Tensor], what: str) -> None:
+    """Refuse a curvature result with NaN or infinity, naming the parameter (e.g. after overflow in float32)."""
+    for name, value in values.items():
+        if not torch.isfinite(value).all():
+            raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(value)).sum())} "
+                             "NaN/inf entries); the loss may have overflowed: try float64 or smaller inputs")

@@ -66,7 +66,7 @@ from ._backprop import LossTerms, plan, record
 from .backends import detached_copy
 from .dense import hessian as dense_hessian
 from .dense import per_sample_vectors
-from .health import CurvatureHealth, negative_fraction
+from .health import CurvatureHealth, check_finite, negative_fraction
 from .layout import ParamLayout
 
 __all__ = ["HESSIANS", "METHODS", "InverseCurvature", "inverse_hessian"]
@@ -273,6 +273,7 @@ def inverse_hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, 
         ``hessian="exact"`` is not counted.
     """
     method, blocks = _validate(method, hessian, alpha, damping, block_size, dtype, blocks, on_indefinite)
+    check_finite(model, inputs, targets)
     work = _in_dtype(model, dtype)
     device = next(work.parameters()).device
     inputs = inputs.detach().to(device, dtype)
