@@ -16,10 +16,10 @@ Time: a warm-up call, then ``repeats`` x ``number`` calls timed one by one (``nu
 work; the median is kept in the record too). A call slower than ``budget`` seconds is timed from its first two
 calls only. GPU work is synchronised inside every timed call.
 
-Memory: the peak memory of one call above what was allocated before it. CUDA: ``torch.cuda`` peak
-statistics. CPU: the process's peak resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``)
-with glibc told to map every block of 64 KiB or more separately, so freed tensors leave the resident set;
-resolution one page.
+Memory: the peak memory of one call above what was allocated before it, measured after all the timings (a
+second phase). CUDA: ``torch.cuda`` peak statistics. CPU: the process's peak resident set (Linux ``VmHWM``,
+reset through ``/proc/self/clear_refs``) with glibc told to map every block of 64 KiB or more separately, so
+freed tensors leave the resident set; resolution one page.
 
 The dense-inverse rate: the inverse of a P = :data:`RATE_SIZE` curvature (the GGN of an MLP 99-80-1 without
 biases, exactly 8,000 parameters, by ``inverse_hessian(method="cholesky")``: form, factorise, invert) against
@@ -140,16 +140,25 @@ def _rate_problem(size: int, dtype: str, device: str):
 
 # ------------------------------------------------------------------------------------------------ measuring
 
-def _cpu_memory_setup() -> bool:
-    """Ask glibc to map blocks of 64 KiB or more separately (so a freed tensor leaves the resident set) and
-    check that the peak resident set can be reset; False where either is impossible (CPU memory is n/a)."""
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _malloc_mode(memory: bool) -> bool:
+    """Set glibc's allocator for a phase. ``memory=True``: every block of 64 KiB or more is mapped separately,
+    so a freed tensor leaves the resident set and the peak of one call is its own. ``False`` (timing): large
+    blocks are reused from the heap, as glibc's adaptive default does in a steady state (mapping every large
+    temporary anew costs page faults: it made the exact diagonal of lenet-300-100 3x slower). Returns False
+    where glibc is absent."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD; setting it also stops glibc's dynamic threshold
-        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
-        Path("/proc/self/clear_refs").write_text("5")
-        _status()
-    except (OSError, AttributeError, KeyError):
+        if memory:
+            libc.mallopt(_M_MMAP_THRESHOLD, 64 * 2**10)
+            libc.mallopt(_M_TRIM_THRESHOLD, 128 * 2**10)
+            libc.malloc_trim(0)
+        else:
+            libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+            libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
+    except (OSError, AttributeError):
         return False
     return True
 
@@ -161,9 +170,9 @@ def _status() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
 
 
-def peak_memory(fn: Callable[[], Any], device: str) -> tuple[int | None, float]:
-    """``(peak bytes of one fn() above the memory in use before it, seconds the call took)``; the bytes are
-    None where they cannot be measured (CPU memory off Linux/glibc)."""
+def peak_memory(fn: Callable[[], Any], device: str) -> int | None:
+    """Peak bytes of one ``fn()`` above the memory in use before it; None where it cannot be measured (CPU
+    memory off Linux). For CPU memory call it after ``_malloc_mode(memory=True)`` (see :func:`run`)."""
     import torch
 
     gc.collect()
@@ -171,28 +180,22 @@ def peak_memory(fn: Callable[[], Any], device: str) -> tuple[int | None, float]:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
-        start = time.perf_counter()
         fn()
         torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-        return torch.cuda.max_memory_allocated(device) - before, seconds
+        return torch.cuda.max_memory_allocated(device) - before
     try:
         Path("/proc/self/clear_refs").write_text("5")
         before, _ = _status()
     except (OSError, KeyError):
-        start = time.perf_counter()
         fn()
-        return None, time.perf_counter() - start
-    start = time.perf_counter()
+        return None
     fn()
-    seconds = time.perf_counter() - start
-    return max(_status()[1] - before, 0), seconds
+    return max(_status()[1] - before, 0)
 
 
 def measure(fn: Callable[[], Any], device: str = "cpu", *, repeats: int = 5, min_time: float = 0.05,
             budget: float = 5.0) -> dict[str, Any]:
-    """Time and peak memory of ``fn`` (see the module docstring): ``{"seconds", "median_seconds", "calls",
-    "peak_bytes"}``.
+    """Time of ``fn`` (see the module docstring): ``{"seconds", "median_seconds", "calls"}``.
 
     After a warm-up call, ``repeats`` x ``number`` calls are timed one by one (``number`` calls last about
     ``min_time``); ``seconds`` is the fastest call, ``median_seconds`` the median. On a shared machine a call
@@ -210,14 +213,12 @@ def measure(fn: Callable[[], Any], device: str = "cpu", *, repeats: int = 5, min
         return time.perf_counter() - start
 
     first = call()  # warm-up: lazy imports, allocator caches, kernel selection
-    peak, second = peak_memory(fn, device)  # synchronises CUDA itself
+    second = call()
     if first > budget:
-        return {"seconds": min(first, second), "median_seconds": max(first, second), "calls": 2,
-                "peak_bytes": peak}
+        return {"seconds": min(first, second), "median_seconds": max(first, second), "calls": 2}
     number = max(1, math.ceil(min_time / max(min(first, second), 1e-9)))
     times = [second] + [call() for _ in range(repeats * number)]
-    return {"seconds": min(times), "median_seconds": statistics.median(times), "calls": len(times),
-            "peak_bytes": peak}
+    return {"seconds": min(times), "median_seconds": statistics.median(times), "calls": len(times)}
 
 
 def _cases(model: str, parameters: int, largest_block: int, peers: bool,
@@ -238,40 +239,50 @@ def _cases(model: str, parameters: int, largest_block: int, peers: bool,
     return cases
 
 
+def _call(kind: str, method: str, backend: str, net, loss_fn, X, y) -> Callable[[], Any]:
+    import torch
+
+    from .curvature import hessian_diag, inverse_hessian
+
+    if kind == "gradient":
+        return lambda: torch.autograd.grad(loss_fn(net(X), y), list(net.parameters()))
+    if kind == "diag":
+        extra = {"probes": HUTCHINSON_PROBES} if method == "hutchinson" else {}
+        return lambda: hessian_diag(net, loss_fn, X, y, method=method, backend=backend, **extra)
+    return lambda: inverse_hessian(net, loss_fn, X, y, method=method, hessian="ggn", alpha=1e-3,
+                                   dtype=torch.float64)
+
+
 def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str = "float32",
         device: str = "cpu", repeats: int = 5, min_time: float = 0.05, budget: float = 5.0,
         peers: bool = True, heavy: bool = False,
         progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Measure every case of every model (the :data:`HEAVY` ones only with ``heavy``); one row per case:
-    ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes``."""
-    import torch
+    ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes``.
 
-    from .curvature import hessian_diag, inverse_hessian
-
-    _cpu_memory_setup()
-    rows = []
+    Two phases: every time first (allocator in its steady, heap-reusing mode), then every peak memory (each
+    large block mapped separately), because the memory mode slows allocation-heavy methods down.
+    """
+    cases = []
     for name in models:
         net, loss_fn, X, y = problem(name, batch, dtype=dtype, device=device)
         P = sum(p.numel() for p in net.parameters())
         block = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in net.modules())
         for kind, method, backend in _cases(name, P, block, peers, heavy):
-            if kind == "gradient":
-                def fn(net=net, loss_fn=loss_fn, X=X, y=y):
-                    return torch.autograd.grad(loss_fn(net(X), y), list(net.parameters()))
-            elif kind == "diag":
-                extra = {"probes": HUTCHINSON_PROBES} if method == "hutchinson" else {}
-
-                def fn(method=method, backend=backend, extra=extra, net=net, loss_fn=loss_fn, X=X, y=y):
-                    return hessian_diag(net, loss_fn, X, y, method=method, backend=backend, **extra)
-            else:
-                def fn(method=method, net=net, loss_fn=loss_fn, X=X, y=y):
-                    return inverse_hessian(net, loss_fn, X, y, method=method, hessian="ggn", alpha=1e-3,
-                                           dtype=torch.float64)
-            if progress is not None:
-                progress(f"{name}: {kind} {method} ({backend})")
-            result = measure(fn, device, repeats=repeats, min_time=min_time, budget=budget)
-            rows.append({"model": name, "P": P, "kind": kind, "method": method, "backend": backend, **result})
-    return rows
+            row = {"model": name, "P": P, "kind": kind, "method": method, "backend": backend}
+            cases.append((row, _call(kind, method, backend, net, loss_fn, X, y)))
+    _malloc_mode(memory=False)
+    for row, fn in cases:
+        if progress is not None:
+            progress(f"time of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")
+        row.update(measure(fn, device, repeats=repeats, min_time=min_time, budget=budget))
+    _malloc_mode(memory=True)
+    for row, fn in cases:
+        if progress is not None:
+            progress(f"memory of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")
+        row["peak_bytes"] = peak_memory(fn, device)
+    _malloc_mode(memory=False)
+    return [row for row, _ in cases]
 
 
 def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2) -> dict[str, Any]:
