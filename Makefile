@@ -69,7 +69,7 @@ bench-quick: $(STAMP)
 		--benchmark-storage=.benchmarks -p no:xdist -p no:randomly
 
 bench-report: $(STAMP)
-	MPLBACKEND=Agg $(VENV)/bin/prunebench bench-report --out results/bench
+	MPLBACKEND=Agg $(VENV)/bin/prunebench bench-report --clock cpu --out results/bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check reference tests benchmarks

@@ -95,6 +95,9 @@ def test_tiny_run_writes_table_figure_and_record(tmp_path, capsys):
     (["--models", "no-such-net"], r"models must be names from `prunebench models`; got \['no-such-net'\]"),
     (["--dtype", "float16"], r"--dtype must be float32 or float64; got 'float16'"),
     (["--threads", "0"], r"--threads must be a positive integer; got 0"),
+    (["--clock", "gpu"], r"--clock must be one of \['cpu', 'wall'\]; got 'gpu'"),
+    # without a GPU the CLI refuses --device cuda first; with one, bench-report refuses CPU time for GPU work
+    (["--clock", "cpu", "--device", "cuda"], r"needs a CUDA GPU|--clock cpu measures CPU time"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     assert main(["bench-report", "--out", str(tmp_path), "--quiet", *argv]) == 2

@@ -13,6 +13,7 @@ from torch import nn
 from cases import Case
 from helpers import assert_close
 from prunebench import methods, prune, tasks
+from prunebench.curvature import ParamLayout, hessian
 from prunebench.curvature import inverse as inverse_module
 from prunebench.experiments import get as get_experiment
 from prunebench.experiments import obs_mnist
@@ -118,6 +119,40 @@ def test_layer_blocks_are_block_diagonal_obs():
         assert_close(our_steps[10].delta[name], ref_steps[10].delta[name], rtol=0, atol=1e-10, name=name)
 
 
+@pytest.mark.parametrize("case", [Case("mlp-3-4-3-tanh", "ce-mean", n=16),
+                                  Case("mlp-3-4-3-tanh-pruned", "mse-mean", n=12)], ids=lambda c: c.id)
+@pytest.mark.parametrize("blocks", [None, "module"])
+def test_one_step_is_woodfishers_sum_of_single_weight_updates(case, blocks):
+    """procedure="one-step": one ranking by L_q and dw = -sum_q (w_q / [A^-1]_qq) A^-1 e_q, against a dense
+    inverse of the Fisher restricted to the present weights (flush=1: the stored matrix is lower-triangular
+    after removing the pruned ones, so the panel product is exercised)."""
+    model, loss_fn, X, y = _problem(case)
+    damping = 1e-3
+    obs = FullOBS(damping=damping, samples=None, procedure="one-step", blocks=blocks, flush=1)
+    selection = obs.select(model, loss_fn, X, y, count=8)
+    layout = ParamLayout.from_model(model)
+    F = hessian(model, loss_fn, X, y, "fisher").matrix
+    if blocks == "module":
+        keep = torch.zeros_like(F, dtype=torch.bool)
+        for sl in layout.blocks.values():
+            keep[sl, sl] = True
+        F = torch.where(keep, F, torch.zeros_like(F))
+    present = layout.flatten({k: m.to(torch.bool) for k, m in methods.model_mask(model).items()})
+    R = torch.nonzero(present, as_tuple=True)[0]
+    A_inv = torch.zeros_like(F)
+    A_inv[R[:, None], R] = torch.linalg.inv(F[R][:, R] + damping * torch.eye(R.numel(), dtype=F.dtype))
+    w = layout.flatten(effective_params(model)).detach()
+    d = A_inv.diagonal()
+    single = torch.where(present, w**2 / (2 * torch.where(present, d, torch.ones_like(d))), torch.inf)
+    Q = torch.argsort(single, stable=True)[:8]
+    assert _names(selection.deletions) == [(layout.names[i], int(q) - layout.offsets[i]) for q in Q.tolist()
+                                           for i in [max(j for j, o in enumerate(layout.offsets) if o <= q)]]
+    expected = -A_inv[:, Q] @ (w[Q] / d[Q])
+    expected[Q] = -w[Q]
+    # Woodbury vs a dense inverse of G + 1e-3 I in float64: ~1e-13 absolute on weights of order 1.
+    assert_close(layout.flatten(selection.delta), expected, rtol=0, atol=1e-10, name="one-step dw")
+
+
 @pytest.mark.parametrize("flush,compact", [(1, 1.0), (2, 0.01), (1000, 0.5), (5, 0.3)])
 def test_delayed_downdates_and_compaction_do_not_change_results(flush, compact):
     model, loss_fn, X, y = _problem(Case("mlp-3-4-4-3-3-tanh", "ce-mean", n=24))
@@ -187,6 +222,7 @@ def test_conformance():
     assert "update" in check_method("obs-full")
     assert "pruning" in check_method(methods.get("obs-full", group_size=4, dtype="float32", flush=3))
     assert "pruning" in check_method(methods.get("obs-full", hessian="ggn", blocks="module", group_size=3))
+    assert "update" in check_method(methods.get("obs-full", procedure="one-step"))
 
 
 def test_prune_path_meets_each_count_and_matches_one_shot():
@@ -215,6 +251,7 @@ def test_prune_path_meets_each_count_and_matches_one_shot():
     ({"flush": 1.5}, r"flush must be an integer >= 1; got 1.5"),
     ({"compact": 0}, r"compact must be a float in \(0, 1\]"),
     ({"seed": -1}, r"seed must be an integer >= 0; got -1"),
+    ({"procedure": "joint"}, r"procedure must be one of \['sequential', 'one-step'\]; got 'joint'"),
 ])
 def test_parameter_messages(params, match):
     with pytest.raises(ValueError, match=match):

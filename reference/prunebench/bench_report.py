@@ -16,10 +16,10 @@ Time: a warm-up call, then ``repeats`` x ``number`` calls timed one by one (``nu
 work; the median is kept in the record too). A call slower than ``budget`` seconds is timed from its first two
 calls only. GPU work is synchronised inside every timed call.
 
-Memory: the peak memory of one call above what was allocated before it, measured after all the timings (a
-second phase). CUDA: ``torch.cuda`` peak statistics. CPU: the process's peak resident set (Linux ``VmHWM``,
-reset through ``/proc/self/clear_refs``) with glibc told to map every block of 64 KiB or more separately, so
-freed tensors leave the resident set; resolution one page.
+Memory: the peak memory of one call above what was allocated before it, measured before all the timings (a
+first phase, after a warm-up call per case). CUDA: ``torch.cuda`` peak statistics. CPU: the process's peak
+resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``) with glibc told to map every block of
+64 KiB or more separately, so freed tensors leave the resident set; resolution one page.
 
 The dense-inverse rate: the inverse of a P = :data:`RATE_SIZE` curvature (the GGN of an MLP 99-80-1 without
 biases, exactly 8,000 parameters, by ``inverse_hessian(method="cholesky")``: form, factorise, invert) against
@@ -43,10 +43,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "COLORS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "HEAVY", "INVERSE_LIMIT",
-           "INVERSE_METHODS", "RATE_SIZE", "TABLE_COLUMNS", "TARGETS", "check_targets", "markdown", "measure",
-           "measure_rate", "peak_memory", "plot", "problem", "rate_table", "ratio_rows", "ratio_table",
-           "register_cli", "run", "targets_table", "write"]
+__all__ = ["BACKENDS", "CLOCKS", "COLORS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "HEAVY",
+           "INVERSE_LIMIT", "INVERSE_METHODS", "RATE_SIZE", "TABLE_COLUMNS", "TARGETS", "check_targets",
+           "markdown", "measure", "measure_rate", "peak_memory", "plot", "problem", "rate_table",
+           "ratio_rows", "ratio_table", "register_cli", "run", "targets_table", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +193,15 @@ def peak_memory(fn: Callable[[], Any], device: str) -> int | None:
     return max(_status()[1] - before, 0)
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""``wall``: elapsed time (what a user waits for; needed for GPUs). ``cpu``: CPU time of this process, which a
+preemption by other jobs does not inflate: on a shared machine with one torch thread, the cost itself."""
+
+
 def measure(fn: Callable[[], Any], device: str = "cpu", *, repeats: int = 5, min_time: float = 0.05,
-            budget: float = 5.0) -> dict[str, Any]:
-    """Time of ``fn`` (see the module docstring): ``{"seconds", "median_seconds", "calls"}``.
+            budget: float = 5.0, clock: str = "wall") -> dict[str, Any]:
+    """Time of ``fn`` on ``clock`` (:data:`CLOCKS`; see the module docstring): ``{"seconds",
+    "median_seconds", "calls"}``.
 
     After a warm-up call, ``repeats`` x ``number`` calls are timed one by one (``number`` calls last about
     ``min_time``); ``seconds`` is the fastest call, ``median_seconds`` the median. On a shared machine a call
@@ -205,12 +211,14 @@ def measure(fn: Callable[[], Any], device: str = "cpu", *, repeats: int = 5, min
     """
     import torch
 
+    now = CLOCKS[clock]
+
     def call():
-        start = time.perf_counter()
+        start = now()
         fn()
         if device.startswith("cuda"):
             torch.cuda.synchronize(device)
-        return time.perf_counter() - start
+        return now() - start
 
     first = call()  # warm-up: lazy imports, allocator caches, kernel selection
     second = call()
@@ -255,13 +263,15 @@ def _call(kind: str, method: str, backend: str, net, loss_fn, X, y) -> Callable[
 
 def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str = "float32",
         device: str = "cpu", repeats: int = 5, min_time: float = 0.05, budget: float = 5.0,
-        peers: bool = True, heavy: bool = False,
+        peers: bool = True, heavy: bool = False, clock: str = "wall",
         progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Measure every case of every model (the :data:`HEAVY` ones only with ``heavy``); one row per case:
     ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes``.
 
-    Two phases: every time first (allocator in its steady, heap-reusing mode), then every peak memory (each
-    large block mapped separately), because the memory mode slows allocation-heavy methods down.
+    Two phases: every peak memory first (each large block mapped separately, from a heap that has never held
+    large free blocks, after a warm-up call), then every time (allocator in its steady, heap-reusing mode):
+    the memory mode slows allocation-heavy methods down, and a heap full of freed blocks would hide
+    allocations from the resident set.
     """
     cases = []
     for name in models:
@@ -271,21 +281,22 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
         for kind, method, backend in _cases(name, P, block, peers, heavy):
             row = {"model": name, "P": P, "kind": kind, "method": method, "backend": backend}
             cases.append((row, _call(kind, method, backend, net, loss_fn, X, y)))
-    _malloc_mode(memory=False)
-    for row, fn in cases:
-        if progress is not None:
-            progress(f"time of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")
-        row.update(measure(fn, device, repeats=repeats, min_time=min_time, budget=budget))
     _malloc_mode(memory=True)
     for row, fn in cases:
         if progress is not None:
             progress(f"memory of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")
+        fn()
         row["peak_bytes"] = peak_memory(fn, device)
     _malloc_mode(memory=False)
+    for row, fn in cases:
+        if progress is not None:
+            progress(f"time of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")
+        row.update(measure(fn, device, repeats=repeats, min_time=min_time, budget=budget, clock=clock))
     return [row for row, _ in cases]
 
 
-def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2) -> dict[str, Any]:
+def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2,
+                 clock: str = "wall") -> dict[str, Any]:
     """The P = ``size`` inverse against the float64 matmul rate (module docstring). Times are min-of-N."""
     import torch
 
@@ -294,14 +305,16 @@ def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2
     net, loss_fn, X, y = _rate_problem(size, "float64", device)
     P = sum(p.numel() for p in net.parameters())
 
+    now = CLOCKS[clock]
+
     def timed(fn, *args):
         best = math.inf
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = now()
             fn(*args)
             if device.startswith("cuda"):
                 torch.cuda.synchronize(device)
-            best = min(best, time.perf_counter() - start)
+            best = min(best, now() - start)
         return best
 
     def spd_inverse(matrix):
@@ -456,7 +469,7 @@ def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wa
     record = records.make_record("bench-report", config, {"rows": ratio_rows(rows), "rate": rate,
                                                           "targets": targets, "notes": list(notes)}, prov)
     paths = {"json": records.atomic_write_json(out / "bench-report.json", record)}
-    text = markdown(rows, rate, targets, prov, notes)
+    text = markdown(rows, rate, targets, prov, notes, config.get("clock", "wall"))
     paths["md"] = out / "bench-report.md"
     paths["md"].write_text(text)
     fig, _ = plot(rows)
@@ -467,14 +480,17 @@ def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wa
     return paths
 
 
-def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] = ()) -> str:
+def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] = (),
+             clock: str = "wall") -> str:
     """The report: provenance line, ratio table, notes, speed targets and the dense-inverse rate."""
+    clock_text = {"wall": "elapsed (wall-clock) time", "cpu": "process CPU time (`--clock cpu`)"}[clock]
     parts = ["# Curvature cost: ratios to one gradient and to BackPACK", "",
              f"Measured by `{prov['command']}` on {prov['device_name']} ({prov['device']}, {prov['threads']} "
              f"thread(s)), torch {prov['torch']}, prunebench {prov['prunebench']} at {prov['git_commit']}, "
              f"{prov['created']}; dtype {prov['dtype']} for the diagonals, float64 for the inverses. Time: "
-             "the fastest of many single calls (the median is in the record); memory: peak above the memory "
-             "in use before the call. `-`: no reference (BackPACK has no such method) or a reference below "
+             f"{clock_text}, the fastest of many single calls (the median is in the record); memory: peak "
+             "above the memory in use before the call. `-`: no reference (BackPACK has no such method) or a "
+             "reference below "
              "0.25 MiB.", "",
              ratio_table(rows), *(["", *(f"- {note}" for note in notes)] if notes else []), "",
              "## Speed targets (issue 3)", "", targets_table(targets)]
@@ -495,6 +511,11 @@ def _cmd(args: argparse.Namespace) -> int:
         raise ValueError(f"models must be names from `prunebench models`; got {unknown}")
     if args.dtype not in ("float32", "float64"):
         raise ValueError(f"--dtype must be float32 or float64; got {args.dtype!r}")
+    if args.clock not in CLOCKS:
+        raise ValueError(f"--clock must be one of {sorted(CLOCKS)}; got {args.clock!r}")
+    if args.clock == "cpu" and args.device.startswith("cuda"):
+        raise ValueError("--clock cpu measures CPU time, which misses GPU work; use --clock wall with "
+                         "--device cuda")
     if args.threads < 1:
         raise ValueError(f"--threads must be a positive integer; got {args.threads}")
     threads = torch.get_num_threads()
@@ -515,11 +536,13 @@ def _measure_and_write(args: argparse.Namespace) -> int:
 
     rows = run(args.models, batch=args.batch, dtype=args.dtype, device=args.device, repeats=args.repeats,
                min_time=args.min_time, budget=args.budget, peers=not args.no_peers, heavy=args.heavy,
-               progress=None if args.quiet else progress)
-    rate = None if args.inverse_size == 0 else measure_rate(args.inverse_size, device=args.device)
+               clock=args.clock, progress=None if args.quiet else progress)
+    rate = None if args.inverse_size == 0 else measure_rate(args.inverse_size, device=args.device,
+                                                             clock=args.clock)
     config = {"models": list(args.models), "batch": args.batch, "dtype": args.dtype, "device": args.device,
               "repeats": args.repeats, "min_time": args.min_time, "budget": args.budget,
-              "peers": not args.no_peers, "heavy": args.heavy, "inverse_size": args.inverse_size,
+              "peers": not args.no_peers, "heavy": args.heavy, "clock": args.clock,
+              "inverse_size": args.inverse_size,
               "threads": torch.get_num_threads(), "hutchinson_probes": HUTCHINSON_PROBES}
     notes = [] if args.heavy else [f"Not measured (pass --heavy): {why}." for why in HEAVY.values()]
     paths = write(args.out, rows, rate, config, time.perf_counter() - start, args.device, args.dtype, notes)
@@ -541,6 +564,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: ratios do not depend on other jobs sharing the cores)")
+    p.add_argument("--clock", default="wall",
+                   help="wall (default: elapsed time) or cpu (process CPU time: not inflated when other jobs "
+                        "preempt this one on a shared machine; CPU only, use with --threads 1)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per case; the minimum is kept")
     p.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat at least (default 0.05)")
     p.add_argument("--budget", type=float, default=5.0,

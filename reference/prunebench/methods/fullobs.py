@@ -112,11 +112,12 @@ from .base import (
     model_mask,
 )
 
-__all__ = ["BLOCKS", "DTYPES", "HESSIANS", "Checkpoint", "FullOBS", "SurgeryStats"]
+__all__ = ["BLOCKS", "DTYPES", "HESSIANS", "PROCEDURES", "Checkpoint", "FullOBS", "SurgeryStats"]
 
 HESSIANS = ("fisher", "ggn")
 BLOCKS = (None, "module")
 DTYPES = ("float64", "float32")
+PROCEDURES = ("sequential", "one-step")
 
 _PANEL = 1024  # rows per panel of the lower-triangular downdate
 _CHUNK_BYTES = 64 * 2**20  # temporary per row chunk of a compaction
@@ -237,6 +238,22 @@ class _Block:
         self.K = 0
         return flop
 
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """``A^-1 v`` of the current inverse from the lower triangle of ``M`` (in row panels: ``M``'s upper
+        triangle may be stale) and the delayed factors."""
+        M, p = self.matrix, self.p
+        v = v.to(M.dtype)
+        y = torch.zeros_like(v)
+        for i0 in range(0, p, _PANEL):
+            i1 = min(p, i0 + _PANEL)
+            below, diagonal = M[i0:i1, :i0], M[i0:i1, i0:i1].tril()
+            y[i0:i1] += below @ v[:i0] + diagonal @ v[i0:i1] + diagonal.tril(-1).T @ v[i0:i1]
+            y[:i0] += below.T @ v[i0:i1]
+        if self.K:
+            U = self.U[:, : self.K]
+            y -= U @ (U.T @ v)
+        return y
+
     def compact(self, keep: torch.Tensor) -> None:
         """Keep the rows and columns ``keep`` (ascending local indices), moved to the front of the storage."""
         q, M = keep.numel(), self.matrix
@@ -285,6 +302,16 @@ class _Surgeon:
         out = torch.zeros_like(self.w)
         out[blk.pos] = blk.columns(self.local[q:q + 1])[:, 0].to(torch.float64)
         return out
+
+    def one_step_update(self, Q: torch.Tensor) -> torch.Tensor:
+        """WoodFisher's one-step change for deleting ``Q``: the sum of the single-weight updates,
+        ``-sum_q (w_q / [A^-1]_qq) A^-1 e_q``, from the current inverse (no downdate). float64, global."""
+        v = torch.zeros_like(self.w)
+        v[Q] = self.w[Q] / self.d[Q]
+        dw = torch.zeros_like(self.w)
+        for blk in self.blocks:
+            dw[blk.pos] = -blk.matvec(v[blk.pos]).to(torch.float64)
+        return dw
 
     def delete(self, Q: torch.Tensor, update: bool = True) -> torch.Tensor:
         """Delete the live positions ``Q`` (ordered) jointly: the update of ``w`` (unless ``update`` is False,
@@ -350,7 +377,7 @@ class FullOBS(PruningMethod):
 
     def __init__(self, *, hessian: str = "fisher", damping: float = 1e-4, samples: int | None = 1000,
                  seed: int = 0, group_size: int = 1, blocks: str | None = None, dtype: str = "float64",
-                 flush: int = 256, compact: float = 0.1):
+                 procedure: str = "sequential", flush: int = 256, compact: float = 0.1):
         """
         Args:
             hessian: ``"fisher"`` (empirical Fisher, WoodFisher's) or ``"ggn"`` (Gauss-Newton, one term per
@@ -363,12 +390,16 @@ class FullOBS(PruningMethod):
             group_size: weights deleted jointly per ranking (1: the paper's OBS).
             blocks: ``None`` (the full network) or ``"module"`` (one inverse per layer: blockwise OBS).
             dtype: ``"float64"`` or ``"float32"`` for the inverse (see the precision notes above).
+            procedure: ``"sequential"`` (OBS: re-rank after every group, exact joint update, downdate) or
+                ``"one-step"`` (WoodFisher's one-shot: one ranking by ``L_q``, and the *sum* of the
+                single-weight updates of everything deleted, no downdate; ``group_size`` is unused).
             flush: deletions whose downdates are delayed and then applied as one matrix product (speed only).
             compact: fraction of deleted rows of a block at which it is compacted (speed only).
         """
         check_choice("hessian", hessian, HESSIANS)
         check_choice("blocks", blocks, BLOCKS)
         check_choice("dtype", dtype, DTYPES)
+        check_choice("procedure", procedure, PROCEDURES)
         if isinstance(damping, bool) or not isinstance(damping, int | float) or not (
                 math.isfinite(damping) and damping > 0):
             raise ValueError(f"damping must be a positive float (e.g. 1e-4); got {damping!r}")
@@ -382,10 +413,10 @@ class FullOBS(PruningMethod):
                              f"compaction); got {compact!r}")
         self.hessian, self.damping, self.samples, self.seed = hessian, float(damping), samples, seed
         self.group_size, self.blocks, self.dtype = group_size, blocks, dtype
-        self.flush, self.compact = flush, float(compact)
+        self.procedure, self.flush, self.compact = procedure, flush, float(compact)
         self.last_stats: SurgeryStats | None = None
         self._record(hessian=hessian, damping=damping, samples=samples, seed=seed, group_size=group_size,
-                     blocks=blocks, dtype=dtype, flush=flush, compact=compact)
+                     blocks=blocks, dtype=dtype, procedure=procedure, flush=flush, compact=compact)
 
     # ------------------------------------------------------------------------------------------------------
     # The inverse
@@ -486,6 +517,9 @@ class FullOBS(PruningMethod):
         w0 = surgeon.w.clone()
         offsets = [layout.slice(name).start for name in layout.names]
         params = dict(model.named_parameters())
+        if self.procedure == "one-step":
+            yield from self._one_step_path(surgeon, layout, allowed, counts, params)
+            return
         order: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
         done, remaining = 0, list(counts)
@@ -506,6 +540,31 @@ class FullOBS(PruningMethod):
             if stopped == "exhausted":
                 return
 
+    def _one_step_path(self, surgeon: _Surgeon, layout, allowed: torch.Tensor, counts: list[int],
+                       params: dict[str, torch.Tensor]) -> Iterator[Checkpoint]:
+        """WoodFisher's one-shot at each count: the ``count`` smallest ``L_q`` of one ranking, deleted with
+        the sum of their single-weight updates (each deletion's saliency is its own ``L_q``)."""
+        stats = surgeon.stats
+        _sync(surgeon.device)
+        start = time.perf_counter()
+        s = surgeon.saliencies(allowed)
+        ranking = torch.argsort(s, stable=True)[: int(allowed.sum())]
+        w0 = surgeon.w.clone()
+        offsets = [layout.slice(name).start for name in layout.names]
+        for count in counts:
+            Q = ranking[:count]
+            w = w0 + surgeon.one_step_update(Q)
+            w[Q] = 0.0
+            stats.groups, stats.deletions = stats.groups + 1, Q.numel()
+            _sync(surgeon.device)
+            stats.select_s += time.perf_counter() - start
+            deletions = _name_deletions(layout, offsets, [Q], [s[Q]])
+            yield Checkpoint(Q.numel(), deletions, _unflatten(layout, w - w0, params),
+                             "count" if Q.numel() == count else "exhausted", stats)
+            if Q.numel() < count:
+                return
+            start = time.perf_counter()
+
     def select(self, model, loss_fn, inputs, targets, *, count, mask=None, candidates=None) -> Selection:
         """The first ``count`` deletions of the sequence (``None``: every candidate), their joint change."""
         mask = model_mask(model) if mask is None else mask
@@ -519,9 +578,21 @@ class FullOBS(PruningMethod):
 
     def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None) -> Iterator[Step]:
         """One deletion at a time, in order, with the cumulative change of every weight. Within a group every
-        step carries the change after the whole group (the members are deleted jointly)."""
+        step carries the change after the whole group (the members are deleted jointly); with
+        ``procedure="one-step"`` each step carries the one-step change of every deletion so far (one
+        matrix-vector product per step)."""
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
+        if self.procedure == "one-step":
+            total = sum(int((c.to(torch.bool) & m.to(torch.bool)).sum())
+                        for c, m in zip(candidates.values(), mask.values(), strict=True))
+            previous = 0
+            for checkpoint in self.prune_path(model, loss_fn, inputs, targets, range(1, total + 1), mask=mask,
+                                              candidates=candidates):
+                for d in checkpoint.deletions[previous:]:
+                    yield Step(d, checkpoint.delta)
+                previous = checkpoint.count
+            return "exhausted"
         surgeon, layout = self._surgeon(model, loss_fn, inputs, targets, mask)
         self.last_stats = surgeon.stats
         allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
@@ -550,8 +621,8 @@ class FullOBS(PruningMethod):
     def update(self, model, loss_fn, inputs, targets, *, mask=None, delete):
         """Joint deletion of the entries where ``delete`` is True:
         ``dw = -A^-1[:, Q] (A^-1[Q, Q])^-1 w_Q``, computed ``group_size`` at a time (deleting a set in parts,
-        each with its exact update and downdate, is the joint deletion); the deleted entries of ``w + dw``
-        are 0."""
+        each with its exact update and downdate, is the joint deletion); with ``procedure="one-step"`` the
+        sum of the single-weight updates instead. The deleted entries of ``w + dw`` are 0."""
         mask = model_mask(model) if mask is None else mask
         surgeon, layout = self._surgeon(model, loss_fn, inputs, targets, mask)
         w0 = surgeon.w.clone()
@@ -561,6 +632,10 @@ class FullOBS(PruningMethod):
         if dead.numel():
             raise ValueError(f"delete must name present entries only; {dead.numel()} of them are already "
                              "deleted (mask False)")
+        if self.procedure == "one-step":
+            dw = surgeon.one_step_update(Q)
+            dw[Q] = -w0[Q]
+            return _unflatten(layout, dw, dict(model.named_parameters()))
         for i in range(0, Q.numel(), self.group_size):
             surgeon.delete(Q[i:i + self.group_size])
         return _unflatten(layout, surgeon.w - w0, dict(model.named_parameters()))
