@@ -145,8 +145,7 @@ def test_one_step_is_woodfishers_sum_of_single_weight_updates(case, blocks):
     d = A_inv.diagonal()
     single = torch.where(present, w**2 / (2 * torch.where(present, d, torch.ones_like(d))), torch.inf)
     Q = torch.argsort(single, stable=True)[:8]
-    assert _names(selection.deletions) == [(layout.names[i], int(q) - layout.offsets[i]) for q in Q.tolist()
-                                           for i in [max(j for j, o in enumerate(layout.offsets) if o <= q)]]
+    assert [layout.slice(d.name).start + d.index for d in selection.deletions] == Q.tolist()
     expected = -A_inv[:, Q] @ (w[Q] / d[Q])
     expected[Q] = -w[Q]
     # Woodbury vs a dense inverse of G + 1e-3 I in float64: ~1e-13 absolute on weights of order 1.
@@ -298,11 +297,14 @@ def test_obs_mnist_config_and_messages():
     experiment = get_experiment("obs-mnist")
     config = experiment.config(_args(group_sizes="1,64", ggn=True), [0, 1, 2])
     assert list(config["variants"]) == ["obs-full-g1", "obs-layer-g1", "obs-full-g64", "obs-full-ggn-g1",
+                                        "obs-full-onestep", "obs-layer-onestep", "woodfisher-protocol",
                                         "obd-fisher", "obd-ggn", "obd-exact", "magnitude"]
     assert config["variants"]["obs-layer-g1"]["params"]["blocks"] == "module"
     assert config["variants"]["obs-full-ggn-g1"]["params"]["samples"] == 112
+    assert config["variants"]["woodfisher-protocol"]["params"]["samples"] == 100
     units = [u["id"] for u in experiment.units(config)]
-    assert len(units) == 24 and units[0] == "obd-fisher.seed=0" and units[12] == "obs-full-g1.seed=0"
+    # The cheap variants (rankings, one-step OBS) come first, then sequential OBS.
+    assert len(units) == 33 and units[0] == "obs-full-onestep.seed=0" and units[21] == "obs-full-g1.seed=0"
     # `prunebench reproduce all` passes only the common options: the defaults apply.
     defaults = experiment.config(_args(), [0])
     assert defaults["group_sizes"] == [64, 1, 1024] and defaults["damping"] == 1e-5
@@ -337,11 +339,12 @@ def test_obs_mnist_summary_has_the_claims_and_tables():
                                                          stats if spec["method"] == "obs-full" else None)
     summary = experiment.summarize(config, results)
     claims = {c["id"]: c for c in summary["claims"]}
+    assert claims["woodfisher-blockwise-95"]["rule"] == {"op": "within", "target": 84.18, "tolerance": 5.0}
     assert claims["full-obs-vs-woodfisher-95"]["values"] == [90, 90, 90]
     assert claims["full-obs-vs-woodfisher-95"]["rule"] == {"op": ">=", "threshold": 84.18}
     assert claims["full-obs-vs-layer-obs-95"]["values"] == [10, 10, 10]
     assert [t["id"] for t in summary["tables"]] == ["obs-mnist-accuracy", "obs-mnist-woodfisher",
                                                     "obs-mnist-cost", "obs-mnist-group-size"]
-    woodfisher = summary["tables"][1]["rows"]
-    assert woodfisher[2][2] == 84.18 and woodfisher[3][1] == "not run"
+    woodfisher = {row[0].split(" vs ")[0]: row for row in summary["tables"][1]["rows"]}
+    assert woodfisher["woodfisher-protocol"][2] == 84.18 and woodfisher["-"][1] == "not run"
     assert {c["series"] for c in summary["curves"]} == set(config["variants"])
