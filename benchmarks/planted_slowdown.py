@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-dir", type=Path, default=ROOT / ".asv" / "env",
                         help="asv environments to reuse (default: the checkout's .asv/env)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
+    parser.add_argument("--verbose", action="store_true", help="print asv's whole output")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="prunebench-planted-"))
     try:
@@ -129,8 +130,15 @@ def main(argv: list[str] | None = None) -> int:
                "--interleave-rounds", "--show-stderr", "--bench", args.bench, "main", "planted"]
         print("$ " + " ".join(cmd), flush=True)
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        print(done.stdout + done.stderr)
-        ok = flagged(done.stdout + done.stderr)
+        output = done.stdout + done.stderr
+        skipped = [line for line in output.splitlines() if re.search(r"\bn/a\s*$", line)]
+        if args.verbose or not skipped:
+            print(output)
+        else:
+            print("\n".join(line for line in output.splitlines() if not re.search(r"\bn/a\s*$", line)))
+            print(f"({len(skipped)} table rows of parameter combinations not selected by --bench left out; "
+                  "--verbose prints them)")
+        ok = flagged(output)
         summary = sample_summary(tmp / "results")
         for commit, row in summary.items():
             print(f"{commit}: asv value {row['value'] * 1e3:.3f} ms, fastest of {row['samples']} samples "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,7 +155,7 @@ def _first_order(model, loss_fn, X, Y, config: TrainConfig, history):
             objective = loss_fn(model(X[idx]), Y[idx]) + _penalty(model, config.weight_decay)
             objective.backward()
             opt.step()
-            total += float(objective) * len(idx)
+            total += objective.item() * len(idx)
             steps += 1
         history.append(total / n)
         if not math.isfinite(history[-1]):
@@ -196,7 +197,7 @@ def save_checkpoint(model: Net, path: str | Path, meta: dict | None = None) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": model.name, "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
                "state_dict": model.state_dict(), "meta": meta or {}}
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # parallel workers may write the same checkpoint
     torch.save(payload, tmp)
     tmp.replace(path)
     return path
