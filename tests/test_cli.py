@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from prunebench.cli import _build_parser, _extensions, _EXTENSIONS, main
+from prunebench.cli import _EXTENSIONS, _build_parser, _extensions, main
 
 
 def _subcommands():

@@ -580,3 +580,16 @@ def test_non_finite_weights_and_inputs_are_refused_naming_the_parameter(entry):
         net[0].weight[1, 2] = float("nan")
     with pytest.raises(ValueError, match=r"parameter 0.weight must be finite; got nan at index \[1, 2\]"):
         call(net, torch.nn.MSELoss(), x, y)
+
+
+def test_finite_check_is_not_fooled_by_a_sum_that_overflows():
+    # The check sums each tensor first (one pass); float32 weights near the largest float overflow that sum
+    # although every entry is finite, and must still be accepted, while one infinity among them is refused.
+    from prunebench.curvature.health import check_finite
+
+    params = {"w": torch.full((4, 3), 3e38, dtype=torch.float32)}
+    assert not torch.isfinite(params["w"].sum())
+    check_finite(params, torch.zeros(2, 3), torch.zeros(2))
+    params["w"][2, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"parameter w must be finite; got inf at index \[2, 1\]"):
+        check_finite(params, torch.zeros(2, 3), torch.zeros(2))

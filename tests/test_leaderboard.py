@@ -54,7 +54,8 @@ def test_resolve_methods():
 
 
 def test_run_refuses_bad_sparsities(tmp_path):
-    with pytest.raises(ValueError, match=r"sparsities must be increasing, distinct and in \(0, 1\).*got \[0\.9, 0\.5\]"):
+    expected = r"sparsities must be increasing, distinct and in \(0, 1\).*got \[0\.9, 0\.5\]"
+    with pytest.raises(ValueError, match=expected):
         lb.run(["xor"], lb.resolve_methods(["random"]), seeds=[0], sparsities=[0.9, 0.5], out=tmp_path)
 
 

@@ -197,11 +197,12 @@ def effective_params(model: nn.Module) -> dict[str, torch.Tensor]:
     effective ``weight_orig * weight_mask``, computed afresh (``module.weight`` is refreshed only by a forward
     pass, so it can be stale after an in-place update of ``weight_orig``); every other parameter maps to itself.
     """
-    modules = dict(model.named_modules())
+    modules = None
     out = {}
     for name, p in model.named_parameters():
         prefix, _, leaf = name.rpartition(".")
         if leaf.endswith("_orig"):
+            modules = dict(model.named_modules()) if modules is None else modules
             out[name] = p * getattr(modules[prefix], leaf[: -len("_orig")] + "_mask")
         else:
             out[name] = p

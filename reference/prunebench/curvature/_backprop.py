@@ -74,13 +74,16 @@ class Step:
         return self.weight is not None or self.bias is not None
 
 
-def plan(model: nn.Module) -> list[Step]:
-    """The model as a list of :class:`Step`; raises ``TypeError`` naming the first unsupported layer."""
+def plan(model: nn.Module, tensors: dict[str, torch.Tensor] | None = None) -> list[Step]:
+    """The model as a list of :class:`Step`; raises ``TypeError`` naming the first unsupported layer.
+
+    ``tensors``: the model's :func:`~prunebench.models.effective_params`, when the caller has them already.
+    """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential (e.g. prunebench.models.Net); got "
                         f"{type(model).__name__}. Use backend='torchfunc' for other module structures (small "
                         "models only).")
-    tensors = effective_params(model)
+    tensors = effective_params(model) if tensors is None else tensors
     steps = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Sequential):
@@ -363,12 +366,13 @@ def _softmax_factor(p: torch.Tensor) -> torch.Tensor:
     ``S = diag(sqrt p) - p sqrt(p)^T`` has ``S S^T = diag(p) - p p^T`` (as ``sum(p) = 1``) and
     ``S sqrt(p) = 0``. The Householder reflection ``Q = I - 2 v v^T / v^T v``, ``v = sqrt(p) + e_C``, is
     orthogonal and maps ``e_C`` to ``-sqrt(p)``, so ``S Q`` has the same outer product and a zero last column,
-    which is dropped: the rank is ``C - 1``, and every sweep carries one column fewer.
+    which is dropped: the rank is ``C - 1``, and every sweep carries one column fewer. Worked out,
+    ``(S Q)^T`` has rows ``f_k = sqrt(p_k) (e_k - (1 - c) p - c e_C)``, ``c = sqrt(p_C) / (1 + sqrt(p_C))``.
     """
-    sqrt_p = p.sqrt()
-    S_t = torch.diag_embed(sqrt_p) - sqrt_p.unsqueeze(2) * p.unsqueeze(1)  # [N, C, C], row k = column k of S
-    v = sqrt_p.clone()
-    v[:, -1] += 1
-    coeff = (2 / (v * v).sum(1, keepdim=True)).unsqueeze(2)
-    reflected = S_t - coeff * v.unsqueeze(2) * (v.unsqueeze(1) @ S_t)  # rows of (S Q)^T = Q S^T
-    return reflected[:, :-1]
+    s = p.sqrt()
+    c = s[:, -1:] / (1 + s[:, -1:])
+    base = (c - 1) * p
+    base[:, -1] -= c[:, 0]
+    rows = s[:, :-1, None] * base[:, None, :]
+    rows.diagonal(dim1=1, dim2=2).add_(s[:, :-1])
+    return rows

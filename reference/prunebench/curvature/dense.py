@@ -17,6 +17,7 @@ import math
 import torch
 from torch import nn
 
+from ..models import effective_params
 from . import oracle
 from ._backprop import (
     LossTerms,
@@ -57,7 +58,8 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
         raise ValueError(f"method must be one of {list(DENSE_METHODS)}; got {method!r}")
     if backend not in ("native", "torchfunc"):
         raise ValueError(f"backend must be 'native' or 'torchfunc' for dense matrices; got {backend!r}")
-    check_finite(model, inputs, targets)
+    params = effective_params(model)
+    check_finite(params, inputs, targets)
     dtype = next(model.parameters()).dtype
     inputs = inputs.to(dtype)
     layout = ParamLayout.from_model(model)
@@ -65,7 +67,7 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
         fn = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}[method]
         matrix = fn(model, loss_fn, inputs, targets, dtype=dtype)
     else:
-        steps = plan(model)
+        steps = plan(model, params)
         with torch.no_grad():
             trace = record(steps, inputs)
             loss = LossTerms.of(loss_fn, trace.output, targets)

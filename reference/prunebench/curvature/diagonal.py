@@ -117,23 +117,24 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
         raise ValueError(f"probes must be a positive int; got {probes!r}")
     dtype = next(model.parameters()).dtype
     inputs = inputs.to(dtype)
-    check_finite(model, inputs, targets)
+    params = effective_params(model)
+    check_finite(params, inputs, targets)
     if backend == "native":
-        values = _native(model, loss_fn, inputs, targets, method, probes, seed)
+        values = _native(model, params, loss_fn, inputs, targets, method, probes, seed)
     elif backend == "torchfunc":
         values = _torchfunc(model, loss_fn, inputs, targets, method, dtype)
     else:
         values = _external(backend, model, loss_fn, inputs, targets, method)
-    values = {name: values[name] for name, _ in model.named_parameters()}
+    values = {name: values[name] for name in params}
     check_finite_result(values, f"the {method} Hessian diagonal")
     return Curvature(values, CurvatureHealth(method=method, backend=backend,
                                              negative_fraction=negative_fraction(values)))
 
 
-def _native(model, loss_fn, inputs, targets, method, probes, seed) -> dict[str, torch.Tensor]:
+def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> dict[str, torch.Tensor]:
     if method == "hutchinson":
         return _hutchinson(model, loss_fn, inputs, targets, probes, seed)
-    steps = plan(model)
+    steps = plan(model, params)
     with torch.no_grad():
         trace = record(steps, inputs)
         loss = LossTerms.of(loss_fn, trace.output, targets)

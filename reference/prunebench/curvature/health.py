@@ -7,6 +7,7 @@ estimate or the reason a factorisation failed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -82,26 +83,44 @@ def negative_fraction(values: dict[str, torch.Tensor] | torch.Tensor) -> float:
     return float(sum(int((t < 0).sum()) for t in tensors)) / total
 
 
-def check_finite(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
-    """Refuse NaN or infinity in the weights (naming the parameter), the inputs, the targets or the loss'
-    ingredients before any curvature is computed: a non-finite entry would silently poison every saliency."""
-    from ..models import effective_params
+def _finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every entry of every floating-point tensor is finite: one sum each (NaN and infinity
+    propagate into it) and one test of the sums; only when a sum is not finite (bad entries, or finite ones
+    overflowing) is the elementwise test run."""
+    tensors = [t for t in tensors if t.is_floating_point() and t.numel()]
+    if not tensors:
+        return True
+    if all(math.isfinite(float(t.sum())) for t in tensors):
+        return True
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
 
-    for name, value in effective_params(model).items():
-        bad = ~torch.isfinite(value.detach())
-        if bad.any():
+
+def check_finite(params: dict[str, torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor) -> None:
+    """Refuse NaN or infinity in the weights (naming the parameter), the inputs or the targets before any
+    curvature is computed: a non-finite entry would silently poison every saliency.
+
+    ``params``: the effective tensors (:func:`prunebench.models.effective_params`).
+    """
+    values = {name: value.detach() for name, value in params.items()}
+    if _finite([*values.values(), inputs, targets]):
+        return
+    for name, value in values.items():
+        if not _finite([value]):
+            bad = ~torch.isfinite(value)
             index = tuple(int(i) for i in bad.nonzero()[0])
-            raise ValueError(f"parameter {name} must be finite; got {value.detach()[index].item()} at index "
+            raise ValueError(f"parameter {name} must be finite; got {value[index].item()} at index "
                              f"{list(index)} ({int(bad.sum())} non-finite entries). Retrain or reload the model.")
     for what, tensor in (("inputs", inputs), ("targets", targets)):
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        if not _finite([tensor]):
             raise ValueError(f"{what} must be finite; got {int((~torch.isfinite(tensor)).sum())} NaN/inf "
                              "entries. Clean the data before computing curvature.")
 
 
 def check_finite_result(values: dict[str, torch.Tensor], what: str) -> None:
     """Refuse a curvature result with NaN or infinity, naming the parameter (e.g. after overflow in float32)."""
+    if _finite(list(values.values())):
+        return
     for name, value in values.items():
-        if not torch.isfinite(value).all():
+        if not _finite([value]):
             raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(value)).sum())} "
                              "NaN/inf entries); the loss may have overflowed: try float64 or smaller inputs")

@@ -61,6 +61,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from ..models import effective_params
 from . import oracle
 from ._backprop import LossTerms, plan, record
 from .backends import detached_copy
@@ -273,7 +274,7 @@ def inverse_hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, 
         ``hessian="exact"`` is not counted.
     """
     method, blocks = _validate(method, hessian, alpha, damping, block_size, dtype, blocks, on_indefinite)
-    check_finite(model, inputs, targets)
+    check_finite(effective_params(model), inputs, targets)
     work = _in_dtype(model, dtype)
     device = next(work.parameters()).device
     inputs = inputs.detach().to(device, dtype)
