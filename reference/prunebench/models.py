@@ -51,26 +51,29 @@ _ACTIVATION_NAMES = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.ReLU: "relu", nn
                      ScaledTanh: "scaled-tanh"}
 
 
-def activation_derivatives(module: nn.Module, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Value, first and second derivative of an elementwise activation at pre-activation ``a`` (any shape).
+def activation_derivatives(module: nn.Module, a: torch.Tensor, second: bool = True
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Value, first and second derivative (``None`` unless ``second``) of an elementwise activation at
+    pre-activation ``a`` (any shape).
 
     ReLU's f'' is zero everywhere (its kink at 0 has measure zero); f'(0) is taken as 0, as autograd does.
     """
     if isinstance(module, nn.Tanh):
         t = torch.tanh(a)
-        return t, 1 - t**2, -2 * t * (1 - t**2)
+        d1 = 1 - t**2
+        return t, d1, -2 * t * d1 if second else None
     if isinstance(module, ScaledTanh):
         t = torch.tanh(ScaledTanh.S * a)
         d1 = ScaledTanh.A * ScaledTanh.S * (1 - t**2)
-        return ScaledTanh.A * t, d1, -2 * ScaledTanh.S * t * d1
+        return ScaledTanh.A * t, d1, -2 * ScaledTanh.S * t * d1 if second else None
     if isinstance(module, nn.Sigmoid):
         s = torch.sigmoid(a)
         d1 = s * (1 - s)
-        return s, d1, d1 * (1 - 2 * s)
+        return s, d1, d1 * (1 - 2 * s) if second else None
     if isinstance(module, nn.ReLU):
-        return torch.relu(a), (a > 0).to(a.dtype), torch.zeros_like(a)
+        return torch.relu(a), (a > 0).to(a.dtype), torch.zeros_like(a) if second else None
     if isinstance(module, nn.Identity):
-        return a, torch.ones_like(a), torch.zeros_like(a)
+        return a, torch.ones_like(a), torch.zeros_like(a) if second else None
     raise TypeError(
         f"activation must be one of {sorted(_ACTIVATION_NAMES.values())}; got {type(module).__name__}. "
         "Use one of the supported activation modules or extend prunebench.models.activation_derivatives."

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -122,7 +123,8 @@ class Trace:
     Attributes:
         inputs: ``inputs[i]`` is the input of step ``i`` (``[N, *in_i]``); ``inputs[i + 1]`` its output.
         output: the model output ``z``, ``[N, C]``.
-        derivs: for each activation step ``i``: ``(f'(a), f''(a))`` at its input ``a``, each ``[N, *in_i]``.
+        derivs: for each activation step ``i``: ``(f'(a), f''(a))`` at its input ``a``, each ``[N, *in_i]``
+            (``f''`` is ``None`` when :func:`record` was not asked for it).
     """
 
     inputs: list[torch.Tensor]
@@ -134,14 +136,15 @@ class Trace:
         return self.inputs[i].shape[1:] if i < len(self.inputs) else self.output.shape[1:]
 
 
-def record(steps: list[Step], inputs: torch.Tensor) -> Trace:
-    """Forward pass through ``steps`` keeping every step's input and the activations' derivatives."""
+def record(steps: list[Step], inputs: torch.Tensor, second: bool = True) -> Trace:
+    """Forward pass through ``steps`` keeping every step's input and the activations' derivatives
+    (``f''`` only with ``second``; ``None`` in its place otherwise)."""
     x = inputs
     kept, derivs = [], {}
     for i, step in enumerate(steps):
         kept.append(x)
         if step.kind == "act":
-            x, f1, f2 = activation_derivatives(step.module, x)
+            x, f1, f2 = activation_derivatives(step.module, x, second=second)
             derivs[i] = (f1, f2)
         elif step.kind == "linear":
             if x.dim() != 2:
@@ -254,12 +257,20 @@ def conv_project(U: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     return torch.bmm(cols.reshape(N, r * C, L), U.transpose(1, 2)).view(N, r, C, U.shape[1])
 
 
-def squares_times(U: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """``sum_n sum_p U[n, j, p]^2 h[n, c, p]``: ``U`` ``[N, J, L]``, ``h`` ``[N, C, L]`` -> ``[C, J]``.
+def squares_times(step: Step, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``sum_n sum_p U[n, j, p]^2 h[n, c, p]`` for the convolution ``step`` with input ``x`` ``[N, *in]`` and
+    ``h`` ``[N, C, *out]`` at its output: ``[C, J (+1)]`` (:func:`unfold_input`'s ``U`` and order).
 
     A shared weight's sum over its connections of ``x_j^2 d2E/da_i^2`` (OBD section 3), for a diagonal ``h``.
+    Unfolding copies entries, so ``U^2`` is the unfolding of ``x^2``, and the sum is the weight gradient of
+    the same convolution at input ``x^2`` and output gradient ``h``: one backward convolution, no ``U``.
     """
-    return torch.bmm(h.reshape(U.shape[0], -1, U.shape[2]), U.square().transpose(1, 2)).sum(0)
+    m = step.module
+    weight = torch.nn.grad.conv2d_weight(x.square(), step.weight.shape, h, m.stride, m.padding, m.dilation)
+    weight = weight.reshape(weight.shape[0], -1)
+    if step.bias is None:
+        return weight
+    return torch.cat([weight, h.sum((0, 2, 3)).unsqueeze(1)], dim=1)
 
 
 def split_conv(step: Step, h: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -298,7 +309,7 @@ class LossTerms:
     for MSE (``isotropic``), ``w_n (diag(p_n) - p_n p_n^T)`` for cross-entropy.
 
     Attributes:
-        grad: ``dE/dz``, ``[N, C]``.
+        grad: ``dE/dz``, ``[N, C]`` (computed on first use: OBD's and the GGN's sweeps never need it).
         scale: ``1`` for ``reduction="sum"``, ``1/N`` for ``"mean"``.
         diagonal: ``[N, C]``, the diagonal of ``d2E/dz_n^2``.
         isotropic: whether ``d2E/dz_n^2`` is a multiple of the identity (MSE): then ``diagonal`` is all of it.
@@ -306,12 +317,16 @@ class LossTerms:
         probs: ``softmax(z)`` ``[N, C]`` for cross-entropy, else ``None``.
     """
 
-    grad: torch.Tensor
+    gradient: Callable[[], torch.Tensor]
     scale: float
     diagonal: torch.Tensor
     isotropic: bool
     weight: float | torch.Tensor
     probs: torch.Tensor | None = None
+
+    @functools.cached_property
+    def grad(self) -> torch.Tensor:
+        return self.gradient()
 
     @functools.cached_property
     def columns(self) -> torch.Tensor:
@@ -340,24 +355,30 @@ class LossTerms:
                 raise ValueError(f"MSE targets must have the outputs' shape {tuple(z.shape)}; got "
                                  f"{tuple(targets.shape)}")
             c = 2.0 if loss_fn.reduction == "sum" else 2.0 / z.numel()
-            return cls(c * (z - targets), scale, torch.full_like(z, c), True, c)
+            return cls(lambda: c * (z - targets), scale, torch.full_like(z, c), True, c)
         if loss_fn.weight is not None:
             raise ValueError("CrossEntropyLoss with class weights is not supported natively; got weight="
                              f"{loss_fn.weight}. Use weight=None or backend='torchfunc'.")
         eps = loss_fn.label_smoothing
         if targets.is_floating_point():
             t = targets.to(z.dtype) * (1 - eps) + eps / C
+            mass = t.sum(dim=1, keepdim=True)
         else:
             if (targets == loss_fn.ignore_index).any():
                 raise ValueError(f"targets must not contain ignore_index={loss_fn.ignore_index} for native "
                                  "curvature; drop those samples first.")
-            t = F.one_hot(targets, C).to(z.dtype) * (1 - eps) + eps / C
+            t = None  # one-hot (smoothed): mass 1, formed only for the gradient
+            mass = z.new_ones(N, 1)
         # Per sample, loss = -sum_c t_c log softmax(z)_c: gradient m p - t, Hessian m (diag(p) - p p^T),
         # with the target mass m = sum(t).
-        mass = t.sum(dim=1, keepdim=True)
         p = torch.softmax(z, dim=1)
         weight = scale * mass
-        return cls(scale * (mass * p - t), scale, weight * p * (1 - p), False, weight, p)
+
+        def gradient() -> torch.Tensor:
+            target = F.one_hot(targets, C).to(z.dtype) * (1 - eps) + eps / C if t is None else t
+            return scale * (mass * p - target)
+
+        return cls(gradient, scale, weight * p * (1 - p), False, weight, p)
 
 
 def _softmax_factor(p: torch.Tensor) -> torch.Tensor:

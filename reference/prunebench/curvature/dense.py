@@ -69,7 +69,7 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     else:
         steps = plan(model, params)
         with torch.no_grad():
-            trace = record(steps, inputs)
+            trace = record(steps, inputs, second=False)
             loss = LossTerms.of(loss_fn, trace.output, targets)
             cols = loss.columns if method == "ggn" else loss.grad.unsqueeze(1) / math.sqrt(loss.scale)
             vectors = layout.flatten(per_sample_vectors(steps, trace, cols)).flatten(0, 1)  # [N * r, P]

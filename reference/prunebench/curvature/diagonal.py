@@ -136,7 +136,7 @@ def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> di
         return _hutchinson(model, loss_fn, inputs, targets, probes, seed)
     steps = plan(model, params)
     with torch.no_grad():
-        trace = record(steps, inputs)
+        trace = record(steps, inputs, second=method in ("exact", "lecun"))
         loss = LossTerms.of(loss_fn, trace.output, targets)
         if method in ("lecun", "lecun-lm"):
             return _lecun(steps, trace, loss, curvature_terms=method == "lecun")
@@ -353,16 +353,18 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
 def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
     """``sum_n u^T H_a,n u`` per weight direction ``u = U[n, j, :]`` in output channel ``c``: ``[C, J1]``."""
     step = steps[i]
-    U = unfold_input(step, trace.inputs[i])  # [N, J(+1), L]
-    N, J1, L = U.shape
-    C = trace.shape(i + 1)[0]
-    total = U.new_zeros(C, J1)
+    x, out_shape = trace.inputs[i], trace.shape(i + 1)
+    N, C = x.shape[0], out_shape[0]
+    diagonal = None if state.diag is None else squares_times(step, x, state.diag.reshape(N, *out_shape))
+    if diagonal is not None and state.cols is None and not state.pending:
+        return split_conv(step, diagonal)
+    U = unfold_input(step, x)  # [N, J(+1), L]
+    J1, L = U.shape[1:]
+    total = U.new_zeros(C, J1) if diagonal is None else diagonal
     if state.cols is not None:
         r = state.cols.shape[1]
         T = conv_project(U, state.cols.reshape(N, r, C, L)).square_().view(N * r, C * J1)  # [N r, C J1]
         total += (T.sum(0) if state.signs is None else state.signs.reshape(1, N * r) @ T).view(C, J1)
-    if state.diag is not None:
-        total += squares_times(U, state.diag)
     if state.pending:
         total += _pending_sources(steps, trace, i, U, state.pending)
     return split_conv(step, total)
@@ -451,8 +453,7 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
         if step.kind == "linear" and step.has_params:
             out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
         elif step.kind == "conv":
-            U = unfold_input(step, trace.inputs[i])
-            out.update(split_conv(step, squares_times(U, h)))
+            out.update(split_conv(step, squares_times(step, trace.inputs[i], h)))
         if i == start:
             break
         h = _squared_adjoint(step, h, in_shape)

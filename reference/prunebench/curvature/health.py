@@ -76,11 +76,13 @@ class DenseCurvature:
 
 def negative_fraction(values: dict[str, torch.Tensor] | torch.Tensor) -> float:
     """Fraction of entries below zero, over all tensors of ``values`` (0 for an empty input)."""
-    tensors = list(values.values()) if isinstance(values, dict) else [values]
-    total = sum(t.numel() for t in tensors)
-    if total == 0:
-        return 0.0
-    return float(sum(int((t < 0).sum()) for t in tensors)) / total
+    flat = _flat(list(values.values()) if isinstance(values, dict) else [values])
+    return int((flat < 0).sum()) / flat.numel() if flat.numel() else 0.0
+
+
+def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """All entries in one vector (one pass instead of one per tensor; the tensors share a dtype)."""
+    return torch.cat([t.reshape(-1) for t in tensors]) if len(tensors) > 1 else tensors[0].reshape(-1)
 
 
 def _finite(tensors: list[torch.Tensor]) -> bool:
@@ -118,7 +120,7 @@ def check_finite(params: dict[str, torch.Tensor], inputs: torch.Tensor, targets:
 
 def check_finite_result(values: dict[str, torch.Tensor], what: str) -> None:
     """Refuse a curvature result with NaN or infinity, naming the parameter (e.g. after overflow in float32)."""
-    if _finite(list(values.values())):
+    if not values or _finite([_flat(list(values.values()))]):
         return
     for name, value in values.items():
         if not _finite([value]):
