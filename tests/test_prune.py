@@ -226,3 +226,39 @@ def test_iterative_validates_its_arguments(fresh, kwargs, error, match):
     model, loss, X, Y = fresh
     with pytest.raises(error, match=match):
         prune.iterative(model, Magnitude(), loss, X, Y, 0.5, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- one-shot paths
+
+
+def _states(model):
+    return {k: v.detach().clone() for k, v in effective_params(model).items()}
+
+
+@pytest.mark.parametrize("method", ["magnitude", "obs-full"])
+def test_one_shot_path_equals_one_shot_at_each_sparsity(problem, method):
+    # A method without a path prunes a fresh copy per sparsity; obs-full continues one deletion sequence, which
+    # with one weight per group (no group cut at a stop) is deletion for deletion what one_shot does from the
+    # dense model: the same operations, so the same bits.
+    from prunebench.methods.fullobs import FullOBS
+
+    model, loss, X, Y = problem
+    make = (lambda: Magnitude()) if method == "magnitude" else (lambda: FullOBS(damping=1e-3, group_size=1))
+    sparsities = [0.2, 0.5, 0.8]
+    before = _states(model)
+    path = list(prune.one_shot_path(model, make(), loss, X, Y, sparsities))
+    assert all(torch.equal(before[k], v) for k, v in _states(model).items()), "the input model was modified"
+    assert len(path) == len(sparsities)
+    for s, (pruned, result) in zip(sparsities, path, strict=True):
+        alone = copy.deepcopy(model)
+        expected = prune.one_shot(alone, make(), loss, X, Y, s)
+        assert [(d.name, d.index) for d in result.deletions] == [(d.name, d.index) for d in expected.deletions]
+        assert result.sparsity == expected.sparsity
+        for k, v in _states(alone).items():
+            assert torch.equal(_states(pruned)[k], v), (s, k)
+
+
+def test_one_shot_path_refuses_unsorted_sparsities(problem):
+    model, loss, X, Y = problem
+    with pytest.raises(ValueError, match=r"sparsities must be increasing and distinct; got \[0.5, 0.2\]"):
+        next(prune.one_shot_path(model, Magnitude(), loss, X, Y, [0.5, 0.2]))

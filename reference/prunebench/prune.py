@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+from collections.abc import Iterator, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -28,8 +30,8 @@ from .methods.base import Deletion, PruningMethod, Selection, candidate_mask, mo
 from .models import effective_params
 from .train import TrainConfig, fit
 
-__all__ = ["PruneResult", "apply_selection", "iterative", "one_shot", "prunable_names", "pruned_fraction",
-           "step"]
+__all__ = ["PruneResult", "apply_selection", "iterative", "one_shot", "one_shot_path", "prunable_names",
+           "pruned_fraction", "step"]
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,13 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
     mask = model_mask(model)
     selection = method.select(model, loss_fn, inputs, targets, count=count, mask=mask,
                               candidates=candidate_mask(model, mask, names))
-    apply_selection(model, selection, names)
+    return _applied(model, method, selection, loss_fn, inputs, targets, before, include_bias)
+
+
+def _applied(model: nn.Module, method: PruningMethod, selection: Selection, loss_fn: nn.Module,
+             inputs: torch.Tensor, targets: torch.Tensor, before: float, include_bias: bool) -> PruneResult:
+    """Write ``selection`` into ``model`` and report it as one round."""
+    apply_selection(model, selection, prunable_names(model, include_bias))
     after = _loss(model, loss_fn, inputs, targets)
     names = prunable_names(model, include_bias)
     log.info("%s deleted %d entries: E %.4e -> %.4e (predicted +%.3e)", method, len(selection.deletions),
@@ -180,6 +188,43 @@ def one_shot(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs
     target = _deletion_count(sparsity, total)
     return step(model, method, loss_fn, inputs, targets, count=max(target - already, 0),
                 include_bias=include_bias)
+
+
+def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+                  targets: torch.Tensor, sparsities: Sequence[float], *, include_bias: bool = True
+                  ) -> Iterator[tuple[nn.Module, PruneResult]]:
+    """For each of ``sparsities`` (increasing), a copy of ``model`` pruned :func:`one_shot` to it, with its
+    result; ``model`` itself is left untouched.
+
+    A method with a ``prune_path`` (one deletion sequence whose prefixes are its one-shot selections, e.g.
+    ``obs-full``: one inverse, downdated as it goes) reaches every sparsity from a single sequence, its groups
+    ended at each sparsity's count; any other method prunes a fresh copy per sparsity.
+    """
+    sparsities = [float(s) for s in sparsities]
+    if sparsities != sorted(set(sparsities)):
+        raise ValueError(f"sparsities must be increasing and distinct; got {sparsities}")
+    path = getattr(method, "prune_path", None)
+    if path is None:
+        for s in sparsities:
+            copy = deepcopy(model)
+            yield copy, one_shot(copy, method, loss_fn, inputs, targets, s, include_bias=include_bias)
+        return
+    names = prunable_names(model, include_bias)
+    already, total = _counts(model, names)
+    counts = [max(_deletion_count(s, total) - already, 0) for s in sparsities]
+    before = _loss(model, loss_fn, inputs, targets)
+    mask = model_mask(model)
+    checkpoints = path(model, loss_fn, inputs, targets, counts, mask=mask,
+                       candidates=candidate_mask(model, mask, names))
+    for count in counts:
+        checkpoint = next(checkpoints, None)
+        copy = deepcopy(model)
+        if checkpoint is None:  # the sequence ran out of candidates at an earlier count
+            yield copy, PruneResult(stopped="exhausted", sparsity=pruned_fraction(copy, names))
+            continue
+        if checkpoint.count != count and checkpoint.stopped == "count":
+            raise RuntimeError(f"{method}.prune_path yielded {checkpoint.count} deletions where {count} were asked")
+        yield copy, _applied(copy, method, checkpoint.selection(), loss_fn, inputs, targets, before, include_bias)
 
 
 def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
