@@ -38,17 +38,17 @@ PLANT = '''
 _unplanted_native = _native
 
 
-def _native(model, loss_fn, inputs, targets, method, *args):
+def _native(model, params, loss_fn, inputs, targets, method, *args):
     if method == "exact":
-        _unplanted_native(model, loss_fn, inputs, targets, method, *args)
-    return _unplanted_native(model, loss_fn, inputs, targets, method, *args)
+        _unplanted_native(model, params, loss_fn, inputs, targets, method, *args)
+    return _unplanted_native(model, params, loss_fn, inputs, targets, method, *args)
 '''
 
 
 def plant(source: str) -> str:
     """``diagonal.py``'s source with the 2x slowdown of the exact diagonal appended."""
-    if not re.search(r"^def _native\(model, loss_fn, inputs, targets, method\b", source, re.MULTILINE):
-        raise ValueError(f"{TARGET} has no `def _native(model, loss_fn, inputs, targets, method, ...)` to "
+    if not re.search(r"^def _native\(model, params, loss_fn, inputs, targets, method\b", source, re.MULTILINE):
+        raise ValueError(f"{TARGET} has no `def _native(model, params, loss_fn, inputs, targets, method, ...)` to "
                          "wrap; update PLANT in benchmarks/planted_slowdown.py to the new entry point")
     return source.rstrip("\n") + "\n" + PLANT
 

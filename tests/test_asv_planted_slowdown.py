@@ -39,7 +39,7 @@ def test_plant_makes_the_exact_diagonal_run_twice_and_leaves_its_values(monkeypa
     spec.loader.exec_module(module)
     calls = []
     original = module._unplanted_native
-    monkeypatch.setattr(module, "_unplanted_native", lambda *a: calls.append(a[4]) or original(*a))
+    monkeypatch.setattr(module, "_unplanted_native", lambda *a: calls.append(a[5]) or original(*a))
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
     X, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
@@ -51,7 +51,7 @@ def test_plant_makes_the_exact_diagonal_run_twice_and_leaves_its_values(monkeypa
 
 
 def test_plant_refuses_a_source_without_the_entry_point():
-    with pytest.raises(ValueError, match=r"has no `def _native\(model, loss_fn, inputs, targets, "
+    with pytest.raises(ValueError, match=r"has no `def _native\(model, params, loss_fn, inputs, targets, "
                                          r"method, \.\.\.\)` to wrap; update PLANT"):
         planted.plant("def hessian_diag():\n    pass\n")
 
