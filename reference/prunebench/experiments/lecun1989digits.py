@@ -10,9 +10,9 @@ What the paper shows (PAPERS.md section 1): a shared-weight network trained with
 
 - Fig. 1a: OBD's curve lies significantly below magnitude deletion's; random deletion is so much worse that it
   does not fit on the same scale.
-- Fig. 1b: the objective predicted from the saliencies (eq. 5) against the actual one: they agree up to about
-  30% of the parameters deleted (800 of 2578) and depart beyond, where off-diagonal and higher-order terms
-  grow.
+- Fig. 1b: the objective predicted from the saliencies (the sum of the deleted parameters' s_k) against the
+  actual one: they agree up to about 30% of the parameters deleted (800 of 2578) and depart beyond, where
+  off-diagonal and higher-order terms grow.
 - Fig. 2a/2b: with retraining after each deletion round, the training (2a) and test (2b) objective stay almost
   the same up to about 60% deleted (1500 parameters).
 
