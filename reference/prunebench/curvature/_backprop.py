@@ -177,9 +177,9 @@ def adjoint(step: Step, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
     if step.kind == "pool":
         kernel, stride, padding = (_pair(a) for a in (m.kernel_size, m.stride or m.kernel_size, m.padding))
         if _tiling(m, in_shape):
-            (kh, kw), (C, Ho, Wo) = kernel, v.shape[1:]
-            scaled = v / (m.divisor_override or kh * kw)
-            return scaled.view(-1, C, Ho, 1, Wo, 1).expand(-1, C, Ho, kh, Wo, kw).reshape(-1, *in_shape)
+            # Each output's share spread over its window: nearest-neighbour upsampling (the fastest copy on CPU).
+            (kh, kw) = kernel
+            return F.interpolate(v, scale_factor=(kh, kw), mode="nearest").mul_(1.0 / (m.divisor_override or kh * kw))
         shape_only = v.new_empty(()).expand(v.shape[0], *in_shape)
         return torch.ops.aten.avg_pool2d_backward(v, shape_only, kernel, stride, padding, m.ceil_mode,
                                                   m.count_include_pad, m.divisor_override)
