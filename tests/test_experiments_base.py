@@ -83,3 +83,28 @@ def test_unknown_experiment_lists_the_valid_ones():
 def test_config_is_saved_as_json(toy, tmp_path):
     base.execute(toy, _args(tmp_path, seeds="0,2"))
     assert json.loads((tmp_path / "config.json").read_text())["seeds"] == [0, 2]
+
+
+def test_a_run_whose_data_is_missing_fails_before_any_unit(tmp_path, monkeypatch):
+    # obd-usps reads USPS from the data root: with an empty root it must stop at once with the data message,
+    # leaving no config or units behind (nothing half-started to resume).
+    from prunebench.data import DatasetError
+    from prunebench.experiments import get
+
+    monkeypatch.setattr("prunebench.data._download", lambda spec, roots: (_ for _ in ()).throw(
+        DatasetError(f"dataset {spec.name!r} not found (offline test)")))
+    experiment = get("obd-usps")
+    args = argparse.Namespace(seeds="1", quick=True, device="cpu", root=str(tmp_path / "empty"), jobs=1,
+                              scheduler=None, no_progress=True, out=str(tmp_path / "out"))
+    for action in experiment_parser_defaults(experiment):
+        setattr(args, *action)
+    with pytest.raises(DatasetError, match="usps"):
+        base.execute(experiment, args)
+    assert not (tmp_path / "out").exists()
+
+
+def experiment_parser_defaults(experiment):
+    """(dest, default) of the experiment's own options, as its parser would give them."""
+    parser = argparse.ArgumentParser()
+    experiment.add_arguments(parser)
+    return [(a.dest, a.default) for a in parser._actions if a.dest != "help"]

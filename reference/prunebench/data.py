@@ -664,7 +664,8 @@ def _missing_message(spec: DatasetSpec, roots: list[Path], reason: str) -> str:
     return (f"dataset {spec.name!r} not found: it needs {len(spec.files)} file(s) in a folder "
             f"{spec.folder!r} under a data root. Looked in:\n" + "\n".join(looked) + f"\n{reason}\n"
             f"To fix: set {ENV_VAR} to a folder holding {spec.folder}/<file>, or pass root=PATH to "
-            f"load(), or download the files by hand into <root>/{spec.folder}/:\n{by_hand}")
+            f"load() (--root PATH on the command line), or download the files by hand into "
+            f"<root>/{spec.folder}/:\n{by_hand}")
 
 
 # ----------------------------------------------------------------------------------------------- download
@@ -768,6 +769,14 @@ def _file_records(spec: DatasetSpec, folder: Path | None) -> list[dict[str, Any]
     path = spec.builtin_file()
     return [{"name": path.name, "path": str(path), "size": path.stat().st_size, "sha256": _sha256(path),
              "urls": []}]
+
+
+def require(name: str, root: str | os.PathLike[str] | None = None, *, download: bool = True) -> Path | None:
+    """The verified folder of dataset ``name`` (``None`` for embedded data), downloading it as :func:`load`
+    does, without reading it: the check a long run makes before it starts. Raises :class:`DatasetError` as
+    :func:`load` does."""
+    spec = _spec(name)
+    return None if spec.folder is None else _folder_for(spec, root, download)
 
 
 def load(name: str, root: str | os.PathLike[str] | None = None, *, download: bool = True) -> Splits:

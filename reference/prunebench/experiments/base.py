@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import records
+from .. import data, records
 
 __all__ = ["Experiment", "execute", "parse_seeds", "run_units"]
 
@@ -39,6 +39,10 @@ class Experiment:
     quick_seeds: ClassVar[int] = 2
     needs_data: ClassVar[str | None] = None
     """Dataset name that must be in the data root (None: runs on embedded data)."""
+
+    def data_needed(self, config: dict[str, Any]) -> str | None:
+        """The dataset a run of ``config`` reads from the data root (checked before any unit starts)."""
+        return self.needs_data
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Experiment-specific options (the harness adds the common ones)."""
@@ -107,6 +111,9 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
         raise ValueError(f"--jobs must be a positive integer; got {args.jobs}")
     config = experiment.config(args, seeds)
     out = Path(args.out or Path("results") / experiment.name)
+    needed = experiment.data_needed(config)
+    if needed is not None:
+        data.require(needed, config.get("root"))  # fail now, with the message on where to put the files
     units = experiment.units(config)
     ids = [u["id"] for u in units]
     start = time.perf_counter()

@@ -290,6 +290,9 @@ class ObsMnist(Experiment):
                             help="also run the Gauss-Newton OBS variant (not in the committed run: time)")
         parser.add_argument("--no-layer", action="store_true", help="skip the layer-block OBS variant")
 
+    def data_needed(self, config: dict[str, Any]) -> str | None:
+        return self.needs_data if config["task"] == "mnist" else None  # --quick runs on embedded digits
+
     def config(self, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
         quick = bool(args.quick)
         text = str(getattr(args, "group_sizes", "64,1,1024"))
