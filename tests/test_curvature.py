@@ -593,3 +593,19 @@ def test_finite_check_is_not_fooled_by_a_sum_that_overflows():
     params["w"][2, 1] = float("inf")
     with pytest.raises(ValueError, match=r"parameter w must be finite; got inf at index \[2, 1\]"):
         check_finite(params, torch.zeros(2, 3), torch.zeros(2))
+
+
+def test_a_result_that_overflows_is_refused_naming_the_parameter():
+    # Finite float32 inputs of 1e20 square to infinity in the weight diagonal of the first layer (x_j^2 in
+    # d2E/dw_ij^2); the second layer's inputs are tanh outputs and stay finite.
+    from prunebench import models
+
+    net = models.build("monk-17-3-1", seed=0, dtype=torch.float32)
+    x = torch.full((4, 17), 1e20)
+    y = torch.rand(4, 1)
+    with pytest.raises(ValueError, match=r"the lecun-lm Hessian diagonal of parameter 0.weight is not finite "
+                                         r"\(\d+ NaN/inf entries\); the loss may have overflowed"):
+        hessian_diag(net, torch.nn.MSELoss(), x, y, method="lecun-lm")
+    healthy = hessian_diag(net, torch.nn.MSELoss(), x / 1e20, y, method="exact")
+    assert healthy.health.negative_fraction == pytest.approx(
+        sum(int((v < 0).sum()) for v in healthy.values()) / sum(v.numel() for v in healthy.values()))

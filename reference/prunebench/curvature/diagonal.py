@@ -79,7 +79,7 @@ from ._backprop import (
     unsupported,
     with_ones,
 )
-from .health import Curvature, CurvatureHealth, check_finite, check_finite_result, negative_fraction
+from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .layout import ParamLayout
 
 __all__ = ["BACKENDS", "METHODS", "hessian_diag"]
@@ -126,9 +126,8 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
     else:
         values = _external(backend, model, loss_fn, inputs, targets, method)
     values = {name: values[name] for name in params}
-    check_finite_result(values, f"the {method} Hessian diagonal")
-    return Curvature(values, CurvatureHealth(method=method, backend=backend,
-                                             negative_fraction=negative_fraction(values)))
+    negative = result_health(values, f"the {method} Hessian diagonal")
+    return Curvature(values, CurvatureHealth(method=method, backend=backend, negative_fraction=negative))
 
 
 def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> dict[str, torch.Tensor]:

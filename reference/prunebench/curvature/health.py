@@ -85,14 +85,23 @@ def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in tensors]) if len(tensors) > 1 else tensors[0].reshape(-1)
 
 
+_SMALL = 2**16
+"""Entries up to which tensors of one dtype are concatenated and summed at once (fewer, cheaper calls for small
+models; larger ones are summed tensor by tensor, without the copy)."""
+
+
 def _finite(tensors: list[torch.Tensor]) -> bool:
-    """Whether every entry of every floating-point tensor is finite: one sum each (NaN and infinity
-    propagate into it) and one test of the sums; only when a sum is not finite (bad entries, or finite ones
-    overflowing) is the elementwise test run."""
+    """Whether every entry of every floating-point tensor is finite: sums (NaN and infinity propagate into
+    them) tested at once; only when a sum is not finite (bad entries, or finite ones overflowing) is the
+    elementwise test run."""
     tensors = [t for t in tensors if t.is_floating_point() and t.numel()]
     if not tensors:
         return True
-    if all(math.isfinite(float(t.sum())) for t in tensors):
+    if len({t.dtype for t in tensors}) == 1 and sum(t.numel() for t in tensors) <= _SMALL:
+        sums = [_flat(tensors).sum()]
+    else:
+        sums = [t.sum() for t in tensors]
+    if all(math.isfinite(float(s)) for s in sums):
         return True
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
@@ -118,11 +127,14 @@ def check_finite(params: dict[str, torch.Tensor], inputs: torch.Tensor, targets:
                              "entries. Clean the data before computing curvature.")
 
 
-def check_finite_result(values: dict[str, torch.Tensor], what: str) -> None:
-    """Refuse a curvature result with NaN or infinity, naming the parameter (e.g. after overflow in float32)."""
-    if not values or _finite([_flat(list(values.values()))]):
-        return
-    for name, value in values.items():
-        if not _finite([value]):
-            raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(value)).sum())} "
-                             "NaN/inf entries); the loss may have overflowed: try float64 or smaller inputs")
+def result_health(values: dict[str, torch.Tensor], what: str) -> float:
+    """Refuse a curvature result with NaN or infinity, naming the parameter (e.g. after overflow in float32);
+    return the fraction of its entries below zero (:func:`negative_fraction`), from the same pass."""
+    if not values:
+        return 0.0
+    flat = _flat(list(values.values()))
+    if math.isfinite(float(flat.sum())) or _finite([flat]):
+        return int((flat < 0).sum()) / flat.numel()
+    name = next(name for name, value in values.items() if not _finite([value]))
+    raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(values[name])).sum())} "
+                     "NaN/inf entries); the loss may have overflowed: try float64 or smaller inputs")
