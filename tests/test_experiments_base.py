@@ -91,6 +91,8 @@ def test_a_run_whose_data_is_missing_fails_before_any_unit(tmp_path, monkeypatch
     from prunebench.data import DatasetError
     from prunebench.experiments import get
 
+    # Only the empty root is searched (not $PRUNEBENCH_DATA, the checkout or the user cache), and offline.
+    monkeypatch.setattr("prunebench.data.data_roots", lambda root=None: [tmp_path / "empty"])
     monkeypatch.setattr("prunebench.data._download", lambda spec, roots: (_ for _ in ()).throw(
         DatasetError(f"dataset {spec.name!r} not found (offline test)")))
     experiment = get("obd-usps")

@@ -115,9 +115,15 @@ class Task:
 
     def trained(self, seed: int, root=None, *, device: str = "cpu", cache: bool = True
                 ) -> tuple[Net, TaskData, dict]:
-        """The dense model for (task, seed), trained once and cached. Returns (model, data, fit info)."""
+        """The dense model for (task, seed), trained once and cached. Returns (model, data, fit info).
+
+        The trained weights depend on torch's CPU thread count (the summation order of parallel kernels moves
+        the last bits, and training amplifies them), so the count is part of the cache key and of the fit
+        info: the leaderboard trains and prunes on one thread, an experiment on what its units were given.
+        """
         task_data = self.data(root, device)
-        path = cache_dir() / "models" / f"{self.name}-seed{seed}-{self.recipe_digest()}.pt"
+        threads = torch.get_num_threads()
+        path = cache_dir() / "models" / f"{self.name}-seed{seed}-{self.recipe_digest()}-threads{threads}.pt"
         if cache and path.is_file():
             try:
                 model, meta = load_checkpoint(path)
@@ -125,7 +131,7 @@ class Task:
             except ValueError:
                 path.unlink()
         model, report, restarts = self.fit(seed, task_data)
-        meta = {"task": self.name, "seed": seed, "restarts": restarts, "fit": report.to_dict(),
+        meta = {"task": self.name, "seed": seed, "threads": threads, "restarts": restarts, "fit": report.to_dict(),
                 "train_accuracy": self.accuracy(model, task_data.x_train, task_data.y_train),
                 "test_accuracy": self.accuracy(model, task_data.x_test, task_data.y_test)}
         if cache:

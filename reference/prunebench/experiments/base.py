@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import data, records
+from .. import records
 
 __all__ = ["Experiment", "execute", "parse_seeds", "run_units"]
 
@@ -113,6 +113,8 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
     out = Path(args.out or Path("results") / experiment.name)
     needed = experiment.data_needed(config)
     if needed is not None:
+        from .. import data  # imports torch: not at module level (the leaderboard renders without it)
+
         data.require(needed, config.get("root"))  # fail now, with the message on where to put the files
     units = experiment.units(config)
     ids = [u["id"] for u in units]
