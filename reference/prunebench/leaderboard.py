@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import os
-import platform
 import re
 import sys
 import time
@@ -378,7 +377,8 @@ def run_seed(task: str, method: str, params: Mapping[str, Any], seed: int, *,
             began = time.perf_counter()
             model, result = next(path)
             # From the dense model to this sparsity: a method with a deletion path continues one sequence.
-            pruning = pruning + time.perf_counter() - began if _has_path(instance) else time.perf_counter() - began
+            elapsed = time.perf_counter() - began
+            pruning = pruning + elapsed if prune.has_path(instance) else elapsed
             pruned = evaluate(model, spec, data)
             one_shot.append({"sparsity": float(s), "achieved_sparsity": pruned["sparsity"],
                              "seconds": pruning, "stopped": result.stopped, **_metrics(pruned)})
@@ -403,11 +403,6 @@ def run_seed(task: str, method: str, params: Mapping[str, Any], seed: int, *,
     }
 
 
-def _has_path(method) -> bool:
-    """Whether ``method`` reaches several sparsities from one deletion sequence (:func:`prune.one_shot_path`)."""
-    return hasattr(method, "prune_path")
-
-
 class _EntryUnits(Experiment):
     """One (task, entry) of the leaderboard as units of the experiment harness, one per seed."""
 
@@ -422,17 +417,6 @@ class _EntryUnits(Experiment):
     def run_unit(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
         return run_seed(config["task"], config["method"], config["params"], unit["seed"],
                         sparsities=config["sparsities"], root=self.root, device=config["device"])
-
-
-def _cpu_model() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _task_info(spec, root) -> dict[str, Any]:
@@ -481,7 +465,7 @@ def run(tasks: Sequence[str], entries: Sequence[tuple[str, str, dict[str, Any]]]
             per_seed = [done[u["id"]]["result"] for u in units]
             prov = records.provenance(device=device, dtype=info["dtype"], seeds=list(seeds),
                                       wall_time=sum(done[u["id"]]["wall_time_s"] for u in units))
-            prov.update(session_wall_time_s=time.perf_counter() - start, threads=THREADS, cpu=_cpu_model(),
+            prov.update(session_wall_time_s=time.perf_counter() - start, threads=THREADS, cpu=records.cpu_name(),
                         logical_cpus=os.cpu_count())
             document = {
                 "schema": SCHEMA, "protocol": PROTOCOL, "task": spec.name, "entry": entry, "task_info": info,
@@ -889,10 +873,10 @@ def _rerun(entry: Mapping, root, rtol: float) -> list[str]:
     s = CHECK_SPARSITY if CHECK_SPARSITY in sparsities else sparsities[-1]
     i = sparsities.index(s)
     stored = entry["per_seed"][0]
-    from . import methods
+    from . import methods, prune
 
     # A method with a deletion path ends its groups at every sparsity on the way: re-run the same stops.
-    path = _has_path(methods.get(entry["method"]["name"], **entry["method"]["params"]))
+    path = prune.has_path(methods.get(entry["method"]["name"], **entry["method"]["params"]))
     fresh = run_seed(entry["task"], entry["method"]["name"], entry["method"]["params"], stored["seed"],
                      sparsities=sparsities[: i + 1] if path else [s], root=root, device=entry["config"]["device"],
                      measure_cost=False)

@@ -30,8 +30,8 @@ from .methods.base import Deletion, PruningMethod, Selection, candidate_mask, mo
 from .models import effective_params
 from .train import TrainConfig, fit
 
-__all__ = ["PruneResult", "apply_selection", "iterative", "one_shot", "one_shot_path", "prunable_names",
-           "pruned_fraction", "step"]
+__all__ = ["PruneResult", "apply_selection", "has_path", "iterative", "one_shot", "one_shot_path",
+           "prunable_names", "pruned_fraction", "step"]
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,12 @@ def one_shot(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs
                 include_bias=include_bias)
 
 
+def has_path(method: PruningMethod) -> bool:
+    """Whether ``method`` has a ``prune_path``: one deletion sequence whose prefixes are its one-shot
+    selections, so that :func:`one_shot_path` reaches several sparsities from one sequence."""
+    return callable(getattr(method, "prune_path", None))
+
+
 def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
                   targets: torch.Tensor, sparsities: Sequence[float], *, include_bias: bool = True
                   ) -> Iterator[tuple[nn.Module, PruneResult]]:
@@ -203,8 +209,7 @@ def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, i
     sparsities = [float(s) for s in sparsities]
     if sparsities != sorted(set(sparsities)):
         raise ValueError(f"sparsities must be increasing and distinct; got {sparsities}")
-    path = getattr(method, "prune_path", None)
-    if path is None:
+    if not has_path(method):
         for s in sparsities:
             copy = deepcopy(model)
             yield copy, one_shot(copy, method, loss_fn, inputs, targets, s, include_bias=include_bias)
@@ -214,8 +219,8 @@ def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, i
     counts = [max(_deletion_count(s, total) - already, 0) for s in sparsities]
     before = _loss(model, loss_fn, inputs, targets)
     mask = model_mask(model)
-    checkpoints = path(model, loss_fn, inputs, targets, counts, mask=mask,
-                       candidates=candidate_mask(model, mask, names))
+    checkpoints = method.prune_path(model, loss_fn, inputs, targets, counts, mask=mask,
+                                    candidates=candidate_mask(model, mask, names))
     for count in counts:
         checkpoint = next(checkpoints, None)
         copy = deepcopy(model)

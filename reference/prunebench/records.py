@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA", "RecordError", "atomic_write_json", "make_record", "provenance", "read_record",
+__all__ = ["SCHEMA", "RecordError", "atomic_write_json", "cpu_name", "make_record", "provenance", "read_record",
            "validate_record"]
 
 SCHEMA = "prunebench.record/1"
@@ -48,6 +48,18 @@ def _git_commit() -> str:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows (often only the
+    architecture)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance(*, device: str = "cpu", dtype: str = "float64", seeds: list[int] | None = None,
                wall_time: float | None = None, command: str | None = None) -> dict[str, Any]:
     """Everything needed to say where a number came from."""
@@ -59,7 +71,7 @@ def provenance(*, device: str = "cpu", dtype: str = "float64", seeds: list[int] 
     if device.startswith("cuda") and torch.cuda.is_available():
         device_name = torch.cuda.get_device_name(torch.device(device))
     else:
-        device_name = platform.processor() or platform.machine()
+        device_name = cpu_name()
     return {
         "command": command or shlex.join(["prunebench", *sys.argv[1:]]),
         "prunebench": __version__,

@@ -133,7 +133,7 @@ def result_health(values: dict[str, torch.Tensor], what: str) -> float:
     if not values:
         return 0.0
     flat = _flat(list(values.values()))
-    if math.isfinite(float(flat.sum())) or _finite([flat]):
+    if _finite([flat]):
         return int((flat < 0).sum()) / flat.numel()
     name = next(name for name, value in values.items() if not _finite([value]))
     raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(values[name])).sum())} "
