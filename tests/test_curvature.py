@@ -133,8 +133,11 @@ def test_native_dense_matches_oracle(case, method):
     (nn.AvgPool2d(3, stride=2, padding=1), (2, 5, 5)),             # overlapping, padded: torch's own ops
     (nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False, padding=1), (1, 5, 5)),
     (nn.Conv2d(3, 2, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), bias=False), (3, 6, 5)),
+    (nn.Conv2d(3, 2, (3, 2), padding=(1, 0), dilation=(2, 1), bias=False), (3, 6, 5)),  # stride 1: correlation
+    (nn.Conv2d(1, 2, 3, padding=3, bias=False), (1, 4, 4)),                             # p > k - 1: torch's op
     (nn.Flatten(), (2, 3, 3)),
-], ids=["pool-tiling", "pool-override", "pool-padded", "pool-ceil", "conv-strided-dilated", "flatten"])
+], ids=["pool-tiling", "pool-override", "pool-padded", "pool-ceil", "conv-strided-dilated", "conv-stride1-dilated",
+        "conv-overpadded", "flatten"])
 def test_linear_steps_and_their_adjoints_match_autograd(layer, in_shape):
     from prunebench.curvature._backprop import Step, adjoint, push, unfold_input
 
@@ -152,6 +155,32 @@ def test_linear_steps_and_their_adjoints_match_autograd(layer, in_shape):
         unfolded = nn.functional.unfold(x.detach(), layer.kernel_size, layer.dilation, layer.padding,
                                         layer.stride)
         close(U, unfolded, "strided im2col")
+
+
+@pytest.mark.parametrize("conv", [
+    nn.Conv2d(3, 2, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2)),
+    nn.Conv2d(1, 4, 5, padding=6),
+    nn.Conv2d(2, 3, 2, stride=3, bias=False),
+], ids=["strided-dilated", "overpadded", "nobias"])
+def test_per_sample_conv_projections_are_the_unfolded_products(conv):
+    """conv_project (a grouped correlation) against its definition ``sum_p U[n, j, p] cols[n, k, c, p]`` with
+    the im2col ``U``, and conv_project_squares against the signed sum of its squares."""
+    from prunebench.curvature._backprop import Step, conv_project, conv_project_squares, unfold_input
+
+    conv = conv.double()
+    step = Step("0", conv, "conv", weight=conv.weight, bias=conv.bias)
+    x = torch.randn(3, conv.in_channels, 7, 6, dtype=torch.float64)
+    out_shape = conv(x).shape[1:]
+    cols = torch.randn(3, 4, *out_shape, dtype=torch.float64)
+    U = unfold_input(step, x)
+    expected = torch.einsum("njp,nkcp->nkcj", U, cols.flatten(3))
+    projected = conv_project(step, x, cols)
+    close(projected, expected, "projections")
+    signs = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64).expand(3, 4)
+    for s in (None, signs):
+        weights = torch.ones(3, 4, dtype=torch.float64) if s is None else s
+        close(conv_project_squares(step, x, cols, s), torch.einsum("nk,nkcj->cj", weights, expected.square()),
+              f"squares, signs={'none' if s is None else 'mixed'}")
 
 
 def test_torchfunc_diagonal_is_the_oracle_diagonal():

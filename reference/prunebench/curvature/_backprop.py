@@ -27,7 +27,8 @@ from torch.nn.modules.utils import _pair
 
 from ..models import ScaledTanh, activation_derivatives, effective_params
 
-__all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "LossTerms", "Step", "Trace", "adjoint", "conv_project", "plan",
+__all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "LossTerms", "Step", "Trace", "adjoint", "conv_project",
+           "conv_project_squares", "plan",
            "push", "record", "split_conv", "split_linear", "squares_times", "unfold_input", "unsupported",
            "with_ones"]
 
@@ -172,18 +173,35 @@ def adjoint(step: Step, v: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
     if step.kind == "linear":
         return v @ step.weight
     if step.kind == "conv":
+        full = _full_padding(m)
+        if full is not None:
+            # Stride 1: the adjoint is the full correlation with the flipped, transposed kernel, which
+            # oneDNN runs about 1.4x faster on CPU than the transposed convolution of conv2d_input.
+            return F.conv2d(v, step.weight.flip(2, 3).transpose(0, 1), None, 1, full, m.dilation)
         return torch.nn.grad.conv2d_input((v.shape[0], *in_shape), step.weight, v, m.stride, m.padding,
                                           m.dilation)
     if step.kind == "pool":
         kernel, stride, padding = (_pair(a) for a in (m.kernel_size, m.stride or m.kernel_size, m.padding))
         if _tiling(m, in_shape):
-            # Each output's share spread over its window: nearest-neighbour upsampling (the fastest copy on CPU).
+            # Each output's share spread over its window: a nearest-neighbour upsampling, scaled first (on the
+            # smaller tensor). repeat_interleave is the fastest such copy on CPU (F.interpolate: up to 5x slower).
             (kh, kw) = kernel
-            return F.interpolate(v, scale_factor=(kh, kw), mode="nearest").mul_(1.0 / (m.divisor_override or kh * kw))
+            v = v * (1.0 / (m.divisor_override or kh * kw))
+            return v.repeat_interleave(kw, dim=-1).repeat_interleave(kh, dim=-2)
         shape_only = v.new_empty(()).expand(v.shape[0], *in_shape)
         return torch.ops.aten.avg_pool2d_backward(v, shape_only, kernel, stride, padding, m.ceil_mode,
                                                   m.count_include_pad, m.divisor_override)
     return v.reshape(v.shape[0], *in_shape)
+
+
+def _full_padding(conv: nn.Conv2d) -> tuple[int, int] | None:
+    """Padding ``d (k - 1) - p`` per side that makes a stride-1 convolution's adjoint a plain correlation
+    (output ``H_out + d (k - 1) - 2 p = H_in``), or ``None`` (a stride above 1, or ``p > d (k - 1)``)."""
+    if _pair(conv.stride) != (1, 1):
+        return None
+    pad = tuple(d * (k - 1) - p for k, d, p in zip(_pair(conv.kernel_size), _pair(conv.dilation),
+                                                    _pair(conv.padding), strict=True))
+    return pad if min(pad) >= 0 else None
 
 
 def push(step: Step, v: torch.Tensor) -> torch.Tensor:
@@ -242,19 +260,55 @@ def unfold_input(step: Step, x: torch.Tensor) -> torch.Tensor:
     return U
 
 
-def conv_project(U: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def _per_sample_weight_grads(step: Step, x: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``sum_p U[n, j, p] cols[n, k, c, p]`` for a convolution's input ``x`` ``[N, *in]`` and columns ``cols``
+    ``[N, r, C_out, *out]`` at its output, as ``[C_in, N, r, C_out, kh kw]``.
+
+    The weight gradient of every sample and column at once, as one correlation of the input with the columns
+    as kernels: the input channels as the batch, grouped by sample (``groups=N``: the ``r C_out`` columns of
+    sample ``n`` meet only its own input), stride and dilation swapped, cropped to the kernel size. oneDNN
+    runs it up to 1.6x faster on CPU than the batched product of the columns with the im2col ``U``.
+    """
+    m = step.module
+    N, r, C = cols.shape[:3]
+    C_in, kh, kw = step.weight.shape[1:]
+    kernels = cols.reshape(N * r * C, 1, *cols.shape[3:])
+    out = F.conv2d(x.transpose(0, 1), kernels, None, m.dilation, m.padding, m.stride, groups=N)
+    return out[:, :, :kh, :kw].reshape(C_in, N, r, C, kh * kw)
+
+
+def conv_project(step: Step, x: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """Per-sample weight-space images ``J_W^T v`` of output-space columns ``v`` of a convolution.
 
     Args:
-        U: ``[N, J, L]`` from :func:`unfold_input`.
-        cols: ``[N, r, C_out, L]`` columns at the convolution's output.
+        step: the convolution; x: its input ``[N, *in]``.
+        cols: ``[N, r, C_out, *out]`` columns at the convolution's output.
 
     Returns:
-        ``[N, r, C_out, J]``: ``sum_p U[n, j, p] cols[n, k, c, p]``, the derivative of ``cols[n, k] . a_n`` in
-        ``W[c, j]`` (the shared weight summed over the positions it is used at).
+        ``[N, r, C_out, J (+1)]`` in :func:`unfold_input`'s order: ``sum_p U[n, j, p] cols[n, k, c, p]``, the
+        derivative of ``cols[n, k] . a_n`` in ``W[c, j]`` (the shared weight summed over the positions it is
+        used at; the bias column sums ``cols`` over positions).
     """
-    N, r, C, L = cols.shape
-    return torch.bmm(cols.reshape(N, r * C, L), U.transpose(1, 2)).view(N, r, C, U.shape[1])
+    N, r, C = cols.shape[:3]
+    weight = _per_sample_weight_grads(step, x, cols).permute(1, 2, 3, 0, 4).reshape(N, r, C, -1)
+    if step.bias is None:
+        return weight
+    return torch.cat([weight, cols.flatten(3).sum(3, keepdim=True)], dim=3)
+
+
+def conv_project_squares(step: Step, x: torch.Tensor, cols: torch.Tensor,
+                         signs: torch.Tensor | None) -> torch.Tensor:
+    """``sum_n sum_k s_nk conv_project(step, x, cols)[n, k]^2``: ``[C_out, J (+1)]`` (``signs`` ``s`` ``[N, r]``
+    or ``None``: all +1), without the per-sample images' reordering."""
+    C_in, N, r, C, kk = (T := _per_sample_weight_grads(step, x, cols).square_()).shape
+    T = T.view(C_in, N * r, C * kk)
+    weight = (T.sum(1) if signs is None else signs.reshape(1, N * r) @ T).view(C_in, C, kk)
+    weight = weight.transpose(0, 1).reshape(C, C_in * kk)
+    if step.bias is None:
+        return weight
+    B = cols.flatten(3).sum(3).square_().view(N * r, C)
+    bias = B.sum(0) if signs is None else signs.reshape(1, N * r) @ B
+    return torch.cat([weight, bias.view(C, 1)], dim=1)
 
 
 def squares_times(step: Step, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,6 @@ from ._backprop import (
     record,
     split_conv,
     split_linear,
-    unfold_input,
     with_ones,
 )
 from .health import CurvatureHealth, DenseCurvature, check_finite, negative_fraction
@@ -102,8 +101,8 @@ def per_sample_vectors(steps: list[Step], trace: Trace, cols: torch.Tensor) -> d
             x = with_ones(trace.inputs[i], step)
             out.update(split_linear(step, cols.unsqueeze(3) * x[:, None, None, :]))
         elif step.kind == "conv":
-            U = unfold_input(step, trace.inputs[i])
-            out.update(split_conv(step, conv_project(U, cols.reshape(N, cols.shape[1], -1, U.shape[2]))))
+            out.update(split_conv(step, conv_project(step, trace.inputs[i], cols.reshape(N, cols.shape[1],
+                                                                                       *trace.shape(i + 1)))))
         if i == start:
             break
         r = cols.shape[1]

@@ -30,8 +30,9 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
     with ``D' = diag(f'(a))``, from the loss Hessian ``d2E/dz^2`` down. ``H`` is carried as a signed low-rank
     factor ``G diag(s) G^T`` (the loss Hessian's ``C`` or ``C - 1`` columns) plus a diagonal ``e`` (the f''
     terms; for MSE also the loss Hessian, a multiple of the identity). Through a Linear layer ``e`` becomes
-    ``d_out`` columns ``W^T diag(sqrt|e|)`` with signs ``sign(e)``, formed only if a second non-diagonal map
-    follows (before that, its diagonal is ``(W^2)^T e``). Dense layers need only ``diag(H_a)``. A
+    ``d_out`` columns ``W^T diag(sqrt|e|)`` with signs ``sign(e)``, formed per sample only if an activation
+    and then a second non-diagonal map follow (before that, its diagonal is ``(W^2)^T e``, and linear maps
+    without an activation between act on the ``d_out`` rows of ``W``). Dense layers need only ``diag(H_a)``. A
     convolution shares each weight across positions, so it needs ``u^T H_a u`` over whole channel blocks for
     ``u = da/dW[c, j]``, an unfolded (im2col) input row ``U_j``: ``sum_k s_k (U_j . G_ck)^2`` for the factor,
     ``sum_p U_jp^2 e_cp`` for the diagonal. A diagonal that must cross a convolution or pooling is not
@@ -68,7 +69,7 @@ from ._backprop import (
     Step,
     Trace,
     adjoint,
-    conv_project,
+    conv_project_squares,
     plan,
     push,
     record,
@@ -196,9 +197,11 @@ class _State:
 
     - ``cols`` ``G`` ``[N, r, *shape]`` and ``signs`` ``s`` ``[N, r]`` (``None``: all +1);
     - ``diag`` ``e`` ``[N, *shape]``, signed;
-    - ``deferred`` ``(W, w, S)``: the diagonal ``w`` ``[N, d_out]`` above the last Linear crossed, scaled
-      since by the elementwise ``S`` ``[N, *shape]`` (``None``: 1), i.e. ``S W^T diag(w) W S``. Its diagonal
-      ``S^2 (W^2)^T w`` is cheap; it becomes ``d_out`` factor columns only to cross another non-diagonal map;
+    - ``deferred`` ``(W, w, S)``: the diagonal ``w`` ``[N, d_out]`` above the last Linear crossed, with
+      ``W`` ``[d_out, prod(shape)]`` that Linear's weight times the linear maps crossed since, scaled by the
+      elementwise ``S`` ``[N, *shape]`` once an activation has been crossed (``None``: 1), i.e.
+      ``S W^T diag(w) W S``. Its diagonal ``S^2 (W^2)^T w`` is cheap; it becomes ``d_out`` factor columns
+      per sample only when a non-diagonal map follows a scaling;
     - ``pending``: position -> :class:`_Source` left above a convolution/pooling (:func:`_pending_sources`);
     - ``grad`` ``dE/dt`` ``[N, *shape]`` when the f'' terms are wanted (exact Hessian), else ``None``;
     - ``shape``: the per-sample shape at ``t``.
@@ -279,23 +282,25 @@ class _State:
         self.cols = (Q * lam.abs().sqrt().unsqueeze(1)).transpose(1, 2)
         self.signs, self.diag = lam.sign(), None
 
-    def cross(self, step: Step, position: int, in_shape: torch.Size, *, last_pool: bool = False) -> None:
-        """Back through the linear map of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input.
+    def cross(self, step: Step, position: int, in_shape: torch.Size) -> None:
+        """Back through the linear map ``A`` of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input.
 
-        A diagonal crossing a convolution or pooling stays behind as a pending source: the convolutions below
-        will push their weight directions up to ``position``. The factor columns then stay there too (those
-        directions meet them at no extra push). Without a diagonal they are carried down, except through the
-        ``last_pool`` (a pooling above the lowest layer, a convolution, with only activations and pooling
-        between): there, when there are more than 4 columns, meeting them with that convolution's pooled
-        weight directions costs less than carrying them to full resolution and projecting them there.
+        A deferred term not yet scaled (``S = 1``) crosses as its ``d_out`` rows ``W A``, shared by all samples,
+        instead of ``N d_out`` columns. A diagonal crossing a convolution or pooling stays behind as a pending
+        source: the convolutions below will push their weight directions up to ``position``; the factor
+        columns then stay there too (those directions meet them at no extra push).
         """
+        crossed = None
+        if self.deferred is not None and self.deferred[2] is None and self.diag is None:
+            W, w, _ = self.deferred
+            rows = adjoint(step, W.view(W.shape[0], *self.shape), in_shape).flatten(1)
+            crossed, self.deferred = (rows, w, None), None
         self.materialize()
         if step.kind == "linear" and self.diag is not None and self.cols is not None \
                 and self.shape[0] <= self.cols.shape[1] + 1:
             self.compress()
         self.shape = in_shape
-        wide = self.cols is not None and self.cols.shape[1] > 4
-        if (self.diag is not None and step.kind != "linear") or (last_pool and wide):
+        if self.diag is not None and step.kind != "linear":
             self.pending[position] = _Source(self.diag, self.cols, self.signs)
             self.diag, self.cols, self.signs = None, None, None
         if self.cols is not None:
@@ -306,6 +311,8 @@ class _State:
         if self.diag is not None:
             self.deferred = (step.weight, self.diag, None)
             self.diag = None
+        elif crossed is not None:
+            self.deferred = crossed
 
 
 def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: torch.Tensor | None,
@@ -343,9 +350,7 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
             out.update(_conv_diagonal(steps, trace, i, state))
         if i == start:
             break
-        last_pool = step.kind == "pool" and steps[start].kind == "conv" and all(
-            s.kind in ("act", "pool") for s in steps[start + 1:i])
-        state.cross(step, i + 1, trace.shape(i), last_pool=last_pool)
+        state.cross(step, i + 1, trace.shape(i))
     return out
 
 
@@ -357,15 +362,12 @@ def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
     diagonal = None if state.diag is None else squares_times(step, x, state.diag.reshape(N, *out_shape))
     if diagonal is not None and state.cols is None and not state.pending:
         return split_conv(step, diagonal)
-    U = unfold_input(step, x)  # [N, J(+1), L]
-    J1, L = U.shape[1:]
-    total = U.new_zeros(C, J1) if diagonal is None else diagonal
+    J1 = math.prod(step.weight.shape[1:]) + (step.bias is not None)
+    total = x.new_zeros(C, J1) if diagonal is None else diagonal
     if state.cols is not None:
-        r = state.cols.shape[1]
-        T = conv_project(U, state.cols.reshape(N, r, C, L)).square_().view(N * r, C * J1)  # [N r, C J1]
-        total += (T.sum(0) if state.signs is None else state.signs.reshape(1, N * r) @ T).view(C, J1)
+        total += conv_project_squares(step, x, state.cols.reshape(N, -1, *out_shape), state.signs)
     if state.pending:
-        total += _pending_sources(steps, trace, i, U, state.pending)
+        total += _pending_sources(steps, trace, i, unfold_input(step, x), state.pending)
     return split_conv(step, total)
 
 
