@@ -86,6 +86,10 @@ def plan(model: nn.Module, tensors: dict[str, torch.Tensor] | None = None) -> li
                         f"{type(model).__name__}. Use backend='torchfunc' for other module structures (small "
                         "models only).")
     tensors = effective_params(model) if tensors is None else tensors
+    owned: dict[str, list[str]] = {}  # module name -> its own parameters' local names
+    for key in tensors:
+        prefix, _, local = key.rpartition(".")
+        owned.setdefault(prefix, []).append(local)
     steps = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Sequential):
@@ -104,7 +108,7 @@ def plan(model: nn.Module, tensors: dict[str, torch.Tensor] | None = None) -> li
                     raise unsupported(name, module,
                                       f"padding={module.padding!r}, padding_mode={module.padding_mode!r}")
             step = Step(name, module, "linear" if isinstance(module, nn.Linear) else "conv")
-            for local, _ in module.named_parameters(recurse=False):
+            for local in owned.get(name, ()):
                 key = f"{name}.{local}" if name else local
                 role = local.removesuffix("_orig")
                 if role not in ("weight", "bias"):

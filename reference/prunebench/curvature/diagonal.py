@@ -116,9 +116,9 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
         raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
     if method == "hutchinson" and (isinstance(probes, bool) or not isinstance(probes, int) or probes < 1):
         raise ValueError(f"probes must be a positive int; got {probes!r}")
-    dtype = next(model.parameters()).dtype
-    inputs = inputs.to(dtype)
     params = effective_params(model)
+    dtype = next(iter(params.values())).dtype
+    inputs = inputs.to(dtype)
     check_finite(params, inputs, targets)
     if backend == "native":
         values = _native(model, params, loss_fn, inputs, targets, method, probes, seed)

@@ -82,7 +82,9 @@ def negative_fraction(values: dict[str, torch.Tensor] | torch.Tensor) -> float:
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
     """All entries in one vector (one pass instead of one per tensor; the tensors share a dtype)."""
-    return torch.cat([t.reshape(-1) for t in tensors]) if len(tensors) > 1 else tensors[0].reshape(-1)
+    # flatten, not reshape(-1): the cheaper call (a check runs on every curvature call, and costs as much as a
+    # small model's sweep).
+    return torch.cat([t.flatten() for t in tensors]) if len(tensors) > 1 else tensors[0].flatten()
 
 
 _SMALL = 2**16
@@ -97,7 +99,7 @@ def _finite(tensors: list[torch.Tensor]) -> bool:
     tensors = [t for t in tensors if t.is_floating_point() and t.numel()]
     if not tensors:
         return True
-    if len({t.dtype for t in tensors}) == 1 and sum(t.numel() for t in tensors) <= _SMALL:
+    if sum(t.numel() for t in tensors) <= _SMALL and all(t.dtype == tensors[0].dtype for t in tensors):
         sums = [_flat(tensors).sum()]
     else:
         sums = [t.sum() for t in tensors]
@@ -133,7 +135,7 @@ def result_health(values: dict[str, torch.Tensor], what: str) -> float:
     if not values:
         return 0.0
     flat = _flat(list(values.values()))
-    if _finite([flat]):
+    if math.isfinite(float(flat.sum())) or bool(torch.isfinite(flat).all()):
         return int((flat < 0).sum()) / flat.numel()
     name = next(name for name, value in values.items() if not _finite([value]))
     raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(values[name])).sum())} "
