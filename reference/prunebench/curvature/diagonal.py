@@ -210,13 +210,15 @@ class _State:
     def __init__(self, shape: torch.Size, cols, diag, grad):
         self.shape = shape
         self.cols, self.signs, self.diag, self.grad = cols, None, diag, grad
+        self.owned = False  # whether cols is this state's own tensor, updated in place (fewer large allocations)
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.pending: dict[int, _Source] = {}
 
     def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
         """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term)."""
         if self.cols is not None:
-            self.cols = self.cols * f1.unsqueeze(1)
+            self.cols = self.cols.mul_(f1.unsqueeze(1)) if self.owned else self.cols * f1.unsqueeze(1)
+            self.owned = True
         if self.diag is not None:
             self.diag = self.diag * f1.square()
         if self.deferred is not None:
@@ -263,6 +265,7 @@ class _State:
         new = w.abs().sqrt().view(*w.shape, *[1] * len(self.shape)) * W.view(1, W.shape[0], *self.shape)
         if S is not None:
             new = new * S.unsqueeze(1)
+        self.owned = True
         if self.cols is None:
             self.cols, self.signs = new, w.sign()
         else:
@@ -306,6 +309,7 @@ class _State:
         if self.cols is not None:
             N, r = self.cols.shape[:2]
             self.cols = adjoint(step, self.cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
+            self.owned = True
         if self.grad is not None:
             self.grad = adjoint(step, self.grad, in_shape)
         if self.diag is not None:
@@ -391,7 +395,7 @@ def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
     total = U.new_zeros(C, J1)
     for c in range(C):
         V = U.view(N, J1, 1, *shape[1:])
-        alone = True  # V holds channel c only
+        alone, owned = True, False  # V holds channel c only; V is a fresh tensor (not a view of U)
         for q in range(i + 1, last + 1):
             if q in pending:
                 total[c] += _quadratic(V.flatten(2), pending[q].channel(c) if alone else pending[q])
@@ -399,15 +403,16 @@ def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
                 break
             step = steps[q]
             if step.kind == "act":
-                f1 = trace.derivs[q][0]
-                V = V * (f1[:, c:c + 1] if alone else f1).unsqueeze(1)
+                f1 = (trace.derivs[q][0][:, c:c + 1] if alone else trace.derivs[q][0]).unsqueeze(1)
+                V = V.mul_(f1) if owned else V * f1
             elif step.kind == "pool":
                 V = push(step, V.flatten(0, 1)).unflatten(0, (N, J1))
+                owned = True
             elif step.kind == "conv":
                 m = step.module
                 K = step.weight[:, c:c + 1] if alone else step.weight
                 V = F.conv2d(V.flatten(0, 1), K, None, m.stride, m.padding, m.dilation).unflatten(0, (N, J1))
-                alone = False
+                alone, owned = False, True
             else:  # sources sit at convolution/pooling outputs, all before the first Flatten
                 raise RuntimeError(f"internal error: no forward push through {step.kind} step {q}")
     return total
@@ -420,7 +425,7 @@ def _quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
     # CPU.
     total = V.new_zeros(V.shape[1])
     if source.diag is not None:
-        total += (V * V * source.diag.reshape(N, 1, -1)).sum((0, 2))
+        total += V.square().mul_(source.diag.reshape(N, 1, -1)).sum((0, 2))
     if source.cols is not None:
         G = source.cols.reshape(N, source.cols.shape[1], -1)
         P = torch.bmm(G, V.transpose(1, 2)).square_()  # [N, r, J1]
