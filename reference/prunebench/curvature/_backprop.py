@@ -28,9 +28,8 @@ from torch.nn.modules.utils import _pair
 from ..models import ScaledTanh, activation_derivatives, effective_params
 
 __all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "LossTerms", "Step", "Trace", "adjoint", "conv_project",
-           "conv_project_squares", "plan",
-           "push", "record", "split_conv", "split_linear", "squares_times", "unfold_input", "unsupported",
-           "with_ones"]
+           "conv_project_squares", "plan", "push", "record", "split_conv", "split_linear", "squares_times",
+           "unfold_input", "unsupported", "with_ones"]
 
 ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.Identity, ScaledTanh)
 PIECEWISE_LINEAR = (nn.ReLU, nn.Identity)
