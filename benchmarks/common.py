@@ -32,7 +32,8 @@ def _steady_allocator() -> None:
     the steady state of a long run and the setting of ``prunebench bench-report``'s timing phase. Under glibc's
     defaults a call's large temporaries are often handed back and faulted in again on the next call, depending on
     the heap's history: the GGN diagonal of lenet-usps measured 16 ms to 31 ms (median) in repeated runs of one
-    commit, so the suite would time the allocator, not the code."""
+    commit, so the suite would time the allocator, not the code. Written here rather than imported from
+    ``prunebench.bench_report``: the suite also measures old commits, whose package lacks it."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: nothing to set

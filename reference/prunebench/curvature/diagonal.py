@@ -209,16 +209,17 @@ class _State:
 
     def __init__(self, shape: torch.Size, cols, diag, grad):
         self.shape = shape
-        self.cols, self.signs, self.diag, self.grad = cols, None, diag, grad
-        self.owned = False  # whether cols is this state's own tensor, updated in place (fewer large allocations)
+        # The state owns its columns (a copy of the output's few): they are updated in place below, which spares
+        # the CNN sweeps their largest allocations.
+        self.cols, self.signs = None if cols is None else cols.clone(), None
+        self.diag, self.grad = diag, grad
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.pending: dict[int, _Source] = {}
 
     def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
         """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term)."""
         if self.cols is not None:
-            self.cols = self.cols.mul_(f1.unsqueeze(1)) if self.owned else self.cols * f1.unsqueeze(1)
-            self.owned = True
+            self.cols.mul_(f1.unsqueeze(1))
         if self.diag is not None:
             self.diag = self.diag * f1.square()
         if self.deferred is not None:
@@ -265,7 +266,6 @@ class _State:
         new = w.abs().sqrt().view(*w.shape, *[1] * len(self.shape)) * W.view(1, W.shape[0], *self.shape)
         if S is not None:
             new = new * S.unsqueeze(1)
-        self.owned = True
         if self.cols is None:
             self.cols, self.signs = new, w.sign()
         else:
@@ -309,7 +309,6 @@ class _State:
         if self.cols is not None:
             N, r = self.cols.shape[:2]
             self.cols = adjoint(step, self.cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
-            self.owned = True
         if self.grad is not None:
             self.grad = adjoint(step, self.grad, in_shape)
         if self.diag is not None:

@@ -135,8 +135,8 @@ def result_health(values: dict[str, torch.Tensor], what: str) -> float:
     if not values:
         return 0.0
     flat = _flat(list(values.values()))
-    if math.isfinite(float(flat.sum())) or bool(torch.isfinite(flat).all()):
-        return int((flat < 0).sum()) / flat.numel()
+    if _finite([flat]):
+        return negative_fraction(flat)
     name = next(name for name, value in values.items() if not _finite([value]))
     raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(values[name])).sum())} "
                      "NaN/inf entries); the loss may have overflowed: try float64 or smaller inputs")
