@@ -1,6 +1,6 @@
 """prunebench: a reproducibility benchmark suite for second-order neural-network pruning.
 
-Reference implementations of magnitude pruning, Optimal Brain Damage (LeCun, Denker & Solla 1989) and Optimal
+Reference implementations of magnitude pruning, Optimal Brain Damage (LeCun, Denker & Solla 1990) and Optimal
 Brain Surgeon (Hassibi & Stork 1993) in one harness, with curvature checked against dense oracles.
 """
 

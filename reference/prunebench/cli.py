@@ -1,7 +1,8 @@
 """The ``prunebench`` command line (also ``python -m prunebench``).
 
 Every subcommand has ``--help``. A mistake of the user's (unknown name, bad value, missing data) prints one
-clear line to stderr and exits with status 2; no traceback.
+clear line to stderr and exits with status 2; no traceback. A pruning method that fails or returns an invalid
+saliency is reported as ``method NAME failed: ...`` (exit status 1; ``-v`` adds the method's traceback).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 
@@ -140,12 +142,20 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, KeyError, MemoryError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, MemoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         if args.verbose:
             raise
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: finished units are saved; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        base = sys.modules.get("prunebench.methods.base")  # no method ran if it was never imported
+        if base is None or not isinstance(exc, base.MethodError):
+            raise
+        print(f"error: {exc}" + ("" if args.verbose else " (run with -v for the method's traceback)"),
+              file=sys.stderr)
+        if args.verbose:
+            traceback.print_exception(exc.__cause__ or exc)
+        return 1

@@ -50,8 +50,8 @@ from .experiments.base import Experiment, parse_seeds, run_units, units_provenan
 
 __all__ = ["CHEAP_TASKS", "CHECK_SPARSITY", "MEMORY_MEASURE", "PRESETS", "PROTOCOL", "PUBLISHED", "README_BEGIN",
            "README_END", "RETRAIN", "SCHEMA", "SEEDS", "SPARSITIES", "TASKS", "THREADS", "TOLERANCE",
-           "LeaderboardError", "aggregate", "auc", "check", "load_entries", "markdown", "readme_block",
-           "register_cli", "render", "resolve_methods", "run", "run_seed", "validate_entry"]
+           "LeaderboardError", "aggregate", "auc", "check", "conformance", "load_entries", "markdown",
+           "readme_block", "register_cli", "render", "resolve_methods", "run", "run_seed", "validate_entry"]
 
 log = logging.getLogger(__name__)
 
@@ -178,14 +178,14 @@ _METRICS = ("test_accuracy", "test_loss", "train_accuracy", "train_loss")
 
 
 def _stat(values: Sequence[float]) -> dict[str, Any]:
-    from .report import bootstrap_ci
+    from .stats import bootstrap_ci
 
     median, low, high = bootstrap_ci(list(values))
     return {"median": median, "low": low, "high": high, "n": len(values)}
 
 
 def aggregate(per_seed: Sequence[Mapping]) -> dict[str, Any]:
-    """Median and 95% bootstrap CI over seeds (:func:`prunebench.report.bootstrap_ci`, seeded) of every number of
+    """Median and 95% bootstrap CI over seeds (:func:`prunebench.stats.bootstrap_ci`, seeded) of every number of
     ``per_seed`` (the entry's list of per-seed results)."""
     def over(get) -> dict[str, Any]:
         return _stat([get(row) for row in per_seed])
@@ -325,7 +325,7 @@ def _saliency_cost(method, model, loss_fn, inputs, targets, device: str) -> dict
     """Wall time and peak memory (:data:`MEMORY_MEASURE`) of one ``method.saliency`` call on ``model``."""
     import torch
 
-    from .methods.base import model_mask
+    from .methods.base import check_tensors, guest, model_mask
 
     mask = model_mask(model)
     gc.collect()
@@ -337,7 +337,8 @@ def _saliency_cost(method, model, loss_fn, inputs, targets, device: str) -> dict
     else:
         before = _reset_peak_rss()
     start = time.perf_counter()
-    method.saliency(model, loss_fn, inputs, targets, mask=mask)
+    with guest(method):
+        saliency = method.saliency(model, loss_fn, inputs, targets, mask=mask)
     if cuda:
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -345,6 +346,7 @@ def _saliency_cost(method, model, loss_fn, inputs, targets, device: str) -> dict
         peak = (torch.cuda.max_memory_allocated(device) - before) / 2**20
     else:
         peak = None if before is None else max(_status_bytes("VmHWM") - before, 0) / 2**20
+    check_tensors(method, "saliency", saliency, model)
     return {"saliency_time_s": seconds, "saliency_peak_mib": peak}
 
 
@@ -420,6 +422,23 @@ class _EntryUnits(Experiment):
                         sparsities=config["sparsities"], root=self.root, device=config["device"])
 
 
+def conformance(instance) -> list[str]:
+    """Run the conformance checks of :func:`prunebench.testing.check_method` on a method instance (seconds, on a
+    tiny problem); returns the checks passed, or raises :class:`prunebench.methods.base.MethodError` naming the
+    method and the check it fails."""
+    from .methods.base import MethodError, guest, method_name
+    from .testing import check_method
+
+    try:
+        with guest(instance):
+            return check_method(instance)
+    except MethodError as exc:
+        if isinstance(exc.__cause__, AssertionError):
+            raise MethodError(f"method {method_name(instance)!r} fails the conformance checks of "
+                              f"prunebench.testing: {exc.__cause__}") from exc.__cause__
+        raise
+
+
 def _task_info(spec, root) -> dict[str, Any]:
     from .models import build
 
@@ -449,6 +468,8 @@ def run(tasks: Sequence[str], entries: Sequence[tuple[str, str, dict[str, Any]]]
         raise ValueError(f"sparsities must be increasing, distinct and in (0, 1), e.g. 0.5,0.75,0.9,0.95; got "
                          f"{sparsities}")
     specs = [task_registry.get(t) for t in tasks]
+    for _, method, params in entries:
+        conformance(methods.get(method, **params))
     out, work = Path(out), Path(work) if work is not None else Path(out) / ".work"
     state = records.git_state([out, work])
     records.require_clean(state, allow_dirty)

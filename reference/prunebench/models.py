@@ -5,7 +5,7 @@ elementwise activations. Keeping to these layers is what lets :mod:`prunebench.c
 second derivatives layer by layer.
 
 Free parameters, not connections, are what pruning counts: a convolution kernel weight is one free parameter
-however many connections share it (LeCun, Denker & Solla 1989, section 3).
+however many connections share it (LeCun, Denker & Solla 1990, section 3).
 
 References:
     LeCun, Boser, Denker, Henderson, Howard, Hubbard & Jackel (1990), "Handwritten digit recognition with a

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .methods.base import Deletion, PruningMethod, Selection, candidate_mask, model_mask
+from .methods.base import Deletion, PruningMethod, Selection, candidate_mask, guest, model_mask
 from .models import effective_params
 from .train import TrainConfig, fit
 
@@ -159,8 +159,9 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
         return PruneResult(sparsity=pruned_fraction(model, names))
     before = _loss(model, loss_fn, inputs, targets)
     mask = model_mask(model)
-    selection = method.select(model, loss_fn, inputs, targets, count=count, mask=mask,
-                              candidates=candidate_mask(model, mask, names))
+    with guest(method):
+        selection = method.select(model, loss_fn, inputs, targets, count=count, mask=mask,
+                                  candidates=candidate_mask(model, mask, names))
     return _applied(model, method, selection, loss_fn, inputs, targets, before, include_bias)
 
 
@@ -222,7 +223,8 @@ def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, i
     checkpoints = method.prune_path(model, loss_fn, inputs, targets, counts, mask=mask,
                                     candidates=candidate_mask(model, mask, names))
     for count in counts:
-        checkpoint = next(checkpoints, None)
+        with guest(method):
+            checkpoint = next(checkpoints, None)
         copy = deepcopy(model)
         if checkpoint is None:  # the sequence ran out of candidates at an earlier count
             yield copy, PruneResult(stopped="exhausted", sparsity=pruned_fraction(copy, names))

@@ -41,9 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import records
+from .stats import CI_LEVEL, RESAMPLES, STATISTICS, VERDICTS, bootstrap_ci, check_rule, satisfies, verdict
 
 __all__ = ["BIBTEX", "CI_LEVEL", "METHOD_COLORS", "RESAMPLES", "STATISTICS", "VERDICTS", "ClaimResult",
            "LoadedRecord", "bootstrap_ci", "check", "claims_csv", "claims_latex", "claims_markdown",
@@ -53,9 +52,6 @@ __all__ = ["BIBTEX", "CI_LEVEL", "METHOD_COLORS", "RESAMPLES", "STATISTICS", "VE
 
 log = logging.getLogger(__name__)
 
-CI_LEVEL = 0.95
-RESAMPLES = 10_000
-VERDICTS = ("reproduced", "partly", "not reproduced")
 
 SUITE_KEY = "prunebench2026"
 
@@ -211,80 +207,6 @@ def _palette(series: Sequence[str]) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------- statistics
 
-STATISTICS = ("median", "mean")
-
-
-def bootstrap_ci(values: Sequence[float], *, statistic: str = "median", level: float = CI_LEVEL,
-                 resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
-    """``(estimate, low, high)``: the median (or mean) of ``values`` (one per seed) and its
-    percentile-bootstrap interval.
-
-    ``resamples`` resamples of ``len(values)`` draws with replacement from ``numpy.random.default_rng(seed)``;
-    the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled statistic,
-    widened to contain the estimate if it does not. One value gives ``(v, v, v)``. Deterministic: the same
-    values give the same three floats on every run.
-    """
-    if statistic not in STATISTICS:
-        raise ValueError(f"statistic must be one of {STATISTICS}; got {statistic!r}")
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(f"values must be a non-empty list of numbers (one per seed); got {list(values)!r}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"values must be finite numbers; got {x.tolist()!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be a float in (0, 1); got {level!r}")
-    reduce = np.median if statistic == "median" else np.mean
-    estimate = float(reduce(x))
-    if x.size == 1:
-        return estimate, estimate, estimate
-    rng = np.random.default_rng(seed)
-    resampled = reduce(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
-    low, high = np.percentile(resampled, [50 * (1 - level), 50 * (1 + level)])
-    # A percentile interval can miss the point estimate in skewed cases; widen it to contain the estimate.
-    return estimate, min(float(low), estimate), max(float(high), estimate)
-
-
-_OPS = (">=", "<=", ">", "<", "within")
-
-
-def _check_rule(rule: Any, where: str = "rule") -> dict:
-    if not isinstance(rule, Mapping) or rule.get("op") not in _OPS:
-        raise ValueError(f"{where} must be {{'op': '>=' | '<=' | '>' | '<', 'threshold': x}} or "
-                         f"{{'op': 'within', 'target': x, 'tolerance': t}}; got {rule!r}")
-    keys = ("target", "tolerance") if rule["op"] == "within" else ("threshold",)
-    for key in keys:
-        if isinstance(rule.get(key), bool) or not isinstance(rule.get(key), (int, float)):
-            raise ValueError(f"{where} with op {rule['op']!r} needs a number {key!r}; got {rule!r}")
-    if rule["op"] == "within" and rule["tolerance"] < 0:
-        raise ValueError(f"{where} needs a non-negative tolerance; got {rule['tolerance']!r}")
-    return dict(rule)
-
-
-def satisfies(rule: Mapping, value: float) -> bool:
-    """Whether ``value`` meets ``rule``: ``>=``, ``<=``, ``>`` or ``<`` a threshold, or within a target
-    plus or minus a tolerance."""
-    rule = _check_rule(rule)
-    op = rule["op"]
-    if op == "within":
-        return abs(value - rule["target"]) <= rule["tolerance"]
-    t = rule["threshold"]
-    return {">=": value >= t, "<=": value <= t, ">": value > t, "<": value < t}[op]
-
-
-def verdict(rule: Mapping, estimate: float, low: float, high: float) -> str:
-    """``"reproduced"`` when all of ``[low, high]`` meets ``rule``, ``"partly"`` when only ``estimate``
-    does, ``"not reproduced"`` otherwise. Every rule accepts an interval of values, so checking both ends
-    suffices."""
-    if not low <= estimate <= high:
-        raise ValueError(f"the interval must contain the estimate: low <= estimate <= high; got {low}, "
-                         f"{estimate}, {high}")
-    if satisfies(rule, low) and satisfies(rule, high):
-        return "reproduced"
-    if satisfies(rule, estimate):
-        return "partly"
-    return "not reproduced"
-
-
 @dataclass(frozen=True)
 class ClaimResult:
     """One claim of a record, decided: the record's fields plus the estimate (``statistic`` over seeds), its
@@ -315,7 +237,7 @@ def evaluate_claims(record: Mapping) -> list[ClaimResult]:
         if missing:
             raise ValueError(f"{where} must have the keys id, statement, values and rule; missing {missing}. "
                              "See docs/record-schema.md")
-        rule = _check_rule(claim["rule"], f"{where} ({claim['id']}) rule")
+        rule = check_rule(claim["rule"], f"{where} ({claim['id']}) rule")
         statistic = claim.get("aggregate", "median")
         try:
             estimate, low, high = bootstrap_ci(claim["values"], statistic=statistic)

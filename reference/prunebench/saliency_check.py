@@ -6,7 +6,7 @@ its saliency. For a method that moves weights (OBS) the measured dE is taken aft
 deletion. Reported: Spearman and Pearson correlation (scipy.stats), the median relative error |predicted -
 measured| / |measured| (over entries whose measured dE is non-zero), and the fraction of entries whose
 predicted rank lies within 10% of the number compared of their measured rank. Also the cumulative curve of
-OBD's Fig. 1b (LeCun, Denker & Solla 1989): along the method's deletion sequence, the predicted objective E0 +
+OBD's Fig. 1b (LeCun, Denker & Solla 1990): along the method's deletion sequence, the predicted objective E0 +
 (sum of saliencies of the deleted entries) against the actual objective.
 
 JSON (``SaliencyReport.to_record``, a :mod:`prunebench.records` record of kind ``"saliency-check"``)::
@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .methods import registry
-from .methods.base import PruningMethod, candidate_mask, model_mask
+from .methods.base import MethodError, PruningMethod, candidate_mask, check_tensors, guest, method_name, model_mask
 from .models import effective_params, functional_forward
 
 __all__ = ["SaliencyReport", "add_arguments", "check_saliency", "compare", "plot", "register_cli", "run",
@@ -201,7 +201,8 @@ def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     grad_norm = _grad_norm(model, loss_fn, base, inputs, targets)
     entries = _entries(model, sample, seed)
 
-    sal = method.saliency(model, loss_fn, inputs, targets, mask=mask)
+    with guest(method):
+        sal = check_tensors(method, "saliency", method.saliency(model, loss_fn, inputs, targets, mask=mask), model)
     predicted = np.array([float(sal[n].reshape(-1)[i]) for n, i in entries])
     updates = (method.single_deletion_updates(model, loss_fn, inputs, targets, entries, mask=mask)
                if type(method).moves_weights else None)
@@ -210,7 +211,8 @@ def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
         for k, (n, i) in enumerate(entries):
             changed = {n: base[n]}
             if updates is not None:
-                delta = next(updates)
+                with guest(method), torch.enable_grad():
+                    delta = check_tensors(method, "update", next(updates), model)
                 changed = {key: base[key] + delta[key] for key in base}
             changed[n] = changed[n].clone()
             changed[n].view(-1)[i] = 0
@@ -255,9 +257,13 @@ def _cumulative(model, loss_fn, inputs, targets, method, objective, mask, e0, fr
     with torch.no_grad():
         for k in range(1, limit + 1):
             try:
-                step = next(steps)
+                with guest(method), torch.enable_grad():  # the method may differentiate; only the rest is no_grad
+                    step = next(steps)
             except StopIteration:
                 break
+            if not math.isfinite(step.deletion.saliency):
+                raise MethodError(f"method {method_name(method)!r} returned saliency {step.deletion.saliency} for "
+                                  f"{step.deletion.name}[{step.deletion.index}]; every saliency must be finite")
             total += step.deletion.saliency
             gone[step.deletion.name].view(-1)[step.deletion.index] = True
             if k in grid:

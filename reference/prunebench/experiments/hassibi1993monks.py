@@ -45,7 +45,7 @@ import copy
 import statistics
 from typing import Any
 
-from .. import methods, prune, report, tasks
+from .. import methods, prune, stats, tasks
 from ..evaluate import evaluate
 from ..methods.base import Selection
 from ..train import TrainConfig, fit
@@ -271,7 +271,7 @@ def _main_table(by_problem, labels: list[str]) -> dict:
             left = _left(units, label)
             if label == "obs":  # decided as the report decides claim <problem>-obs-weights
                 claim_rule = {"op": "<=", "threshold": paper["obs_weights"]}
-                verdict = report.verdict(claim_rule, *report.bootstrap_ci(left))
+                verdict = stats.verdict(claim_rule, *stats.bootstrap_ci(left))
             elif label == "obs-stop-rule":
                 verdict = "-"
             else:

@@ -215,10 +215,10 @@ def _count(value: Any, key: str) -> int:
 
 
 class ObdDigits(Experiment):
-    """LeCun, Denker & Solla (1989), Figs. 1-2, on scikit-learn's 8x8 digits (offline)."""
+    """LeCun, Denker & Solla (1990), Figs. 1-2, on scikit-learn's 8x8 digits (offline)."""
 
     name = "obd-digits"
-    title = "Optimal Brain Damage (1989): deleting parameters of a shared-weight net on 8x8 digits"
+    title = "Optimal Brain Damage: deleting parameters of a shared-weight net on 8x8 digits"
     paper = "lecun1990obd"
     task = "digits"
     default_seeds = 5
@@ -357,10 +357,10 @@ class ObdDigits(Experiment):
 
 
 class ObdUsps(ObdDigits):
-    """LeCun, Denker & Solla (1989), Figs. 1-2, on USPS 16x16 digits, the closest public proxy for theirs."""
+    """LeCun, Denker & Solla (1990), Figs. 1-2, on USPS 16x16 digits, the closest public proxy for theirs."""
 
     name = "obd-usps"
-    title = "Optimal Brain Damage (1989): deleting parameters of a shared-weight net on USPS digits"
+    title = "Optimal Brain Damage: deleting parameters of a shared-weight net on USPS digits"
     task = "usps"
     needs_data = "usps"
     full = {**ObdDigits.full, "step": 0.1, "max_fraction": 0.9, "retrain_iterations": 10,

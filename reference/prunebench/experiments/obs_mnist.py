@@ -67,7 +67,7 @@ from .. import methods, tasks
 from ..evaluate import evaluate
 from ..methods.base import Selection
 from ..prune import apply_selection, prunable_names
-from ..report import bootstrap_ci
+from ..stats import bootstrap_ci
 from ..train import TrainConfig
 from .base import Experiment
 from .hassibi1993monks import masked_copy

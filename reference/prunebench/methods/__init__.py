@@ -1,7 +1,7 @@
 """Pruning methods behind one interface, and the registry that names them.
 
 Built in: ``random`` (the floor), ``magnitude`` (global or per layer), ``obd`` (Optimal Brain Damage, LeCun,
-Denker & Solla 1989) and ``obs`` (Optimal Brain Surgeon, Hassibi & Stork 1993). Third-party methods register
+Denker & Solla 1990) and ``obs`` (Optimal Brain Surgeon, Hassibi & Stork 1993). Third-party methods register
 through the entry-point group ``prunebench.methods`` (see :mod:`prunebench.methods.registry`).
 
 >>> from prunebench import methods

@@ -23,10 +23,17 @@ Masks: ``mask`` and ``candidates`` are dicts keyed like ``named_parameters`` of 
 each parameter: ``mask`` is True where an entry is still present, ``candidates`` where it may be deleted now
 (present and prunable). Saliencies and curvature are with respect to the effective tensors (``weight_orig *
 weight_mask``).
+
+Methods are guests (plug-ins run the same way as built-ins): every saliency a ranking uses is checked
+(:func:`check_tensors`: one finite tensor per parameter, shaped like it), and an exception raised inside a
+method is re-raised as :class:`MethodError` ("method NAME failed: ...", the method's own exception as its
+cause) by :func:`guest`, so that it is never mistaken for a mistake of the user's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -36,13 +43,67 @@ from torch import nn
 
 from ..models import effective_params
 
-__all__ = ["CURVATURE_KINDS", "Deletion", "PruningMethod", "Selection", "Step", "candidate_mask",
-           "check_choice", "effective_weights", "model_mask", "zero_where_deleted"]
+__all__ = ["CURVATURE_KINDS", "Deletion", "MethodError", "PruningMethod", "Selection", "Step", "candidate_mask",
+           "check_choice", "check_tensors", "effective_weights", "guest", "method_name", "model_mask",
+           "zero_where_deleted"]
 
 CURVATURE_KINDS = (None, "gradient", "diag", "dense", "inverse")
 """Values the ``curvature`` flag may take."""
 
 Tensors = dict[str, torch.Tensor]
+
+
+class MethodError(RuntimeError):
+    """A pruning method (built in or plug-in) raised, or returned something that breaks the contract."""
+
+
+def method_name(method: Any) -> str:
+    """The name ``method`` was registered under (``registry.get`` stamps it), else its class name."""
+    return getattr(method, "registered_name", None) or type(method).__name__
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def check_tensors(method: Any, what: str, tensors: Any, model: nn.Module) -> Tensors:
+    """``tensors`` (a method's saliency or update) after checking it holds one floating-point tensor per
+    parameter of ``model``, shaped like it, every entry finite; otherwise :class:`MethodError` naming the
+    method and what it returned."""
+    name = method_name(method)
+    expected = {n: p.shape for n, p in model.named_parameters()}
+    if not isinstance(tensors, dict):
+        raise MethodError(f"method {name!r} returned {_describe(tensors)} as its {what}; expected a dict with one "
+                          f"tensor per parameter {sorted(expected)}")
+    if set(tensors) != set(expected):
+        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise MethodError(f"method {name!r} returned a {what} keyed {sorted(tensors)}; expected one per parameter "
+                          f"{sorted(expected)} (missing {missing}, unexpected {extra})")
+    for key, shape in expected.items():
+        value = tensors[key]
+        if not isinstance(value, torch.Tensor) or value.shape != shape or not value.is_floating_point():
+            raise MethodError(f"method {name!r} returned {_describe(value)} as the {what} of {key!r}; expected a "
+                              f"floating-point tensor of shape {tuple(shape)}")
+        bad = ~torch.isfinite(value.detach())
+        if bool(bad.any()):
+            first = value.detach().reshape(-1)[bad.reshape(-1)][0].item()
+            raise MethodError(f"method {name!r} returned a {what} with {int(bad.sum())} non-finite of "
+                              f"{value.numel()} entries in {key!r} (e.g. {first}); every entry must be finite")
+    return tensors
+
+
+@contextlib.contextmanager
+def guest(method: Any) -> Iterator[None]:
+    """Run code that calls into ``method``: its exceptions become :class:`MethodError` ("method NAME failed:
+    TYPE: message", chained to the original so ``-v`` shows the method's traceback)."""
+    try:
+        yield
+    except MethodError:
+        raise
+    except Exception as exc:
+        raise MethodError(f"method {method_name(method)!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -195,7 +256,7 @@ class PruningMethod:
         """
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
-        order = self._rank(self.saliency(model, loss_fn, inputs, targets, mask=mask), candidates)
+        order = self._rank(self._checked_saliency(model, loss_fn, inputs, targets, mask), candidates)
         params = dict(model.named_parameters())
         deleted: list[Deletion] = []
         for d in order:
@@ -221,7 +282,7 @@ class PruningMethod:
         if type(self).sequence is not PruningMethod.sequence:
             steps = self.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidates)
             return self._take(steps, count)
-        order = self._rank(self.saliency(model, loss_fn, inputs, targets, mask=mask), candidates)
+        order = self._rank(self._checked_saliency(model, loss_fn, inputs, targets, mask), candidates)
         chosen = order if count is None else order[:count]
         reached = count is not None and len(order) >= count
         selection = Selection(chosen, stopped="count" if reached else "exhausted")
@@ -231,8 +292,10 @@ class PruningMethod:
                                           delete=selection.delete_masks(params))
         return selection
 
-    @staticmethod
-    def _take(steps: Iterator[Step], count: int | None) -> Selection:
+    def _checked_saliency(self, model, loss_fn, inputs, targets, mask) -> Tensors:
+        return check_tensors(self, "saliency", self.saliency(model, loss_fn, inputs, targets, mask=mask), model)
+
+    def _take(self, steps: Iterator[Step], count: int | None) -> Selection:
         selection = Selection()
         while count is None or len(selection.deletions) < count:
             try:
@@ -240,6 +303,9 @@ class PruningMethod:
             except StopIteration as end:
                 selection.stopped = end.value or "exhausted"
                 break
+            if not math.isfinite(step.deletion.saliency):
+                raise MethodError(f"method {method_name(self)!r} returned saliency {step.deletion.saliency} for "
+                                  f"{step.deletion.name}[{step.deletion.index}]; every saliency must be finite")
             selection.deletions.append(step.deletion)
             selection.delta = step.delta
         return selection

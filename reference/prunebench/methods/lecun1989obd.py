@@ -38,7 +38,7 @@ CURVATURES = ("lecun-lm", "lecun", "exact", "ggn", "fisher", "hutchinson")
 
 
 class OBD(PruningMethod):
-    """Optimal Brain Damage: saliency h_kk u_k^2 / 2 from a Hessian diagonal (LeCun, Denker & Solla 1989)."""
+    """Optimal Brain Damage: saliency h_kk u_k^2 / 2 from a Hessian diagonal (LeCun, Denker & Solla 1990)."""
 
     curvature = "diag"
     moves_weights = False

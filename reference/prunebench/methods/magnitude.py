@@ -1,6 +1,6 @@
 """Magnitude pruning: delete the smallest weights, globally or layer by layer.
 
-The classic heuristic that OBD and OBS are measured against (LeCun, Denker & Solla 1989, Fig. 1a; Hassibi &
+The classic heuristic that OBD and OBS are measured against (LeCun, Denker & Solla 1990, Fig. 1a; Hassibi &
 Stork 1993). It is OBS with an isotropic Hessian H = c I: then L_q = c w_q^2 / 2 ranks exactly like |w_q|
 (Hassibi & Stork 1993, the remark after their eq. 5).
 
@@ -27,7 +27,7 @@ class Magnitude(PruningMethod):
 
     curvature = None
     moves_weights = False
-    citation = ("Magnitude-based deletion as compared in LeCun, Denker & Solla (1989), Optimal Brain "
+    citation = ("Magnitude-based deletion as compared in LeCun, Denker & Solla (1990), Optimal Brain "
                 "Damage, NIPS 2, and Hassibi & Stork (1993), Optimal Brain Surgeon, NIPS 5")
 
     def __init__(self, *, scope: str = "global"):

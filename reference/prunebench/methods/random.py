@@ -1,6 +1,6 @@
 """Random deletion: the floor every other method must beat.
 
-LeCun, Denker & Solla (1989) report that random deletion is so much worse than magnitude or OBD that it does
+LeCun, Denker & Solla (1990) report that random deletion is so much worse than magnitude or OBD that it does
 not fit on the scale of their Fig. 1a. Saliencies are i.i.d. uniform on (0, 1] drawn from a generator seeded
 by ``seed``, so the same seed deletes the same entries on any device.
 """
@@ -19,7 +19,7 @@ class Random(PruningMethod):
 
     curvature = None
     moves_weights = False
-    citation = ("LeCun, Denker & Solla (1989), Optimal Brain Damage, NIPS 2 (random deletion as the "
+    citation = ("LeCun, Denker & Solla (1990), Optimal Brain Damage, NIPS 2 (random deletion as the "
                 "baseline of Fig. 1a)")
 
     def __init__(self, *, seed: int = 0):

@@ -106,12 +106,14 @@ def get(name: str, **params: Any) -> PruningMethod:
     """An instance of the method ``name`` built with ``params`` (its constructor's keyword arguments)."""
     cls = get_class(name)
     try:
-        return cls(**params)
+        instance = cls(**params)
     except TypeError as exc:
         accepted = [k for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"
                     and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
         message = f"method {name!r} takes parameters {accepted}; got {sorted(params)} ({exc})"
         raise TypeError(message) from None
+    instance.registered_name = name  # errors name the method as the user knows it
+    return instance
 
 
 def describe(name: str) -> dict[str, Any]:
