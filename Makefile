@@ -60,9 +60,12 @@ saliency-checks: $(STAMP)
 			|| exit 1; \
 	done; done
 
+# ASV_MACHINE names this machine: its results go to .asv/results/$(ASV_MACHINE)/ (reference-epyc-2core is the
+# committed reference machine's; use it only on that machine).
 bench: $(STAMP)
-	$(VENV)/bin/asv machine --yes --config asv.conf.json >/dev/null
-	$(VENV)/bin/asv run --config asv.conf.json --show-stderr $(if $(BENCH),--bench "$(BENCH)") $(ASV_RANGE)
+	@test -n "$(ASV_MACHINE)" || { echo "make bench needs ASV_MACHINE=NAME, the name of this machine: its results go to .asv/results/NAME/ (see docs/benchmarks.md)" >&2; exit 2; }
+	$(VENV)/bin/asv machine --yes --machine "$(ASV_MACHINE)" --config asv.conf.json >/dev/null
+	$(VENV)/bin/asv run --config asv.conf.json --machine "$(ASV_MACHINE)" --show-stderr $(if $(BENCH),--bench "$(BENCH)") $(ASV_RANGE)
 
 bench-quick: $(STAMP)
 	$(PY) -m pytest benchmarks/quick --benchmark-only --benchmark-autosave --benchmark-compare \

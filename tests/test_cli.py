@@ -1,23 +1,42 @@
 """The command line: help on every subcommand, clear errors without tracebacks."""
 
+import argparse
 import subprocess
 import sys
 
 import pytest
 
-from prunebench.cli import _EXTENSIONS, _build_parser, _extensions, main
+from prunebench.cli import _build_parser, main
+
+
+def _subparsers(parser: argparse.ArgumentParser):
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
 def _subcommands():
-    _EXTENSIONS[:] = _extensions()
-    parser = _build_parser()
-    action = next(a for a in parser._actions if a.dest == "command")
-    return sorted(action.choices)
+    return sorted(_subparsers(_build_parser("*")).choices)
 
 
-def test_module_entry_point_prints_help():
-    out = subprocess.run([sys.executable, "-m", "prunebench", "--help"], capture_output=True, text=True, check=True)
-    assert "datasets" in out.stdout
+def _all_parsers(parser: argparse.ArgumentParser, path: str = "prunebench"):
+    yield path, parser
+    action = _subparsers(parser)
+    for name, child in (action.choices.items() if action else ()):
+        yield from _all_parsers(child, f"{path} {name}")
+
+
+def test_module_entry_point_prints_help_without_importing_torch():
+    code = ("import runpy, sys\nsys.argv = ['prunebench', '--help']\ntry:\n    runpy.run_module('prunebench', "
+            "run_name='__main__')\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    for command in _subcommands():
+        assert command in out.stdout
+
+
+def test_every_option_of_every_command_has_help():
+    missing = [f"{path} {'/'.join(action.option_strings) or action.dest}"
+               for path, parser in _all_parsers(_build_parser("*")) for action in parser._actions
+               if not action.help and not isinstance(action, argparse._SubParsersAction)]
+    assert missing == []
 
 
 @pytest.mark.parametrize("command", _subcommands())

@@ -322,7 +322,7 @@ def test_damaged_file_is_rejected(isolated, monkeypatch, damage):
     (folder / "zip.train.gz").write_bytes(bad)
     message = (rf"dataset 'usps': file {folder / 'zip.train.gz'} does not match its sha256 \(expected "
                rf"{_sha(good)}, got {_sha(bad)}; expected {len(good)} bytes, got {len(bad)}\); it was not "
-               rf"used\. Delete it and call load\('usps'\) again to download it, or replace it with the "
+               rf"used\. Delete it \(the next run downloads it again\), or replace it with the "
                rf"original from https://example.org/zip.train.gz")
     with pytest.raises(data.DatasetError, match=message):
         data.load("usps", isolated, download=True)  # a present but corrupt file is never replaced silently

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
-__all__ = ["DEPRECATED_TASK_NAMES", "task_name"]
+__all__ = ["DEPRECATED_TASK_NAMES", "no_new_empty_folders", "output_file", "output_folder", "task_name"]
 
 DEPRECATED_TASK_NAMES = {"monk-1": "monks-1", "monk-2": "monks-2", "monk-3": "monks-3"}
 """Former task names, still accepted with a :class:`DeprecationWarning`: a task now shares the name of its
@@ -20,3 +24,55 @@ def task_name(name: str, *, warn: bool = True) -> str:
                           DeprecationWarning, stacklevel=3)
         return DEPRECATED_TASK_NAMES[name]
     return name
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path.cwd()
+
+
+def output_folder(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """``path`` after checking a command can write a folder there (it exists as a writable folder, or can be
+    made in one); a one-line ValueError naming ``option`` otherwise. Nothing is created."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{option} {path} is a file; expected a folder (pass another {option})")
+    _makeable(target.absolute(), path, option)
+    return target
+
+
+def _makeable(folder: Path, path: str | os.PathLike[str], option: str) -> None:
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise ValueError(f"{option} {path}: {base} is a file, so no folder can be made there (pass another {option})")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {base} is not writable (pass another {option})")
+
+
+def output_file(path: str | os.PathLike[str], option: str) -> Path:
+    """``path`` after checking a command can write a file there (not a folder; its folder writable or
+    makeable; the file itself writable if it exists); a one-line ValueError naming ``option`` otherwise."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option} {path} is a folder; expected a file path (pass another {option})")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ValueError(f"{option} {path} is not writable (pass another {option})")
+    _makeable(target.absolute().parent, path, option)
+    return target
+
+
+@contextlib.contextmanager
+def no_new_empty_folders(*paths: str | os.PathLike[str]) -> Iterator[None]:
+    """Run the body; if it fails, remove the folders among ``paths`` (and their parents) that it created and
+    left empty, so that a failed run leaves no empty folders behind."""
+    created = [p for path in paths for p in (Path(path).absolute(), *Path(path).absolute().parents)
+               if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for folder in sorted(set(created), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+        raise

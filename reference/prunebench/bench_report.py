@@ -504,7 +504,12 @@ def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] 
 def _cmd(args: argparse.Namespace) -> int:
     import torch
 
+    from . import records
+    from ._validation import output_folder
     from .models import MODELS
+
+    output_folder(args.out, "--out")
+    records.require_clean(records.git_state([args.out]), args.allow_dirty)
 
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
@@ -557,6 +562,8 @@ def register_cli(subparsers) -> None:
         "bench-report", help="measure each curvature method's time and memory as ratios to one gradient and "
                              "to BackPACK; write a Markdown table, a cost-vs-size plot and a record")
     p.add_argument("--out", default="results/bench", help="output folder (default: results/bench)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write the record although tracked source files differ from the commit (marked dirty)")
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                    help="model names (`prunebench models`)")
     p.add_argument("--batch", type=int, default=128, help="samples per batch (default 128)")

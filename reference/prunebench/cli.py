@@ -8,13 +8,14 @@ saliency is reported as ``method NAME failed: ...`` (exit status 1; ``-v`` adds 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import traceback
 import warnings
-from collections.abc import Callable
 
 from . import __version__
+from ._validation import output_file
 
 __all__ = ["main"]
 
@@ -50,6 +51,7 @@ def _cmd_train(args) -> int:
 
     task = tasks.get(args.task)
     if args.json:
+        output_file(args.json, "--json")
         state = records.git_state([args.json])
         records.require_clean(state, args.allow_dirty)
     model, task_data, info = task.trained(args.seed, args.root, device=args.device, cache=not args.no_cache)
@@ -73,10 +75,31 @@ def _add_common_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=None, help="data root (default: $PRUNEBENCH_DATA, ./datasets, user cache)")
 
 
-def _build_parser() -> argparse.ArgumentParser:
+_EXTENSIONS = {
+    "methods": ("prunebench.methods.cli", "list the pruning methods (built in and plug-ins) with flags"),
+    "check-saliency": ("prunebench.saliency_check", "compare each method's predicted dE with the measured one"),
+    "reproduce": ("prunebench.experiments", "run a published experiment (see `prunebench reproduce --help`)"),
+    "report": ("prunebench.report", "regenerate reproduced tables and figures from the result records"),
+    "leaderboard": ("prunebench.leaderboard", "run, render and check the method leaderboard"),
+    "bench-report": ("prunebench.bench_report", "measure each curvature method's time and memory as ratios to one "
+                                                "gradient and to BackPACK"),
+}
+"""Subcommands contributed by later pipeline stages: name -> (module offering ``register_cli(subparsers)``, help).
+Only the module of the command being run is imported, so ``prunebench --help`` imports no torch."""
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option), or None."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with every argument of ``command`` (``"*"``: of every command); the other extension commands
+    are one-line stubs, so their modules are not imported."""
     parser = argparse.ArgumentParser(prog="prunebench", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"prunebench {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log progress details; show a failing method's traceback")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("datasets", help="list every dataset with its state and where it looked")
@@ -91,7 +114,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or load the cached) dense model of a task and evaluate it")
     p.add_argument("--task", required=True, help="task name (see `prunebench tasks`)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-cache", action="store_true", help="retrain even when a checkpoint is cached")
     p.add_argument("--json", default=None, help="write the evaluation record here")
@@ -100,36 +123,18 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_common_data(p)
     p.set_defaults(func=_cmd_train)
 
-    for register in _EXTENSIONS:
-        register(sub)
+    for name, (module, text) in _EXTENSIONS.items():
+        if command in (name, "*"):
+            importlib.import_module(module).register_cli(sub)
+        else:
+            sub.add_parser(name, help=text)
     return parser
-
-
-def _extensions() -> list[Callable]:
-    """Subcommands contributed by later pipeline stages (each module offers ``register_cli(subparsers)``)."""
-    import importlib
-
-    found = []
-    for module in ("prunebench.methods.cli", "prunebench.saliency_check", "prunebench.experiments",
-                   "prunebench.report", "prunebench.leaderboard", "prunebench.bench_report"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        if hasattr(mod, "register_cli"):
-            found.append(mod.register_cli)
-    return found
-
-
-_EXTENSIONS: list[Callable] = []
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    _EXTENSIONS[:] = _extensions()
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     warnings.filterwarnings("always", message=r"task name .* is deprecated", category=DeprecationWarning)

@@ -641,8 +641,8 @@ def _locate(spec: DatasetSpec, roots: list[Path]) -> Path | None:
 def _corrupt_message(spec: DatasetSpec, path: Path, expected: FileSpec, digest: str) -> str:
     return (f"dataset {spec.name!r}: file {path} does not match its sha256 (expected {expected.sha256}, got "
             f"{digest}; expected {expected.size} bytes, got {path.stat().st_size}); it was not used. "
-            f"Delete it and call load({spec.name!r}) again to download it, or replace it with the original "
-            f"from {expected.urls[0]}")
+            f"Delete it (the next run downloads it again), or replace it with the original from "
+            f"{expected.urls[0]}")
 
 
 def _verify(spec: DatasetSpec, folder: Path) -> None:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from . import records
-from ._validation import task_name
+from ._validation import output_folder, task_name
 from .experiments.base import Experiment, parse_seeds, run_units, units_provenance
 
 __all__ = ["CHEAP_TASKS", "CHECK_SPARSITY", "MEMORY_MEASURE", "PRESETS", "PROTOCOL", "PUBLISHED", "README_BEGIN",
@@ -468,9 +468,10 @@ def run(tasks: Sequence[str], entries: Sequence[tuple[str, str, dict[str, Any]]]
         raise ValueError(f"sparsities must be increasing, distinct and in (0, 1), e.g. 0.5,0.75,0.9,0.95; got "
                          f"{sparsities}")
     specs = [task_registry.get(t) for t in tasks]
+    out = output_folder(out, "--out")
+    work = output_folder(work if work is not None else out / ".work", "--work")
     for _, method, params in entries:
         conformance(methods.get(method, **params))
-    out, work = Path(out), Path(work) if work is not None else Path(out) / ".work"
     state = records.git_state([out, work])
     records.require_clean(state, allow_dirty)
     args = argparse.Namespace(jobs=jobs, scheduler=scheduler, no_progress=not progress, reuse_stale=reuse_stale)

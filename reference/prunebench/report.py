@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import records
+from ._validation import output_file, output_folder
 from .stats import CI_LEVEL, RESAMPLES, STATISTICS, VERDICTS, bootstrap_ci, check_rule, satisfies, verdict
 
 __all__ = ["BIBTEX", "CI_LEVEL", "METHOD_COLORS", "RESAMPLES", "STATISTICS", "VERDICTS", "ClaimResult",
@@ -1011,6 +1012,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
             return 1
         print(f"up to date: every table under {out}" + (f" and the sections of {readme}" if readme else ""))
         return 0
+    output_folder(out, "--out")
+    if readme is not None:
+        output_file(readme, "--readme")
     written = write(results, out, readme, figures=not args.no_figures)
     print(f"wrote {len(written)} files under {out}" + (f" and the sections of {readme}" if readme else ""))
     return 0

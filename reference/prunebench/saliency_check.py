@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._validation import output_file
 from .methods import registry
 from .methods.base import MethodError, PruningMethod, candidate_mask, check_tensors, guest, method_name, model_mask
 from .models import effective_params, functional_forward
@@ -336,11 +337,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", required=True, help="method name (see `prunebench methods`)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a method parameter, e.g. --param curvature=exact (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the trained dense model (default 0)")
     parser.add_argument("--sample", type=int, default=None,
                         help="compare a seeded sample of N entries (default: all, or "
                              f"{DEFAULT_MAX_COMPARED} on nets with more free parameters)")
     parser.add_argument("--json", default=None, metavar="PATH", help="write the record here")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write the --json record although tracked source files differ from the commit "
+                             "(marked dirty)")
     parser.add_argument("--plot", default=None, metavar="PATH", help="write the figure here (png, pdf, svg)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--root", default=None,
@@ -375,6 +379,11 @@ def run(args: argparse.Namespace) -> int:
     """``prunebench check-saliency``: print the statistics; write ``--json`` and ``--plot`` when asked."""
     from . import records, tasks
 
+    for path, option in ((args.json, "--json"), (args.plot, "--plot")):
+        if path:
+            output_file(path, option)
+    if args.json:
+        records.require_clean(records.git_state([args.json]), args.allow_dirty)
     report = check_saliency(args.task, args.method, params=parse_params(args.param), seed=args.seed,
                             sample=args.sample, root=args.root, device=args.device)
     st = report.statistics

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import records
+from .._validation import output_folder
 
 __all__ = ["Experiment", "execute", "parse_seeds", "run_units", "units_provenance"]
 
@@ -93,6 +94,8 @@ def _run_unit(experiment: Experiment, config: dict, unit: dict, threads: int | N
 
 
 def _check_config(out: Path, config: dict) -> None:
+    """Refuse a folder holding units of another configuration (``<out>/config.json``, written with the first
+    unit, so that a run failing before any unit leaves nothing behind)."""
     path = out / "config.json"
     if path.exists():
         previous = json.loads(path.read_text())
@@ -100,8 +103,6 @@ def _check_config(out: Path, config: dict) -> None:
             changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
             raise ValueError(f"{out} holds units of a different configuration (differs in {changed}); "
                              "use another --out, or delete that folder to start again")
-    else:
-        records.atomic_write_json(path, config)
 
 
 def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
@@ -113,7 +114,7 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be a positive integer; got {args.jobs}")
     config = experiment.config(args, seeds)
-    out = Path(args.out or Path("results") / experiment.name)
+    out = output_folder(args.out or Path("results") / experiment.name, "--out")
     state = records.git_state([out])
     records.require_clean(state, getattr(args, "allow_dirty", False))
     needed = experiment.data_needed(config)
@@ -168,7 +169,6 @@ def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[s
     if bad or len(set(ids)) != len(ids):
         raise RuntimeError(f"experiment {experiment.name} produced invalid or duplicate unit ids: {bad or ids}")
     state = records.git_state([out]) if state is None else state
-    (out / "units").mkdir(parents=True, exist_ok=True)
     _check_config(out, config)
 
     def path_of(unit_id: str) -> Path:
@@ -200,11 +200,11 @@ def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[s
     pending = [u for u in units if u["id"] not in done]
     if done:
         log.warning("%s: resuming, %d of %d units already done", experiment.name, len(done), len(units))
-    _run_pending(experiment, config, pending, path_of, args, done, provenance_of)
+    _run_pending(experiment, config, pending, path_of, args, done, provenance_of, out)
     return done
 
 
-def _run_pending(experiment, config, pending, path_of, args, done, provenance_of) -> None:
+def _run_pending(experiment, config, pending, path_of, args, done, provenance_of, out) -> None:
     """Compute the pending units; each is written atomically here, by the caller, as soon as it arrives, so
     the output folder need not be shared with remote workers."""
     from tqdm.auto import tqdm
@@ -214,6 +214,8 @@ def _run_pending(experiment, config, pending, path_of, args, done, provenance_of
     bar = tqdm(total=len(pending), desc=experiment.name, unit="unit", disable=getattr(args, "no_progress", False))
 
     def save(payload: dict) -> None:
+        if not (out / "config.json").exists():
+            records.atomic_write_json(out / "config.json", config)
         payload["provenance"] = provenance_of(payload["unit"])
         records.atomic_write_json(path_of(payload["unit"]["id"]), payload)
         done[payload["unit"]["id"]] = payload

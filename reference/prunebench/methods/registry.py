@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import re
 import warnings
 from typing import Any
 
 from .base import CURVATURE_KINDS, PruningMethod
 
-__all__ = ["ENTRY_POINT_GROUP", "available", "describe", "get", "get_class", "load_plugins", "register"]
+__all__ = ["ENTRY_POINT_GROUP", "available", "describe", "get", "get_class", "load_plugins", "plain_text",
+           "register"]
 
 ENTRY_POINT_GROUP = "prunebench.methods"
 
@@ -124,4 +126,15 @@ def describe(name: str) -> dict[str, Any]:
     doc = inspect.getdoc(cls) or ""
     return {"name": name, "class": _qualname(cls), "curvature": cls.curvature,
             "moves_weights": cls.moves_weights, "citation": cls.citation, "defaults": defaults,
-            "summary": doc.splitlines()[0] if doc else ""}
+            "summary": plain_text(doc.splitlines()[0]) if doc else ""}
+
+
+_RST_ROLE = re.compile(r":[\w:.-]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_RST_LITERAL = re.compile(r"``(.+?)``|`([^`]+)`")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reStructuredText markup: roles (``:func:`x``` -> ``x``), literals and interpreted text
+    (````x```` and ```x``` -> ``x``)."""
+    text = _RST_ROLE.sub(r"\1", text)
+    return _RST_LITERAL.sub(lambda m: m.group(1) or m.group(2), text)
