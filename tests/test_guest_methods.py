@@ -123,3 +123,40 @@ def test_the_documented_snip_example_works_in_every_command(guests, tmp_path, ca
                  "--out", str(board), "--no-progress"]) == 0
     assert main(["leaderboard", "render", "--dir", str(board), "--readme", "", "--no-figures"]) == 0
     assert (board / "entries" / "xor" / "snip.json").is_file()
+
+
+class PipeCitation(_Guest):
+    """Magnitudes, under a citation with a pipe in it."""
+
+    citation = "Doe | Roe (2024), A | B"
+
+    def saliency(self, model, loss_fn, inputs, targets, *, mask=None):
+        return {n: p.detach().abs() for n, p in model.named_parameters()}
+
+
+def test_a_pipe_in_a_citation_and_a_partial_entry(tmp_path):
+    from prunebench import leaderboard as lb
+
+    registry.register("pipe-citation", PipeCitation, overwrite=True)
+    try:
+        lb.run(["xor"], lb.resolve_methods(["pipe-citation"]), seeds=[0], sparsities=list(lb.SPARSITIES),
+               out=tmp_path, progress=False)
+        lb.run(["xor"], lb.resolve_methods(["random"]), seeds=list(range(lb.SEEDS)),
+               sparsities=list(lb.SPARSITIES), out=tmp_path, progress=False)
+    finally:
+        registry._METHODS.pop("pipe-citation", None)
+    entries = lb.load_entries(tmp_path)
+    partial = next(e for e in entries if e["entry"] == "pipe-citation")
+    partial["aggregate"]["auc"]["one_shot"]["median"] = 1.0  # the best AUC, yet with one seed it is not ranked
+    page = lb.markdown(entries)
+    row = next(line for line in page.splitlines() if line.startswith("| pipe-citation"))
+    assert row.count("|") - row.count("\\|") == 6  # five cells, the citation's pipes escaped
+    assert "Doe \\| Roe (2024), A \\| B" in row
+    one_shot = page[page.index("### One-shot"):page.index("### Retrained")].splitlines()
+    ranked = [line for line in one_shot if "](entries/xor/" in line]
+    assert ranked[0].startswith("|   1 | [random]") and ranked[1].startswith("|   — | [pipe-citation]")
+    assert "(partial)" in ranked[1] and "1 (partial: not ranked)" in ranked[1]
+    block = lb.readme_block(entries)
+    rows = [line for line in block.splitlines() if line.startswith(("| random", "| pipe-citation"))]
+    assert rows[0].startswith("| random") and "**" in rows[0]  # ranked first and best, though its AUC is lower
+    assert rows[1] == "| pipe-citation | 100.0 (partial) |"

@@ -130,7 +130,9 @@ def test_render_writes_page_figures_and_readme_block(board):
     for name in ("xor.png", "xor.svg"):
         assert (board / "figures" / name).stat().st_size > 1000
     readme = (board / "README.md").read_text()
-    assert re.search(r"\| (magnitude-global|obs-exact) \| \*\*\d+\.\d\*\* \|", readme)
+    # two-seed trial entries: shown and marked, not ranked or bolded
+    assert re.search(r"\| (magnitude-global|obs-exact) +\| +\d+\.\d \(partial\) \|", readme)
+    assert "**" not in readme.split("| entry", 1)[1]
 
 
 def test_check_passes_on_a_fresh_board_and_reruns_it(board):

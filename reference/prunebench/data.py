@@ -51,7 +51,10 @@ from typing import Any
 from urllib.request import Request, urlopen
 
 import numpy as np
+import platformdirs
 import torch
+
+from ._validation import no_new_empty_folders, output_folder
 
 __all__ = [
     "DOWNLOAD_TIMEOUT",
@@ -600,7 +603,8 @@ def data_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
     1. ``root``, when given;
     2. the ``PRUNEBENCH_DATA`` environment variable, when set and not empty;
     3. ``<checkout>/datasets`` when this package runs from a prunebench checkout;
-    4. the per-user cache: ``$XDG_CACHE_HOME/prunebench``, else ``~/.cache/prunebench``.
+    4. the per-user cache folder (:func:`platformdirs.user_cache_path`; on Linux ``$XDG_CACHE_HOME/prunebench``,
+       else ``~/.cache/prunebench``).
     """
     if root is not None and not isinstance(root, str | os.PathLike):
         raise TypeError(f"root must be a path (str or os.PathLike) or None; got {type(root).__name__}")
@@ -612,8 +616,7 @@ def data_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
     checkout = _find_checkout(Path(__file__).resolve().parent)
     if checkout is not None:
         candidates.append(checkout / "datasets")
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    candidates.append(Path(cache).expanduser() / "prunebench")
+    candidates.append(platformdirs.user_cache_path("prunebench"))
     unique: list[Path] = []
     for c in candidates:
         if c.absolute() not in unique:
@@ -654,32 +657,28 @@ def _verify(spec: DatasetSpec, folder: Path) -> None:
 
 
 def _missing_message(spec: DatasetSpec, roots: list[Path], reason: str) -> str:
-    looked = []
-    for root in roots:
-        folder = root / spec.folder
-        absent = [f.name for f in spec.files if not (folder / f.name).is_file()]
-        looked.append(f"  {folder}  (missing: {', '.join(absent)})")
-    by_hand = "\n".join(f"  {f.name}  ({f.size} bytes, sha256 {f.sha256})  from {f.urls[0]}"
-                        for f in spec.files)
-    return (f"dataset {spec.name!r} not found: it needs {len(spec.files)} file(s) in a folder "
-            f"{spec.folder!r} under a data root. Looked in:\n" + "\n".join(looked) + f"\n{reason}\n"
-            f"To fix: set {ENV_VAR} to a folder holding {spec.folder}/<file>, or pass root=PATH to "
-            f"load() (--root PATH on the command line), or download the files by hand into "
-            f"<root>/{spec.folder}/:\n{by_hand}")
+    """Three lines: what is missing and where it looked; why it was not downloaded; how to provide it."""
+    names = ", ".join(f.name for f in spec.files)
+    looked = ", ".join(str(root / spec.folder) for root in roots)
+    by_hand = "; ".join(f"{f.urls[0]} (sha256 {f.sha256})" for f in spec.files)
+    return (f"dataset {spec.name!r} not found: {names} must be in a folder {spec.folder!r} under a data root; "
+            f"looked in {looked}\n{reason}\n"
+            f"To fix: set {ENV_VAR} (or pass --root PATH, root=PATH to load()) to a folder holding "
+            f"{spec.folder}/, or download by hand into <root>/{spec.folder}/: {by_hand}")
 
 
 # ----------------------------------------------------------------------------------------------- download
 
 
 def _writable_folder(roots: list[Path], folder: str) -> Path | None:
+    """The first ``<root>/<folder>`` that exists as a writable folder or could be made (nothing is made)."""
     for root in roots:
         target = root / folder
         try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError:
+            output_folder(target)
+        except ValueError:
             continue
-        if os.access(target, os.W_OK):
-            return target
+        return target
     return None
 
 
@@ -714,23 +713,25 @@ def _download(spec: DatasetSpec, roots: list[Path]) -> Path:
     if target is None:
         raise DatasetError(_missing_message(spec, roots, "No data root is writable: nothing was downloaded."))
     failures = []
-    for f in spec.files:
-        dest = target / f.name
-        if dest.is_file():
-            continue
-        errors = []
-        for url in f.urls:
-            log.info("downloading %s from %s", f.name, url)
-            try:
-                _download_one(url, f, dest)
-                break
-            except (OSError, http.client.HTTPException, DatasetError, ValueError) as exc:
-                errors.append(f"    {url}: {exc}")
-        else:
-            failures.append(f"  {f.name}:\n" + "\n".join(errors))
-    if failures:
-        reason = f"Downloading into {target} failed (offline?):\n" + "\n".join(failures)
-        raise DatasetError(_missing_message(spec, roots, reason))
+    with no_new_empty_folders(target):
+        target.mkdir(parents=True, exist_ok=True)
+        for f in spec.files:
+            dest = target / f.name
+            if dest.is_file():
+                continue
+            errors = []
+            for url in f.urls:
+                log.info("downloading %s from %s", f.name, url)
+                try:
+                    _download_one(url, f, dest)
+                    break
+                except (OSError, http.client.HTTPException, DatasetError, ValueError) as exc:
+                    errors.append(f"{url}: {' '.join(str(exc).split())}")
+            else:
+                failures += errors
+        if failures:
+            reason = f"Downloading into {target} failed (offline?): " + "; ".join(failures)
+            raise DatasetError(_missing_message(spec, roots, reason))
     return target
 
 

@@ -666,17 +666,31 @@ def _params(entry: Mapping) -> str:
     return f"`{text}`" if text else "—"
 
 
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
+    """A Markdown (pipe) table by :meth:`pandas.DataFrame.to_markdown` (tabulate); a ``|`` inside a cell is
+    escaped, so text such as a citation cannot break the table. ``align``: ``"left"`` or ``"right"`` per
+    column."""
+    import pandas as pd
+
+    def escape(text: str) -> str:
+        return str(text).replace("|", "\\|")
+
+    frame = pd.DataFrame([[escape(c) for c in row] for row in rows], columns=[escape(h) for h in header])
+    return frame.to_markdown(index=False, tablefmt="pipe", colalign=list(align), disable_numparse=True).splitlines()
+
+
 def _entries_section(entries: Sequence[Mapping]) -> list[str]:
     """One row per entry name: the method, its parameters, who provides it and what it implements."""
     rows: dict[str, Mapping] = {}
     for entry in entries:
         rows.setdefault(entry["entry"], entry)
-    lines = ["## Entries", "", "| entry | method | parameters | provided by | implements |", "|---|---|---|---|---|"]
+    table = []
     for name, entry in sorted(rows.items()):
         method, dist = entry["method"], entry["method"]["distribution"]
-        lines.append(f"| {name} | `{method['name']}` | {_params(entry)} | {dist['name']} {dist['version']} | "
-                     f"{method['citation']} |")
-    return [*lines, ""]
+        table.append([name, f"`{method['name']}`", _params(entry), f"{dist['name']} {dist['version']}",
+                      method["citation"]])
+    header = ["entry", "method", "parameters", "provided by", "implements"]
+    return ["## Entries", "", *_md_table(header, table, ["left"] * len(header)), ""]
 
 
 def _by_task(entries: Sequence[Mapping]) -> dict[str, list[Mapping]]:
@@ -698,13 +712,22 @@ def _pareto(entries: Sequence[Mapping]) -> set[str]:
                        if other != name)}
 
 
-def _ranked(entries: Sequence[Mapping], regime: str) -> list[Mapping]:
-    return sorted(entries, key=lambda e: (-e["aggregate"]["auc"][regime]["median"], e["entry"]))
+def _partial(entry: Mapping) -> bool:
+    """Fewer seeds than the protocol's :data:`SEEDS`: shown, marked, never ranked."""
+    return len(entry["config"]["seeds"]) < SEEDS
+
+
+def _ranked(entries: Sequence[Mapping], regime: str) -> list[tuple[str, Mapping]]:
+    """``(rank, entry)``: the entries with the protocol's seeds by AUC (best first), then the partial ones
+    (rank "—") in the same order."""
+    order = sorted(entries, key=lambda e: (-e["aggregate"]["auc"][regime]["median"], e["entry"]))
+    full = [e for e in order if not _partial(e)]
+    return [(str(i), e) for i, e in enumerate(full, start=1)] + [("—", e) for e in order if _partial(e)]
 
 
 def _seeds_text(entry: Mapping) -> str:
     n = len(entry["config"]["seeds"])
-    return str(n) if n >= SEEDS else f"{n} (partial)"
+    return f"{n} (partial: not ranked)" if n < SEEDS else str(n)
 
 
 def _machines(entries: Sequence[Mapping]) -> str:
@@ -739,7 +762,7 @@ def _task_section(task: str, entries: Sequence[Mapping], base: str) -> list[str]
                   f"loss {_num(dense['test_loss']['median'])}. Retraining budget: {_budget(retrain)} with the masks "
                   f"(weight decay {retrain.get('weight_decay', 0)}).{_machines(entries)}", ""]
     sparsities = (entries[0]["config"]["sparsities"] if entries else list(SPARSITIES))
-    pareto = _pareto(entries)
+    pareto = _pareto([e for e in entries if not _partial(e)])
     for regime, label in (("one_shot", "One-shot (no retraining)"), ("retrained", "Retrained")):
         if not entries and regime == "retrained":
             continue
@@ -747,11 +770,11 @@ def _task_section(task: str, entries: Sequence[Mapping], base: str) -> list[str]
                 *[f"acc @{round(100 * s)}%" for s in sparsities], f"loss @{round(100 * sparsities[-1])}%"]
         if regime == "one_shot":
             head += ["saliency time", "peak MiB", "prune time", "Pareto", "seeds"]
-        lines += [f"### {label}", "", "| " + " | ".join(head) + " |",
-                  "|" + "|".join(["---:", "---"] + ["---:"] * (len(head) - 2)) + "|"]
-        for rank, entry in enumerate(_ranked(entries, regime), start=1):
+        rows = []
+        for rank, entry in _ranked(entries, regime):
             agg = entry["aggregate"]
-            cells = [str(rank), f"[{entry['entry']}]({base}entries/{task}/{entry['entry']}.json)",
+            name = f"[{entry['entry']}]({base}entries/{task}/{entry['entry']}.json)"
+            cells = [rank, name + (" (partial)" if _partial(entry) else ""),
                      _pct_ci(agg["auc"][regime]), *[_pct_ci(row["test_accuracy"]) for row in agg[regime]],
                      _num(agg[regime][-1]["test_loss"]["median"])]
             if regime == "one_shot":
@@ -759,14 +782,14 @@ def _task_section(task: str, entries: Sequence[Mapping], base: str) -> list[str]
                 cells += [_seconds(cost["saliency_time_s"]), _mib(cost["saliency_peak_mib"]),
                           _seconds(cost["prune_time_s"]), "yes" if entry["entry"] in pareto else "",
                           _seeds_text(entry)]
-            lines.append("| " + " | ".join(cells) + " |")
+            rows.append(cells)
         if regime == "one_shot" and published:
             for label_, sparsity, acc in published["rows"]:
                 cells = ["—", f"{label_} — *published, not run here*", "—",
                          *[_pct(acc, 2) if math.isclose(s, sparsity) else "—" for s in sparsities], "—"]
                 cells += ["—", "—", "—", "", "—"]
-                lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+                rows.append(cells)
+        lines += [f"### {label}", "", *_md_table(head, rows, ["right", "left"] + ["right"] * (len(head) - 2)), ""]
     if published:
         lines += [f"Published reference rows: {published['source']}; published dense accuracy "
                   f"{_pct(published['dense'], 2)} %. They prune another dense model than the one trained here by "
@@ -787,7 +810,8 @@ def markdown(entries: Sequence[Mapping], base: str = "") -> str:
              f"memory: {MEMORY_MEASURE}); **prune time** is the whole one-shot pruning to 95% (OBS: the sequential "
              "deletions and downdates too). Times are wall-clock on one CPU thread of the machine that ran the "
              "entry (its provenance says which), so compare them within a task. **Pareto**: no other entry has both "
-             "a higher one-shot AUC and a shorter saliency time.", ""]
+             f"a higher one-shot AUC and a shorter saliency time. An entry with fewer than {SEEDS} seeds is marked "
+             "(partial) and not ranked.", ""]
     for task, group in _by_task(entries).items():
         lines += _task_section(task, group, base)
     if entries:
@@ -799,31 +823,38 @@ def readme_block(entries: Sequence[Mapping]) -> str:
     """The README summary between :data:`README_BEGIN` and :data:`README_END`: one-shot AUC per entry and task."""
     grouped = {t: g for t, g in _by_task(entries).items() if g}
     names = sorted({e["entry"] for e in entries})
-    best = {t: max(e["aggregate"]["auc"]["one_shot"]["median"] for e in g) for t, g in grouped.items()}
-    cell = {(e["task"], e["entry"]): e["aggregate"]["auc"]["one_shot"]["median"] for e in entries}
+    full = {t: [e for e in g if not _partial(e)] for t, g in grouped.items()}
+    best = {t: max((e["aggregate"]["auc"]["one_shot"]["median"] for e in g), default=None) for t, g in full.items()}
+    cell = {(e["task"], e["entry"]): e for e in entries}
     ranks: dict[str, list[int]] = {n: [] for n in names}
-    for group in grouped.values():
-        for r, e in enumerate(_ranked(group, "one_shot"), start=1):
+    for group in full.values():
+        for r, (_, e) in enumerate(_ranked(group, "one_shot"), start=1):
             ranks[e["entry"]].append(r)
-    names.sort(key=lambda n: (sum(ranks[n]) / len(ranks[n]), n))
+    names.sort(key=lambda n: (not ranks[n], sum(ranks[n]) / max(len(ranks[n]), 1), n))
     lines = [_GENERATED, "", f"## Leaderboard (protocol v{PROTOCOL})", "",
              "One-shot AUC: the area under test accuracy vs sparsity (0 to 95% of the weights deleted, no "
              "retraining), in %, median over seeds; best per task in bold; rows by mean rank. Full tables with "
              "confidence intervals, retrained results, compute cost and published reference numbers: "
              "[leaderboard/LEADERBOARD.md](leaderboard/LEADERBOARD.md). To put a method on it (a `pip install`-able "
              "plug-in is enough): `prunebench leaderboard run --method NAME`, then `render` and `check`; see "
-             "[CONTRIBUTING.md](CONTRIBUTING.md) and [docs/plugin-example.md](docs/plugin-example.md).", ""]
+             "[CONTRIBUTING.md](CONTRIBUTING.md) and [docs/plugin-example.md](docs/plugin-example.md). An entry "
+             f"with fewer than {SEEDS} seeds is marked (partial) and not ranked.", ""]
     if not names:
         return "\n".join([*lines, "No entries yet.", ""])
-    lines += ["| entry | " + " | ".join(grouped) + " |", "|---|" + "---:|" * len(grouped)]
+    rows = []
     for name in names:
-        cells = []
+        cells = [name]
         for task in grouped:
-            value = cell.get((task, name))
+            entry = cell.get((task, name))
+            value = None if entry is None else entry["aggregate"]["auc"]["one_shot"]["median"]
             text = _pct(value)
-            cells.append(f"**{text}**" if value is not None and value == best[task] else text)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            if entry is not None and _partial(entry):
+                text += " (partial)"
+            elif value is not None and value == best[task]:
+                text = f"**{text}**"
+            cells.append(text)
+        rows.append(cells)
+    return "\n".join([*lines, *_md_table(["entry", *grouped], rows, ["left"] + ["right"] * len(grouped))]) + "\n"
 
 
 def _curves(entries: Sequence[Mapping]) -> list[dict[str, Any]]:

@@ -141,10 +141,11 @@ class Task:
 
 
 def cache_dir() -> Path:
-    """Where trained checkpoints live: ``PRUNEBENCH_CACHE`` or ``~/.cache/prunebench`` (never in git)."""
-    root = os.environ.get("PRUNEBENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prunebench")
-    return Path(root)
+    """Where trained checkpoints live: ``PRUNEBENCH_CACHE``, else the per-user cache folder
+    (:func:`platformdirs.user_cache_path`, ``~/.cache/prunebench`` on Linux); never in git."""
+    import platformdirs
+
+    return Path(os.environ.get("PRUNEBENCH_CACHE") or platformdirs.user_cache_path("prunebench"))
 
 
 _MONK_NOTE = ("architecture inferred from the weight count (PAPERS.md section 2); sigmoid units; weight decay "
