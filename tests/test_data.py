@@ -450,7 +450,7 @@ def test_download_with_only_wrong_bytes_keeps_nothing(isolated, monkeypatch, htt
     register(monkeypatch, "usps", {"zip.train.gz": usps_bytes([1]), "zip.test.gz": usps_bytes([2])},
              urls=(base,))
     with pytest.raises(data.DatasetError, match=r"zip.train.gz: sha256 mismatch \(expected [0-9a-f]{64}, got "
-                                                rf"{_sha(b'not the file')}, 12 of \d+ bytes\); discarded"):
+                                                rf"{_sha(b'not the file')}\); discarded"):
         data.load("usps", isolated / "arg")
     assert not (isolated / "arg" / "usps" / "zip.train.gz").exists()
 

@@ -4,6 +4,9 @@ One entry point, :func:`load`, returns a :class:`Splits` (train and test tensors
 Every dataset is defined once, in :data:`SPECS`: its files with size, sha256 and the URLs of the original
 sources, its citation and license, and the parser that turns its files into arrays. The bytes themselves
 live outside the package, in ``<data root>/<folder>/<file>``; :func:`data_roots` says where roots are sought.
+A missing file is downloaded by :func:`pooch.retrieve` against its known sha256 into the first writable root
+(the per-user cache folder by :mod:`platformdirs` last); offline, the error says in three lines what is missing,
+where it looked and how to provide it.
 
 Datasets (inputs are float32, labels int64 class indices unless said otherwise):
 
@@ -41,8 +44,8 @@ import http.client
 import importlib.resources
 import logging
 import os
+import re
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -682,29 +685,38 @@ def _writable_folder(roots: list[Path], folder: str) -> Path | None:
     return None
 
 
-def _download_one(url: str, expected: FileSpec, dest: Path) -> None:
-    """Fetch ``url`` into a temporary file beside ``dest``; rename it to ``dest`` only if its sha256 matches.
-    """
+def _fetch(expected: FileSpec) -> Callable[[str, str, Any], None]:
+    """A pooch downloader: stream ``url`` into pooch's temporary file with :data:`DOWNLOAD_TIMEOUT`, stopping at
+    more than the expected size (a wrong or hostile server cannot fill the disk)."""
     from prunebench import __version__
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{expected.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        digest, size = hashlib.sha256(), 0
+    def fetch(url: str, output_file: str, pooch: Any) -> None:
+        size = 0
         request = Request(url, headers={"User-Agent": f"prunebench/{__version__}"})
-        with os.fdopen(fd, "wb") as out, urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+        with open(output_file, "wb") as out, urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
             while chunk := response.read(1 << 20):
                 size += len(chunk)
                 if size > expected.size:
                     raise DatasetError(f"more than the expected {expected.size} bytes")
-                digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != expected.sha256:
-            raise DatasetError(f"sha256 mismatch (expected {expected.sha256}, got {digest.hexdigest()}, "
-                               f"{size} of {expected.size} bytes); discarded")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    return fetch
+
+
+def _download_one(url: str, expected: FileSpec, dest: Path) -> None:
+    """Fetch ``url`` to ``dest`` through :func:`pooch.retrieve`: into a temporary file beside ``dest``, renamed to
+    ``dest`` only if its sha256 is the known one (otherwise deleted)."""
+    import pooch
+
+    try:
+        pooch.retrieve(url, known_hash=f"sha256:{expected.sha256}", fname=dest.name, path=dest.parent,
+                       downloader=_fetch(expected), progressbar=False)
+    except DatasetError:
+        raise
+    except ValueError as exc:  # pooch's hash mismatch (it deleted the file)
+        got = re.search(r"got ([0-9a-f]{64})", str(exc))
+        raise DatasetError(f"sha256 mismatch (expected {expected.sha256}, got {got[1] if got else '?'}); "
+                           "discarded") from None
 
 
 def _download(spec: DatasetSpec, roots: list[Path]) -> Path:
