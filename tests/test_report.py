@@ -6,6 +6,7 @@ results of the repository itself.
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,16 @@ def test_number_format(value, text):
     assert report._fmt(value) == text
 
 
+def test_tables_are_laid_out_and_escaped_by_pandas():
+    rows = [["a | b", "x_1 & 50% ≥ 3"], ["c\nd", "—"]]
+    assert report.markdown_table(["k|ey", "value"], rows, ["left", "right"]) == [
+        "| k\\|ey   |         value |", "|:--------|--------------:|", "| a \\| b  | x_1 & 50% ≥ 3 |",
+        "| c d     |             — |"]
+    assert report.latex_tabular(["k|ey", "value"], rows, "lr") == [
+        r"\begin{tabular}{lr}", r"\toprule", r"k\textbar{}ey & value \\", r"\midrule",
+        r"a \textbar{} b & x\_1 \& 50\% $\geq$ 3 \\", r"c d & --- \\", r"\bottomrule", r"\end{tabular}"]
+
+
 def test_latex_escaping():
     assert report._tex("50% of w_1 & {x} ≥ 3 | 1±2 #1 $5 ~ a<=b<c") == (
         r"50\% of w\_1 \& \{x\} $\geq$ 3 \textbar{} 1$\pm$2 \#1 \$5 \textasciitilde{} a$\leq$b$<$c")
@@ -174,12 +185,14 @@ def test_claims_golden_markdown_latex_csv():
     md = report.claims_markdown(record, ORIGIN)
     table = [line for line in md.splitlines() if line.startswith("|")]
     assert table == [
-        "| id | claim | source | metric | paper | ours [95% CI] | seeds | rule | verdict |",
-        "|---|---|---|---|---:|---:|---:|---|---|",
-        "| c1 | OBS keeps 14 weights | [secondary] MONK table | weights left (weights) | 14 weights | "
-        "14 [13, 15] weights | 3 | 14 ± 1 weights | **reproduced** |",
-        "| c2 | Accuracy \\| test | [secondary] MONK table | weights left (%) | — | 97 [97, 97]% | 1 | "
-        "≥ 95% | **reproduced** |"]
+        "| id   | claim                | source                 | metric                 |      paper |       ours "
+        "[95% CI] |   seeds | rule           | verdict        |",
+        "|:-----|:---------------------|:-----------------------|:-----------------------|-----------:|------------"
+        "--------:|--------:|:---------------|:---------------|",
+        "| c1   | OBS keeps 14 weights | [secondary] MONK table | weights left (weights) | 14 weights | 14 [13, 15] "
+        "weights |       3 | 14 ± 1 weights | **reproduced** |",
+        "| c2   | Accuracy \\| test     | [secondary] MONK table | weights left (%)       |          — |        97 "
+        "[97, 97]% |       1 | ≥ 95%          | **reproduced** |"]
     assert md.startswith("# toy: Toy experiment\n\nClaims of Hassibi & Stork (1993) [`hassibi1993obs`]")
     assert "- `c1`: one weight either way" in md and "- synthetic data" in md
     assert ("command: `prunebench reproduce toy --out results/toy` · prunebench: 0.1.0 · git commit: "
@@ -217,7 +230,8 @@ def test_extra_table_golden_markdown_latex_csv():
     table = record["results"]["tables"][0]
     md = report.table_markdown(record, table, ORIGIN)
     assert [line for line in md.splitlines() if line.startswith("|")] == [
-        "| problem | paper | ours |", "|---|---:|---:|", "| MONK-1 | 14 | 14.5 |", "| MONK-2 | 15 | — |"]
+        "| problem   |   paper |   ours |", "|:----------|--------:|-------:|", "| MONK-1    |      14 |   14.5 |",
+        "| MONK-2    |      15 |      — |"]
     assert md.startswith("# toy: Weights\n") and "- incl. biases" in md
     assert "@inproceedings{hassibi1993obs," in md
     tex = report.table_latex(record, table, ORIGIN)
@@ -346,7 +360,7 @@ def test_report_writes_the_layout(rendered):
     assert "### toy: Toy experiment, after Hassibi & Stork (1993)" in readme
     assert "[md](results/toy/tables/claims.md)" in readme and "@software{prunebench2026," in readme
     assert "| OBS keeps 14 weights | 14 weights | 14 [13, 15] weights | reproduced |" in readme
-    assert "| claim | paper | ours [95% CI] | verdict |" in readme
+    assert re.search(r"\| claim +\| +paper \| +ours \[95% CI\] \| verdict +\|", readme)
     index = (rendered / "results" / "README.md").read_text()
     assert "![Loss](toy/figures/f1.png)" in index and "[md](toy/tables/claims.md)" in index
     assert "after LeCun, Denker & Solla (1990); Thrun et al. (1991)" in index

@@ -47,6 +47,7 @@ from typing import Any
 from . import records
 from ._validation import output_folder, task_name
 from .experiments.base import Experiment, parse_seeds, run_units, units_provenance
+from .report import markdown_table
 
 __all__ = ["CHEAP_TASKS", "CHECK_SPARSITY", "MEMORY_MEASURE", "PRESETS", "PROTOCOL", "PUBLISHED", "README_BEGIN",
            "README_END", "RETRAIN", "SCHEMA", "SEEDS", "SPARSITIES", "TASKS", "THREADS", "TOLERANCE",
@@ -666,19 +667,6 @@ def _params(entry: Mapping) -> str:
     return f"`{text}`" if text else "—"
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
-    """A Markdown (pipe) table by :meth:`pandas.DataFrame.to_markdown` (tabulate); a ``|`` inside a cell is
-    escaped, so text such as a citation cannot break the table. ``align``: ``"left"`` or ``"right"`` per
-    column."""
-    import pandas as pd
-
-    def escape(text: str) -> str:
-        return str(text).replace("|", "\\|")
-
-    frame = pd.DataFrame([[escape(c) for c in row] for row in rows], columns=[escape(h) for h in header])
-    return frame.to_markdown(index=False, tablefmt="pipe", colalign=list(align), disable_numparse=True).splitlines()
-
-
 def _entries_section(entries: Sequence[Mapping]) -> list[str]:
     """One row per entry name: the method, its parameters, who provides it and what it implements."""
     rows: dict[str, Mapping] = {}
@@ -690,7 +678,7 @@ def _entries_section(entries: Sequence[Mapping]) -> list[str]:
         table.append([name, f"`{method['name']}`", _params(entry), f"{dist['name']} {dist['version']}",
                       method["citation"]])
     header = ["entry", "method", "parameters", "provided by", "implements"]
-    return ["## Entries", "", *_md_table(header, table, ["left"] * len(header)), ""]
+    return ["## Entries", "", *markdown_table(header, table, ["left"] * len(header)), ""]
 
 
 def _by_task(entries: Sequence[Mapping]) -> dict[str, list[Mapping]]:
@@ -789,7 +777,7 @@ def _task_section(task: str, entries: Sequence[Mapping], base: str) -> list[str]
                          *[_pct(acc, 2) if math.isclose(s, sparsity) else "—" for s in sparsities], "—"]
                 cells += ["—", "—", "—", "", "—"]
                 rows.append(cells)
-        lines += [f"### {label}", "", *_md_table(head, rows, ["right", "left"] + ["right"] * (len(head) - 2)), ""]
+        lines += [f"### {label}", "", *markdown_table(head, rows, ["right", "left"] + ["right"] * (len(head) - 2)), ""]
     if published:
         lines += [f"Published reference rows: {published['source']}; published dense accuracy "
                   f"{_pct(published['dense'], 2)} %. They prune another dense model than the one trained here by "
@@ -854,7 +842,7 @@ def readme_block(entries: Sequence[Mapping]) -> str:
                 text = f"**{text}**"
             cells.append(text)
         rows.append(cells)
-    return "\n".join([*lines, *_md_table(["entry", *grouped], rows, ["left"] + ["right"] * len(grouped))]) + "\n"
+    return "\n".join([*lines, *markdown_table(["entry", *grouped], rows, ["left"] + ["right"] * len(grouped))]) + "\n"
 
 
 def _curves(entries: Sequence[Mapping]) -> list[dict[str, Any]]:

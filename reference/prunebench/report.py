@@ -47,8 +47,8 @@ from .stats import CI_LEVEL, RESAMPLES, STATISTICS, VERDICTS, bootstrap_ci, chec
 
 __all__ = ["BIBTEX", "CI_LEVEL", "METHOD_COLORS", "RESAMPLES", "STATISTICS", "VERDICTS", "ClaimResult",
            "LoadedRecord", "bootstrap_ci", "check", "claims_csv", "claims_latex", "claims_markdown",
-           "evaluate_claims", "generate", "how_to_cite_section", "load_records", "method_color",
-           "parse_bibtex", "plot_figure", "register_cli", "render_figure", "reproduced_results_section",
+           "evaluate_claims", "generate", "how_to_cite_section", "latex_tabular", "load_records", "markdown_table",
+           "method_color", "parse_bibtex", "plot_figure", "register_cli", "render_figure", "reproduced_results_section",
            "satisfies", "short_cite", "table_csv", "table_latex", "table_markdown", "verdict", "write"]
 
 log = logging.getLogger(__name__)
@@ -328,6 +328,35 @@ def _md_cell(x: Any) -> str:
     return _md_text(x).replace("|", r"\|")
 
 
+def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Sequence[str]) -> list[str]:
+    """A Markdown (pipe) table laid out by :meth:`pandas.DataFrame.to_markdown` (tabulate); each cell on one line
+    with ``|`` escaped, so no text can break the table. ``align``: ``"left"`` or ``"right"`` per column."""
+    import pandas as pd
+
+    frame = pd.DataFrame([[_md_cell(c) for c in row] for row in rows], columns=[_md_cell(h) for h in header])
+    if not rows:  # tabulate drops the alignment of an empty table
+        return ["| " + " | ".join(frame.columns) + " |", "|" + "|".join("---:" if a == "right" else "---"
+                                                                       for a in align) + "|"]
+    return frame.to_markdown(index=False, tablefmt="pipe", colalign=list(align), disable_numparse=True).splitlines()
+
+
+_TEX_SYMBOLS = {"<=": r"$\leq$", ">=": r"$\geq$", "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$",
+                "×": r"$\times$", "→": r"$\rightarrow$", "≈": r"$\approx$", "–": "--", "—": "---", "<": "$<$",
+                ">": "$>$", "|": r"\textbar{}"}
+_TEX_SYMBOLS_RE = re.compile("|".join(re.escape(k) for k in _TEX_SYMBOLS))
+
+
+def latex_tabular(header: Sequence[Any], rows: Sequence[Sequence[Any]], column_format: str) -> list[str]:
+    """A booktabs ``tabular`` by :meth:`pandas.io.formats.style.Styler.to_latex`, every cell and heading escaped
+    by it (``escape="latex"``); then the symbols pdfLaTeX lacks (≥, ±, —, ``|``, ...) become LaTeX."""
+    import pandas as pd
+
+    frame = pd.DataFrame([[_md_text(c) for c in row] for row in rows], columns=[_md_text(h) for h in header])
+    styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    text = styler.to_latex(hrules=True, column_format=column_format)
+    return [_TEX_SYMBOLS_RE.sub(lambda m: _TEX_SYMBOLS[m.group()], line) for line in text.splitlines()]
+
+
 _LATEX_SPECIAL = {"<=": r"$\leq$", ">=": r"$\geq$", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%",
                   "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
                   "^": r"\textasciicircum{}",
@@ -514,13 +543,11 @@ def claims_markdown(record: Mapping, origin: str = "") -> str:
     cited = ", ".join(f"{short_cite(k)} [`{k}`]" for k in papers) or "the paper"
     lines = [f"# {record['kind']}: {_title(record)}", "",
              f"Claims of {cited}, reproduced with `prunebench reproduce {record['kind']}`. {_STATS_NOTE}", "",
-             _quick_note(record).rstrip("\n"), "",
-             "| id | claim | source | metric | paper | ours [95% CI] | seeds | rule | verdict |",
-             "|---|---|---|---|---:|---:|---:|---|---|"]
-    for c in claims:
-        cells = (c.id, c.statement, c.source, _metric(c), _value(c.paper_value, c.unit), _ours(c), c.n,
-                 _rule_text(c.rule, c.unit), f"**{c.verdict}**")
-        lines.append("| " + " | ".join(_md_cell(v) for v in cells) + " |")
+             _quick_note(record).rstrip("\n"), ""]
+    rows = [(c.id, c.statement, c.source, _metric(c), _value(c.paper_value, c.unit), _ours(c), c.n,
+             _rule_text(c.rule, c.unit), f"**{c.verdict}**") for c in claims]
+    lines += markdown_table(("id", "claim", "source", "metric", "paper", "ours [95% CI]", "seeds", "rule", "verdict"),
+                            rows, ["left"] * 4 + ["right"] * 3 + ["left"] * 2)
     notes = [f"- `{c.id}`: {c.tolerance_note}" for c in claims if c.tolerance_note]
     if notes:
         lines += ["", "**Tolerances.**", "", *notes]
@@ -601,9 +628,8 @@ def table_markdown(record: Mapping, table: Mapping, origin: str = "") -> str:
     numeric = _numeric_columns(table)
     lines = [f"# {record['kind']}: {table.get('title') or table['id']}", "",
              _quick_note(record).rstrip("\n"), "",
-             "| " + " | ".join(_md_cell(c) for c in table["columns"]) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    lines += ["| " + " | ".join(_md_cell(_fmt(v)) for v in row) + " |" for row in table["rows"]]
+             *markdown_table(table["columns"], [[_fmt(v) for v in row] for row in table["rows"]],
+                             ["right" if n else "left" for n in numeric])]
     notes = table.get("notes") or []
     if notes:
         lines += ["", *(f"- {_md_text(n)}" for n in notes)]
@@ -622,10 +648,9 @@ def table_latex(record: Mapping, table: Mapping, origin: str = "") -> str:
            r"\begin{table}[htbp]", r"\centering",
            rf"\caption{{{_tex(table.get('title') or table['id'])}{cite}.}}",
            rf"\label{{tab:{record['kind']}-{table['id']}}}",
-           r"\begin{tabular}{@{}" + "".join("r" if n else "l" for n in numeric) + "@{}}", r"\toprule",
-           " & ".join(_tex(c) for c in table["columns"]) + r" \\", r"\midrule",
-           *(" & ".join(_tex(_fmt(v)) for v in row) + r" \\" for row in table["rows"]),
-           r"\bottomrule", r"\end{tabular}", r"\par\smallskip"]
+           *latex_tabular(table["columns"], [[_fmt(v) for v in row] for row in table["rows"]],
+                          "@{}" + "".join("r" if n else "l" for n in numeric) + "@{}"),
+           r"\par\smallskip"]
     if notes or _quick_tex(record):
         out.append(r"{\footnotesize\raggedright " + _quick_tex(record) + notes + r"\par}")
     out += [_footer_latex(record, origin), r"\end{table}", _bibtex_comment(record)]
@@ -782,12 +807,10 @@ def _compact(loaded: LoadedRecord, base: str) -> list[str]:
     if record.get("config", {}).get("quick"):
         lines += ["**Quick protocol**: a smoke-test run, not a full reproduction.", ""]
     if claims:
+        rows = [(c.statement, _value(c.paper_value, c.unit), _ours(c), c.verdict) for c in claims]
         lines += [f"{len(claims)} claims: {_tally(claims)}.", "",
-                  "| claim | paper | ours [95% CI] | verdict |", "|---|---:|---:|---|"]
-        for c in claims:
-            cells = (c.statement, _value(c.paper_value, c.unit), _ours(c), c.verdict)
-            lines.append("| " + " | ".join(_md_cell(v) for v in cells) + " |")
-        lines.append("")
+                  *markdown_table(("claim", "paper", "ours [95% CI]", "verdict"), rows,
+                                  ["left", "right", "right", "left"]), ""]
     tables = ([("claims", "claims")] if claims else []) + [(t["id"], t.get("title") or t["id"])
                                                             for t in body.get("tables", [])]
     if tables:
