@@ -60,12 +60,13 @@ def guests():
     sys.path.insert(0, str(PLUGIN))
     from prunebench_snip import Snip
 
+    saved = dict(registry._METHODS)
     for name, cls in {**GUESTS, "snip": Snip}.items():
         registry.register(name, cls, overwrite=True)
     yield
     sys.path.remove(str(PLUGIN))
-    for name in GUESTS:
-        registry._METHODS.pop(name, None)
+    registry._METHODS.clear()
+    registry._METHODS.update(saved)
 
 
 @pytest.mark.parametrize(("method", "message"), [
