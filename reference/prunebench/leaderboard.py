@@ -436,7 +436,7 @@ def conformance(instance) -> list[str]:
     except MethodError as exc:
         if isinstance(exc.__cause__, AssertionError):
             raise MethodError(f"method {method_name(instance)!r} fails the conformance checks of "
-                              f"prunebench.testing: {exc.__cause__}") from exc.__cause__
+                              f"prunebench.testing: {' '.join(str(exc.__cause__).split())}") from exc.__cause__
         raise
 
 

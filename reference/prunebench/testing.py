@@ -129,9 +129,11 @@ def check_method(method_or_name, *, problem=None, seed: int = 0) -> list[str]:
 
     for name, s in sal.items():
         if not torch.isfinite(s).all():
-            _fail(method, "finite-nonnegative", f"saliency[{name!r}] has non-finite entries: {s}")
+            _fail(method, "finite-nonnegative", f"saliency[{name!r}] has {int((~torch.isfinite(s)).sum())} "
+                                                f"non-finite of {s.numel()} entries")
         if (s < 0).any():
-            _fail(method, "finite-nonnegative", f"saliency[{name!r}] has negative entries: {s}")
+            _fail(method, "finite-nonnegative", f"saliency[{name!r}] has {int((s < 0).sum())} negative of "
+                                                f"{s.numel()} entries (min {float(s.min()):.3g})")
     passed.append("finite-nonnegative")
 
     twin = cls(**method.params)
