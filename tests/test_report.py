@@ -206,7 +206,7 @@ def test_claims_golden_markdown_latex_csv():
     body = tex[tex.index(r"\begin{tabular}"):tex.index(r"\end{tabular}")].splitlines()
     assert body == [
         r"\begin{tabular}{@{}p{0.36\linewidth}rrrll@{}}", r"\toprule",
-        r"Claim & Paper & Ours & $n$ & Rule & Verdict \\", r"\midrule",
+        r"Claim & Paper & Ours & n & Rule & Verdict \\", r"\midrule",
         r"OBS keeps 14 weights\newline{\footnotesize [secondary] MONK table; weights left (weights)} & "
         r"14 weights & 14 [13, 15] weights & 3 & 14 $\pm$ 1 weights & reproduced \\",
         r"Accuracy \textbar{} test\newline{\footnotesize [secondary] MONK table; weights left (\%)} & --- & "

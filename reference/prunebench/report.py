@@ -346,14 +346,20 @@ _TEX_SYMBOLS = {"<=": r"$\leq$", ">=": r"$\geq$", "≥": r"$\geq$", "≤": r"$\l
 _TEX_SYMBOLS_RE = re.compile("|".join(re.escape(k) for k in _TEX_SYMBOLS))
 
 
+_SMALL_BEGIN, _SMALL_END = "\x01", "\x02"
+"""Around the part of a LaTeX cell set on a new line in small type (see :func:`latex_tabular`)."""
+
+
 def latex_tabular(header: Sequence[Any], rows: Sequence[Sequence[Any]], column_format: str) -> list[str]:
     """A booktabs ``tabular`` by :meth:`pandas.io.formats.style.Styler.to_latex`, every cell and heading escaped
-    by it (``escape="latex"``); then the symbols pdfLaTeX lacks (≥, ±, —, ``|``, ...) become LaTeX."""
+    by it (``escape="latex"``); then the symbols pdfLaTeX lacks (≥, ±, —, ``|``, ...) become LaTeX, and a cell's
+    text between :data:`_SMALL_BEGIN` and :data:`_SMALL_END` goes on a new line in footnote size."""
     import pandas as pd
 
     frame = pd.DataFrame([[_md_text(c) for c in row] for row in rows], columns=[_md_text(h) for h in header])
     styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
     text = styler.to_latex(hrules=True, column_format=column_format)
+    text = text.replace(_SMALL_BEGIN, r"\newline{\footnotesize ").replace(_SMALL_END, "}")
     return [_TEX_SYMBOLS_RE.sub(lambda m: _TEX_SYMBOLS[m.group()], line) for line in text.splitlines()]
 
 
@@ -565,11 +571,9 @@ def claims_latex(record: Mapping, origin: str = "") -> str:
     cite = r"~\cite{" + ",".join(papers) + "}" if papers else ""
     rows = []
     for c in claims:
-        detail = "; ".join(_tex(t) for t in (c.source, _metric(c)) if t)
-        claim = _tex(c.statement) + (r"\newline{\footnotesize " + detail + "}" if detail else "")
-        cells = (_tex(_value(c.paper_value, c.unit)), _tex(_ours(c)), str(c.n),
-                 _tex(_rule_text(c.rule, c.unit)), _tex(c.verdict))
-        rows.append(" & ".join((claim, *cells)) + r" \\")
+        detail = "; ".join(t for t in (c.source, _metric(c)) if t)
+        claim = _md_text(c.statement) + (f"{_SMALL_BEGIN}{_md_text(detail)}{_SMALL_END}" if detail else "")
+        rows.append((claim, _value(c.paper_value, c.unit), _ours(c), c.n, _rule_text(c.rule, c.unit), c.verdict))
     notes = "; ".join(f"{_tex(c.id)}: {_tex(c.tolerance_note)}" for c in claims if c.tolerance_note)
     deviations = " ".join(_tex(d) for d in record["results"].get("deviations", []))
     quick = _quick_tex(record)
@@ -580,9 +584,8 @@ def claims_latex(record: Mapping, origin: str = "") -> str:
            r"over seeds (mean where marked) [95\% bootstrap CI]. Verdict: reproduced when the whole CI "
            r"satisfies the rule, partly when only the estimate does.}",
            rf"\label{{tab:{record['kind']}-claims}}",
-           r"\begin{tabular}{@{}p{0.36\linewidth}rrrll@{}}", r"\toprule",
-           r"Claim & Paper & Ours & $n$ & Rule & Verdict \\", r"\midrule", *rows, r"\bottomrule",
-           r"\end{tabular}", r"\par\smallskip"]
+           *latex_tabular(("Claim", "Paper", "Ours", "n", "Rule", "Verdict"), rows, r"@{}p{0.36\linewidth}rrrll@{}"),
+           r"\par\smallskip"]
     if quick or notes:
         out.append(r"{\footnotesize\raggedright " + quick + ("Tolerances. " + notes + "." if notes else "")
                    + r"\par}")
