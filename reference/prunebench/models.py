@@ -48,7 +48,11 @@ class ScaledTanh(nn.Module):
 
 
 _ACTIVATION_NAMES = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.ReLU: "relu", nn.Identity: "identity",
-                     ScaledTanh: "scaled-tanh"}
+                     ScaledTanh: "scaled-tanh", nn.LeakyReLU: "leaky-relu", nn.ELU: "elu", nn.SiLU: "silu",
+                     nn.GELU: "gelu", nn.Softplus: "softplus"}
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
 
 
 def activation_derivatives(module: nn.Module, a: torch.Tensor, second: bool = True
@@ -56,7 +60,10 @@ def activation_derivatives(module: nn.Module, a: torch.Tensor, second: bool = Tr
     """Value, first and second derivative (``None`` unless ``second``) of an elementwise activation at
     pre-activation ``a`` (any shape).
 
-    ReLU's f'' is zero everywhere (its kink at 0 has measure zero); f'(0) is taken as 0, as autograd does.
+    At a kink (ReLU and LeakyReLU at 0, ELU at 0) f' is taken from the side autograd takes: ReLU's f'(0) = 0,
+    LeakyReLU's the negative slope, ELU's ``alpha``; f'' is zero on both sides for the piecewise-linear ones.
+    Softplus is linear (f' = 1, f'' = 0) where ``beta a > threshold``, as torch computes it. GELU: the exact
+    ``a Phi(a)`` (f'' = phi(a) (2 - a^2)) or the tanh approximation.
     """
     if isinstance(module, nn.Tanh):
         t = torch.tanh(a)
@@ -72,6 +79,37 @@ def activation_derivatives(module: nn.Module, a: torch.Tensor, second: bool = Tr
         return s, d1, d1 * (1 - 2 * s) if second else None
     if isinstance(module, nn.ReLU):
         return torch.relu(a), (a > 0).to(a.dtype), torch.zeros_like(a) if second else None
+    if isinstance(module, nn.LeakyReLU):
+        d1 = torch.where(a > 0, torch.ones_like(a), torch.full_like(a, module.negative_slope))
+        return a * d1, d1, torch.zeros_like(a) if second else None
+    if isinstance(module, nn.ELU):
+        positive = a > 0
+        e = module.alpha * torch.exp(torch.clamp(a, max=0))  # alpha e^a on the negative side
+        return (torch.where(positive, a, e - module.alpha), torch.where(positive, 1.0, e),
+                torch.where(positive, 0.0, e) if second else None)
+    if isinstance(module, nn.SiLU):
+        s = torch.sigmoid(a)
+        d1 = s * (1 + a * (1 - s))
+        return a * s, d1, s * (1 - s) * (2 + a * (1 - 2 * s)) if second else None
+    if isinstance(module, nn.GELU):
+        if module.approximate == "tanh":
+            t = torch.tanh(_SQRT_2_OVER_PI * (a + _GELU_CUBIC * a**3))
+            du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a**2)
+            sech2 = 1 - t**2
+            d1 = 0.5 * (1 + t) + 0.5 * a * sech2 * du
+            d2 = sech2 * (du - a * t * du**2 + 0.5 * a * _SQRT_2_OVER_PI * 6 * _GELU_CUBIC * a)
+            return 0.5 * a * (1 + t), d1, d2 if second else None
+        cdf = 0.5 * (1 + torch.erf(a * math.sqrt(0.5)))
+        pdf = torch.exp(-0.5 * a**2) / math.sqrt(2 * math.pi)
+        return a * cdf, cdf + a * pdf, pdf * (2 - a**2) if second else None
+    if isinstance(module, nn.Softplus):
+        z = module.beta * a
+        linear = z > module.threshold
+        s = torch.sigmoid(z)
+        value = torch.where(linear, a, torch.nn.functional.softplus(a, module.beta, module.threshold))
+        # torch's second derivative is zero from the threshold on (f' switches above it): the same here.
+        return (value, torch.where(linear, 1.0, s),
+                torch.where(z >= module.threshold, 0.0, module.beta * s * (1 - s)) if second else None)
     if isinstance(module, nn.Identity):
         return a, torch.ones_like(a), torch.zeros_like(a) if second else None
     raise TypeError(
