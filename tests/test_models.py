@@ -58,9 +58,16 @@ def test_unknown_model_lists_valid_names():
         models.build("lenet-5")
 
 
-@pytest.mark.parametrize("module", [torch.nn.Tanh(), torch.nn.Sigmoid(), models.ScaledTanh(), torch.nn.Identity()])
+@pytest.mark.parametrize("module", [
+    torch.nn.Tanh(), torch.nn.Sigmoid(), models.ScaledTanh(), torch.nn.Identity(), torch.nn.LeakyReLU(0.1),
+    torch.nn.ELU(0.7), torch.nn.SiLU(), torch.nn.GELU(), torch.nn.GELU(approximate="tanh"), torch.nn.Softplus(),
+    torch.nn.Softplus(beta=2.0, threshold=3.0)], ids=lambda m: repr(m))
 def test_activation_derivatives_match_autograd(module):
-    a = torch.linspace(-3, 3, 41, dtype=torch.float64, requires_grad=True)
+    # 41 points on [-3, 3] plus points on both sides of Softplus's threshold (beta a = 3 at a = 1.5) and the
+    # kinks at 0 (ReLU-like: the side autograd takes).
+    a = torch.cat([torch.linspace(-3, 3, 41, dtype=torch.float64), torch.tensor([1.49, 1.5, 1.51, 0.0],
+                                                                                  dtype=torch.float64)])
+    a.requires_grad_(True)
     f, f1, f2 = models.activation_derivatives(module, a)
     (g1,) = torch.autograd.grad(module(a).sum(), a, create_graph=True)
     g2 = torch.autograd.grad(g1.sum(), a)[0] if g1.requires_grad else torch.zeros_like(a)  # identity: f'' = 0
@@ -71,8 +78,8 @@ def test_activation_derivatives_match_autograd(module):
 
 
 def test_unsupported_activation_is_named():
-    with pytest.raises(TypeError, match="got GELU"):
-        models.activation_derivatives(torch.nn.GELU(), torch.zeros(2))
+    with pytest.raises(TypeError, match="got Hardtanh"):
+        models.activation_derivatives(torch.nn.Hardtanh(), torch.zeros(2))
 
 
 def test_effective_params_follow_pruning_masks():

@@ -85,8 +85,9 @@ def activation_derivatives(module: nn.Module, a: torch.Tensor, second: bool = Tr
     if isinstance(module, nn.ELU):
         positive = a > 0
         e = module.alpha * torch.exp(torch.clamp(a, max=0))  # alpha e^a on the negative side
+        # At 0 autograd takes f' from the left (alpha) and f'' from the right (0): the same here.
         return (torch.where(positive, a, e - module.alpha), torch.where(positive, 1.0, e),
-                torch.where(positive, 0.0, e) if second else None)
+                torch.where(a >= 0, 0.0, e) if second else None)
     if isinstance(module, nn.SiLU):
         s = torch.sigmoid(a)
         d1 = s * (1 + a * (1 - s))
