@@ -182,6 +182,7 @@ MODELS: dict[str, Callable[[], Net]] = {
     "cnn-conv-linear": _cnn_linear,
     "cnn-conv-only": _cnn_conv_only,
     "lenet-digits": lambda: build("lenet-digits"),
+    "lenet1990": lambda: build("lenet1990"),
     **{name: builder for name, (_, builder) in LAYER_MODELS.items()},
 }
 

@@ -61,7 +61,8 @@ def dense(case: Case, method: str) -> torch.Tensor:
 SMALL = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-scaled-tanh",
          "mlp-3-4-3-tanh-nobias", "mlp-3-4-4-3-3-tanh", "mlp-3-4-3-3-relu-nobias", "mlp-3-4-3-tanh-pruned",
          "cnn-small", "cnn-small-pruned", "cnn-conv-linear", "cnn-conv-only"]
-CASES = (grid(SMALL) + [Case("lenet-digits", "mse-sum", n=2), Case("lenet-digits", "ce-mean", n=2)]
+CASES = (grid(SMALL) + [Case("lenet-digits", "mse-sum", n=2), Case("lenet-digits", "ce-mean", n=2),
+                         Case("lenet1990", "ce-mean", n=1), Case("lenet1990", "mse-sum", n=1)]
          + [Case("cnn-small", "ce-mean", "cuda")])
 
 

@@ -17,6 +17,12 @@ EXPECTED_FREE = {
     "nettalk-203-80-26": 18_426,
     "lenet-usps": 3_246,
     "lenet-digits": 666,
+    "lenet1990": 2_578,
+    "lenet-zip1989": 10_024,
+    "cnn-dwsep": 6_138,
+    "cnn-dilated": 2_538,
+    "cnn-relu-maxpool": 9_930,
+    "mlp-64-32x6-10": 7_690,
 }
 
 
@@ -39,6 +45,26 @@ def test_lenet_usps_shares_weights():
     # Convolution kernels are shared across positions: far more connections than free parameters.
     assert net.connections() == 139_402
     assert net.connections() > 40 * net.free_parameters()
+
+
+def test_lenet1990_has_the_papers_free_parameters_and_a_fixed_connection_table():
+    net = models.build("lenet1990", seed=0, dtype=torch.float64)
+    assert net.free_parameters() == 2_578  # LeCun et al. 1990: "2,578 independent parameters"
+    h3 = net[5]
+    assert int(h3.weight_mask.sum()) == 20 * 25 and len(models.LENET1990_TABLE) == 12
+    reads = h3.weight_mask[:, :, 0, 0]
+    assert reads.sum(0).tolist() == [5, 5, 5, 5]  # every H2 map feeds 5 H3 maps
+    # The paper's connection count, with a subsampling unit counting its 4 inputs and bias: 98,442.
+    units = {"H1": 4 * 24 * 24, "H2": 4 * 12 * 12, "H3": 12 * 8 * 8, "H4": 12 * 4 * 4}
+    paper = (units["H1"] * 26 + units["H2"] * 5 + 64 * (25 * 20 + 12) + units["H4"] * 5 + 10 * 193)
+    assert paper == 98_442
+    assert net.connections() == paper - (units["H2"] + units["H4"]) * 3 == 96_138
+    # An absent connection is never used: changing its stored value changes nothing.
+    x = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+    before = net(x)
+    with torch.no_grad():
+        h3.weight_orig[0, 1] += 1.0  # H3 map 0 reads H2 map 0 only
+    assert torch.equal(net(x), before)
 
 
 def test_build_is_seeded_and_does_not_touch_global_rng():
