@@ -27,7 +27,7 @@ from cases import LAYER_MODELS, Case, mlp, params
 from helpers import assert_close
 from prunebench.curvature import ParamLayout, hessian_diag, oracle
 from prunebench.curvature.generic import FallbackWarning
-from prunebench.models import Net
+from prunebench.models import Net, ScaledTanh
 
 RTOL = 1e-10
 ORACLES = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}
@@ -114,7 +114,7 @@ def _maps(model: nn.Module):
         if list(module.children()):
             continue
         if isinstance(module, (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU,
-                               nn.Softplus)):
+                               nn.Softplus, ScaledTanh)):
             out.append(("act", module, module))
         elif isinstance(module, nn.Linear):
             out.append(("param", F.linear, module))
