@@ -261,9 +261,17 @@ class _State:
         self.diag, self.grad = diag, grad
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.pending: dict[int, _Source] = {}
+        self.dense: torch.Tensor | None = None
 
     def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
         """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term)."""
+        if self.dense is not None:
+            self.dense.mul_(f1.unsqueeze(2)).mul_(f1.unsqueeze(1))
+            if self.grad is not None:
+                if f2 is not None:
+                    self.dense.diagonal(dim1=1, dim2=2).add_(f2 * self.grad)
+                self.grad = self.grad * f1
+            return
         if self.cols is not None:
             self.cols.mul_(f1.unsqueeze(1))
         if self.diag is not None:
@@ -278,6 +286,10 @@ class _State:
 
     def reshape(self, shape: torch.Size) -> None:
         """Back through a Flatten: the same vectors in another per-sample shape."""
+        if self.dense is not None:
+            if shape == self.shape:
+                return
+            self.from_dense()
         self.shape = shape
         for name in ("diag", "grad"):
             t = getattr(self, name)
@@ -291,6 +303,8 @@ class _State:
 
     def diagonal(self) -> torch.Tensor:
         """``diag(H_t)`` ``[N, *shape]`` (no pending source can lie above a dense layer)."""
+        if self.dense is not None:
+            return self.dense.diagonal(dim1=1, dim2=2)
         h = self.diag
         if self.cols is not None:
             squares = self.cols.flatten(2).square()
@@ -318,18 +332,26 @@ class _State:
             ones = w.new_ones(w.shape[0], self.cols.shape[1]) if self.signs is None else self.signs
             self.cols, self.signs = torch.cat([self.cols, new], 1), torch.cat([ones, w.sign()], 1)
 
-    def compress(self) -> None:
-        """Fold the diagonal into the factor: ``G diag(s) G^T + diag(e) = Q diag(lambda) Q^T`` per sample.
+    def to_dense(self) -> None:
+        """Fold everything into the per-sample matrix ``M = G diag(s) G^T + diag(e)`` ``[N, d, d]``.
 
-        Used on a narrow dense position (``d <= r + 1``, e.g. a scaled-tanh output layer under cross-entropy)
-        before crossing a Linear layer: ``d`` signed columns ``Q |lambda|^(1/2)`` replace ``r`` columns plus
-        the ``d`` that the diagonal would become below, at the cost of one small ``d x d`` eigh per sample.
+        Used on a dense position whose factor is about as wide as the position (``d <= r + 1``, e.g. a deep
+        narrow MLP with f'' terms, whose rank grows by a layer's width per layer): ``M`` then crosses each Linear
+        as ``W^T M W`` and each activation as ``D' M D' + diag(f'' dE/dx)``, ``O(N d^3)`` per layer, the floor
+        for the exact diagonal there, with no factor to grow or re-factorise.
         """
         signed = self.cols if self.signs is None else self.cols * self.signs.unsqueeze(2)
-        M = torch.bmm(self.cols.transpose(1, 2), signed) + torch.diag_embed(self.diag)  # [N, d, d]
-        lam, Q = torch.linalg.eigh(M)
+        M = torch.bmm(self.cols.transpose(1, 2), signed)
+        if self.diag is not None:
+            M.diagonal(dim1=1, dim2=2).add_(self.diag)
+        self.dense, self.cols, self.signs, self.diag = M, None, None, None
+
+    def from_dense(self) -> None:
+        """Back to a signed factor before a non-dense map: ``M = Q diag(lambda) Q^T`` per sample gives ``d``
+        columns ``Q |lambda|^(1/2)`` with signs ``sign(lambda)`` (one small eigendecomposition per sample)."""
+        lam, Q = torch.linalg.eigh(self.dense)
         self.cols = (Q * lam.abs().sqrt().unsqueeze(1)).transpose(1, 2)
-        self.signs, self.diag = lam.sign(), None
+        self.signs, self.dense = lam.sign(), None
 
     def cross(self, step: Step, position: int, in_shape: torch.Size) -> None:
         """Back through the linear map ``A`` of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input.
@@ -339,6 +361,12 @@ class _State:
         source: the convolutions below will push their weight directions up to ``position``; the factor
         columns then stay there too (those directions meet them at no extra push).
         """
+        if self.dense is not None:  # a Linear (dense positions hold only Linear layers and activations)
+            self.dense = torch.matmul(step.weight.T, torch.matmul(self.dense, step.weight))
+            self.shape = in_shape
+            if self.grad is not None:
+                self.grad = adjoint(step, self.grad, in_shape)
+            return
         crossed = None
         if self.deferred is not None and self.deferred[2] is None and self.diag is None \
                 and step.kind != "maxpool":  # max pooling differs per sample: no shared rows
@@ -348,7 +376,11 @@ class _State:
         self.materialize()
         if step.kind == "linear" and self.diag is not None and self.cols is not None \
                 and self.shape[0] <= self.cols.shape[1] + 1:
-            self.compress()
+            if len(in_shape) == 1 and in_shape[0] <= 2 * (self.cols.shape[1] + 1):
+                self.to_dense()  # narrow below too: stay dense
+                return self.cross(step, position, in_shape)
+            self.to_dense()
+            self.from_dense()  # a wide layer below: d signed columns replace r columns and a diagonal
         self.shape = in_shape
         if self.diag is not None and step.kind != "linear":
             self.pending[position] = _Source(self.diag, self.cols, self.signs)
