@@ -136,17 +136,25 @@ def test_native_dense_matches_oracle(case, method):
     (nn.Conv2d(3, 2, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), bias=False), (3, 6, 5)),
     (nn.Conv2d(3, 2, (3, 2), padding=(1, 0), dilation=(2, 1), bias=False), (3, 6, 5)),  # stride 1: correlation
     (nn.Conv2d(1, 2, 3, padding=3, bias=False), (1, 4, 4)),                             # p > k - 1: torch's op
+    (nn.Conv2d(6, 4, (3, 2), stride=(2, 3), padding=(1, 0), dilation=(1, 2), groups=2, bias=False), (6, 9, 8)),
+    (nn.Conv2d(8, 8, 5, stride=2, padding=2, groups=8, bias=False), (8, 8, 8)),           # strided: spread
+    (nn.Conv2d(4, 3, 4, stride=3, bias=False), (4, 11, 10)),                            # trailing rows unused
     (nn.Flatten(), (2, 3, 3)),
+    (nn.MaxPool2d(3, stride=2, padding=1), (2, 5, 5)),
+    (nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect", bias=False), (2, 4, 5)),       # the pad step
 ], ids=["pool-tiling", "pool-override", "pool-padded", "pool-ceil", "conv-strided-dilated", "conv-stride1-dilated",
-        "conv-overpadded", "flatten"])
+        "conv-overpadded", "conv-strided-grouped-spread", "conv-depthwise-strided-spread", "conv-stride3-spread",
+        "flatten", "maxpool", "pad-reflect"])
 def test_linear_steps_and_their_adjoints_match_autograd(layer, in_shape):
     from prunebench.curvature._backprop import adjoint, plan, push, unfold_input
 
     layer = layer.double()
-    step = plan(nn.Sequential(layer))[-1]
+    step = plan(nn.Sequential(layer))[0]  # a padding mode: the pad step (the conv after it is tested above)
     kind = step.kind
     x = torch.randn(4, *in_shape, dtype=torch.float64, requires_grad=True)
-    y = layer(x)
+    y = layer(x) if kind != "pad" else nn.functional.pad(x, step.spec.pad, step.spec.mode)
+    if kind == "maxpool":  # linear given the argmax of the forward pass (record keeps it)
+        step.indices = nn.functional.max_pool2d(x.detach(), 3, 2, 1, return_indices=True)[1]
     close(push(step, x.detach()), y.detach(), "push")
     v = torch.randn_like(y)
     expected, = torch.autograd.grad(y, x, v)
