@@ -139,12 +139,14 @@ def test_native_dense_matches_oracle(case, method):
     (nn.Conv2d(6, 4, (3, 2), stride=(2, 3), padding=(1, 0), dilation=(1, 2), groups=2, bias=False), (6, 9, 8)),
     (nn.Conv2d(8, 8, 5, stride=2, padding=2, groups=8, bias=False), (8, 8, 8)),           # strided: spread
     (nn.Conv2d(4, 3, 4, stride=3, bias=False), (4, 11, 10)),                            # trailing rows unused
+    (nn.Conv2d(4, 6, 1, groups=2, bias=False), (4, 3, 5)),                               # pointwise: matmul
+    (nn.Conv2d(3, 3, 1, groups=3, bias=False), (3, 3, 5)),                               # depthwise 1x1: scale
     (nn.Flatten(), (2, 3, 3)),
     (nn.MaxPool2d(3, stride=2, padding=1), (2, 5, 5)),
     (nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect", bias=False), (2, 4, 5)),       # the pad step
 ], ids=["pool-tiling", "pool-override", "pool-padded", "pool-ceil", "conv-strided-dilated", "conv-stride1-dilated",
         "conv-overpadded", "conv-strided-grouped-spread", "conv-depthwise-strided-spread", "conv-stride3-spread",
-        "flatten", "maxpool", "pad-reflect"])
+        "conv-pointwise-grouped", "conv-depthwise-1x1", "flatten", "maxpool", "pad-reflect"])
 def test_linear_steps_and_their_adjoints_match_autograd(layer, in_shape):
     from prunebench.curvature._backprop import adjoint, plan, push, unfold_input
 

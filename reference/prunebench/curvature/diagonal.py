@@ -72,9 +72,11 @@ from ._backprop import (
     Trace,
     Unsupported,
     adjoint,
+    channel_map,
     conv_project_squares,
     max_gather,
     plan,
+    pointwise,
     push,
     record,
     split_conv,
@@ -518,7 +520,10 @@ def _push_channels(step: Step, V: torch.Tensor, lo: int, hi: int) -> tuple[torch
     else:
         V = F.pad(V, (0, 0, 0, 0, lo - first * Ig, (last + 1) * Ig - hi))
         K, groups = W[first * Og:(last + 1) * Og], last - first + 1
-    out = F.conv2d(V.flatten(0, 1), K, None, s.stride, s.padding, s.dilation, groups)
+    if pointwise(s):
+        out = channel_map(K, V.flatten(0, 1), groups)
+    else:
+        out = F.conv2d(V.flatten(0, 1), K, None, s.stride, s.padding, s.dilation, groups)
     return out.unflatten(0, (N, J1)), first * Og, (last + 1) * Og
 
 
