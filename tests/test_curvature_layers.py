@@ -342,3 +342,16 @@ def test_unknown_activation_in_a_sequential_takes_the_generic_path_not_a_type_er
     X, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
     with pytest.warns(FallbackWarning, match=r"^layer '1' \(Hardtanh\) is outside the native curvature sweeps"):
         hessian_diag(model, nn.MSELoss(), X, y, "ggn")
+
+
+def test_dense_ggn_and_fisher_of_an_unsupported_layer_come_from_the_oracle_with_a_warning():
+    from prunebench.curvature import hessian
+
+    torch.manual_seed(0)
+    model = Net("ln", (3,), nn.Linear(3, 4), nn.LayerNorm(4), nn.Tanh(), nn.Linear(4, 2)).double()
+    X, y = torch.randn(5, 3, dtype=torch.float64), torch.randint(0, 2, (5,))
+    for method in ("ggn", "fisher"):
+        with pytest.warns(FallbackWarning, match=r"^layer '1' \(LayerNorm\) is outside the native curvature "
+                                                 r"sweeps: the dense .* comes from the torch.func oracle"):
+            result = hessian(model, nn.CrossEntropyLoss(), X, y, method)
+        close(result.matrix, ORACLES[method](model, nn.CrossEntropyLoss(), X, y), f"dense {method}")

@@ -54,6 +54,7 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -583,9 +584,8 @@ def _squared_adjoint(step: Step, h: torch.Tensor, in_shape: torch.Size) -> torch
     s = step.spec
     if step.kind == "linear":
         return h @ step.weight.square()
-    if step.kind == "conv":
-        return torch.nn.grad.conv2d_input((h.shape[0], *in_shape), step.weight.square(), h, s.stride,
-                                          s.padding, s.dilation, s.groups)
+    if step.kind == "conv":  # the adjoint's fast paths, with the kernel squared
+        return adjoint(dataclasses.replace(step, weight=step.weight.square()), h, in_shape)
     if step.kind == "pool":
         if s.ceil_mode or (s.padding != (0, 0) and not s.count_include_pad):
             raise unsupported(step.name, step.module, "OBD's recursion needs every average-pooling window to "
