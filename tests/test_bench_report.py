@@ -123,15 +123,15 @@ def test_zoo_targets_split_mlps_and_cnns_and_say_why_a_target_is_missed():
     table = bench_report.ratio_table(zoo, zoo=True).splitlines()
     assert table[0] == "| " + " | ".join(bench_report.ZOO_COLUMNS) + " |"
     exact_mlp = next(line for line in table if line.startswith("| mlp-64-32-10 | 100 | exact |"))
-    assert exact_mlp.endswith("| 1.50 | 1.5x over 2x (1.5x the gradient's FLOPs, less: the rest is memory traffic "
+    assert exact_mlp.endswith("| 1.50 | 1.50x over 2x (1.5x the gradient's FLOPs, less: the rest is memory traffic "
                               "and small kernels) |")
     ggn_cnn = next(line for line in table if line.startswith("| lenet1990 | 100 | ggn |"))
-    assert "1.3x over 3x (2.5x the gradient's FLOPs, less: the rest is" in ggn_cnn
+    assert "1.33x over 3x (2.5x the gradient's FLOPs, less: the rest is" in ggn_cnn
     exact_cnn = bench_report.ratio_table(zoo[:3] + [zoo[3], zoo[4] | {"seconds": 2e-2}], zoo=True)
-    assert "2.0x over 10x (12.0x the gradient's FLOPs, more arithmetic than the target allows at the " \
+    assert "2.00x over 10x (12.0x the gradient's FLOPs, more arithmetic than the target allows at the " \
            "gradient's rate)" in exact_cnn
     lecun = next(line for line in table if line.startswith("| mlp-64-32-10 | 100 | lecun |"))
-    assert lecun.endswith("| memory 1.3x over its 3x |")
+    assert lecun.endswith("| memory 1.33x over its 3x |")
 
 
 def test_the_asv_suite_times_the_same_zoo():

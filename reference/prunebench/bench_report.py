@@ -486,9 +486,9 @@ def _missed(targets: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], 
             continue
         factor = t["value"] / t["threshold"]
         if "peak memory" in t["target"]:
-            text = f"memory {factor:.1f}x over its {t['threshold']:g}x"
+            text = f"memory {factor:.2f}x over its {t['threshold']:g}x"
         else:
-            text = f"{factor:.1f}x over {t['threshold']:g}x"
+            text = f"{factor:.2f}x over {t['threshold']:g}x"
             if t["flops"] is not None:
                 why = ("more arithmetic than the target allows at the gradient's rate" if t["flops"] > t["threshold"]
                        else "less: the rest is memory traffic and small kernels")

@@ -34,9 +34,9 @@ from torch.nn.modules.utils import _pair
 from ..models import ScaledTanh, activation_derivatives, effective_params
 
 __all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "SUPPORTED", "Chain", "LossTerms", "Step", "Trace", "Unsupported",
-           "adjoint", "channel_map", "check_loss", "conv_project", "conv_project_squares", "max_gather", "plan",
-           "pointwise", "push", "record", "split_conv", "split_linear", "squares_times", "unfold_input",
-           "unsupported", "with_ones"]
+           "adjoint", "channel_map", "check_loss", "conv_project", "conv_project_squares", "linear_squares",
+           "max_gather", "plan", "pointwise", "push", "record", "split_conv", "split_linear", "squares_times",
+           "unfold_input", "unsupported", "with_ones"]
 
 ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.ReLU, ScaledTanh, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Softplus)
 PIECEWISE_LINEAR = (nn.ReLU, nn.LeakyReLU)
@@ -309,8 +309,9 @@ def record(steps: list[Step], inputs: torch.Tensor, second: bool = True) -> Trac
     for i, step in enumerate(steps):
         kept.append(x)
         s = step.spec
-        if step.kind == "act":
-            x, f1, f2 = activation_derivatives(step.module, x, second=second)
+        if step.kind == "act":  # a piecewise-linear f'' is zero: not formed
+            curved = second and not isinstance(step.module, PIECEWISE_LINEAR)
+            x, f1, f2 = activation_derivatives(step.module, x, second=curved)
             derivs[i] = (f1, f2)
         elif step.kind == "linear":
             if x.dim() != 2:
@@ -598,6 +599,17 @@ def split_linear(step: Step, h: torch.Tensor) -> dict[str, torch.Tensor]:
         out[step.weight_key] = h[..., : step.weight.shape[1]]
     if step.bias_key is not None:
         out[step.bias_key] = h[..., -1]
+    return out
+
+
+def linear_squares(step: Step, h: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``sum_n x_nj^2 h_ni`` (weight) and ``sum_n h_ni`` (bias) of a Linear layer with input ``x`` ``[N, in]``
+    and a diagonal ``h`` ``[N, out]`` at its output: OBD's ``x_j^2 d2E/da_i^2`` summed over patterns."""
+    out = {}
+    if step.weight_key is not None:
+        out[step.weight_key] = h.T @ x.square()
+    if step.bias_key is not None:
+        out[step.bias_key] = h.sum(0)
     return out
 
 

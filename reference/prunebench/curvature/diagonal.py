@@ -75,17 +75,16 @@ from ._backprop import (
     adjoint,
     channel_map,
     conv_project_squares,
+    linear_squares,
     max_gather,
     plan,
     pointwise,
     push,
     record,
     split_conv,
-    split_linear,
     squares_times,
     unfold_input,
     unsupported,
-    with_ones,
 )
 from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .layout import ParamLayout
@@ -416,8 +415,11 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
     if start is None:
         return out
     state = _State(trace.shape(len(steps)), cols, diag, grad)
+    lowest = _lowest_curved(steps)
     for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
+        if state.grad is not None and (lowest is None or i < lowest):
+            state.grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":
             f1, f2 = trace.derivs[i]
             state.activation(f1, None if isinstance(step.module, PIECEWISE_LINEAR) else f2)
@@ -429,7 +431,7 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
             # Dense layer: only diag(H_a) is needed. No source can be pending here: sources appear only when
             # crossing a convolution or pooling, and a Linear (2-D input) never lies below one.
             h = state.diagonal()  # never empty: the loss Hessian always reaches a dense layer
-            out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
+            out.update(linear_squares(step, h, trace.inputs[i]))
         elif step.kind == "conv":
             state.materialize()
             out.update(_conv_diagonal(steps, trace, i, state))
@@ -437,6 +439,13 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
             break
         state.cross(step, i + 1, trace.shape(i))
     return out
+
+
+def _lowest_curved(steps: list[Step]) -> int | None:
+    """The first step that is an activation with an f'' term (not piecewise linear), or ``None``: below it the
+    sweeps need no ``dE/dx`` (ReLU networks need it nowhere)."""
+    return next((i for i, s in enumerate(steps) if s.kind == "act" and not isinstance(s.module, PIECEWISE_LINEAR)),
+                None)
 
 
 def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
@@ -555,9 +564,12 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
     if start is None:
         return out
     h, grad = loss.diagonal, loss.grad if curvature_terms else None
+    lowest = _lowest_curved(steps)
     for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
         in_shape = trace.shape(i)
+        if grad is not None and (lowest is None or i < lowest):
+            grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":
             f1, f2 = trace.derivs[i]
             h = h * f1.square()
@@ -567,7 +579,7 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
                 grad = grad * f1
             continue
         if step.kind == "linear" and step.has_params:
-            out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
+            out.update(linear_squares(step, h, trace.inputs[i]))
         elif step.kind == "conv":
             out.update(split_conv(step, squares_times(step, trace.inputs[i], h)))
         if i == start:
