@@ -20,8 +20,9 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
     Hessian in the outputs: 2 per entry for MSE-sum, ``2/(N C)`` for MSE-mean, ``s p_i (1 - p_i)`` for
     cross-entropy (s = 1 or 1/N). The paper prints a minus sign before the hidden f'' term; the chain rule
     gives plus, consistent with the output rule. ``sum_l w_li^2`` runs over one linear map at a time (a
-    Linear, a Conv2d's connections, an AvgPool2d's 1/k coefficients). ``"lecun-lm"`` drops every f'' term
-    (the Levenberg-Marquardt approximation; never negative).
+    Linear, a convolution's connections, an average pooling's 1/k coefficients; max pooling and padding copy
+    entries, coefficient 1). ``"lecun-lm"`` drops every f'' term (the Levenberg-Marquardt approximation;
+    never negative).
 
 ``"exact"``: the exact diagonal of the full Hessian, without forming it. Per sample, layer by layer,
 
@@ -46,6 +47,11 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
 ``"fisher"``: the empirical Fisher ``s * sum_n g_n^2``, with ``g_n`` the gradient of the per-sample loss
     ``loss_fn(model(x_n), y_n)`` and ``s`` = 1 (``reduction="sum"``) or ``1/N`` (``"mean"``), so that it has
     the scale of ``E = s * sum_n loss_fn(model(x_n), y_n)``.
+
+A model outside the sweeps (a layer outside :data:`._backprop.SUPPORTED`, a forward that is not an
+``nn.Sequential``): ``"exact"``, ``"ggn"`` and ``"fisher"`` come from the generic exact path of :mod:`.generic`
+with one :class:`.generic.FallbackWarning` line naming the layer and the cost; OBD's recursions follow the
+layers and raise a ``ValueError`` instead.
 
 ``"hutchinson"``: ``mean_k v_k * (H v_k)`` over ``probes`` Rademacher vectors ``v_k`` (Hessian-vector
     products by double back-propagation), seeded; unbiased, with standard deviation
@@ -252,6 +258,8 @@ class _State:
       per sample only when a non-diagonal map follows a scaling;
     - ``pending``: position -> :class:`_Source` left above a convolution/pooling (:func:`_pending_sources`);
     - ``grad`` ``dE/dt`` ``[N, *shape]`` when the f'' terms are wanted (exact Hessian), else ``None``;
+    - ``dense``: ``[N, d, d]``, all of ``H_t`` as one matrix per sample on a narrow dense position
+      (:meth:`to_dense`; the other terms are then ``None``), else ``None``;
     - ``shape``: the per-sample shape at ``t``.
     """
 
