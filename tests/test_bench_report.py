@@ -156,3 +156,5 @@ def test_tiny_zoo_run_counts_flops(tmp_path, capsys):
     assert all(r["flops"] > 0 for r in rows)
     assert any(t["target"] == "ggn <= 3x a gradient on the CNNs" for t in record["results"]["targets"])
     assert "Machine load" in (out / "bench-report.md").read_text()
+    for name in ("bench-zoo.png", "bench-zoo.svg", "bench-cost.png"):
+        assert (out / name).stat().st_size > 0, name

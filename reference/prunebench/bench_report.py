@@ -46,7 +46,7 @@ from typing import Any
 
 __all__ = ["BACKENDS", "CLOCKS", "COLORS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "HEAVY",
            "INVERSE_LIMIT", "INVERSE_METHODS", "RATE_SIZE", "TABLE_COLUMNS", "TARGETS", "check_targets",
-           "markdown", "measure", "measure_rate", "peak_memory", "plot", "problem", "rate_table",
+           "markdown", "measure", "measure_rate", "peak_memory", "plot", "plot_zoo", "problem", "rate_table",
            "ratio_rows", "ratio_table", "register_cli", "run", "targets_table", "write"]
 
 log = logging.getLogger(__name__)
@@ -572,10 +572,43 @@ def plot(rows: Iterable[Mapping[str, Any]]):
     return fig, axes
 
 
+def plot_zoo(rows: Iterable[Mapping[str, Any]]):
+    """The zoo per model: each diagonal's time (left) and peak memory (right) as ratios to one gradient, log
+    scale; colour = method, marker = backend; dotted lines at the targets (time: 1.5x, 2x, 3x, 10x; memory:
+    3x). Returns ``(fig, axes)``; nothing is shown."""
+    import pandas as pd
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    frame = pd.DataFrame([r for r in ratio_rows(rows) if r["kind"] == "diag"])
+    order = list(dict.fromkeys(frame["model"]))
+    methods = [m for m in COLORS if m in set(frame["method"])]
+    backends = [b for b in STYLES if b in set(frame["backend"])]
+    fig = Figure(figsize=(12, 0.45 * len(order) + 1.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, column, label, lines in ((axes[0], "time_x_gradient", "time / one gradient", (1.5, 2, 3, 10)),
+                                     (axes[1], "mem_x_gradient", "peak memory / one gradient's", (3,))):
+        data = frame.dropna(subset=[column])
+        sns.scatterplot(data=data, x=column, y="model", hue="method", hue_order=methods, palette=COLORS,
+                        style="backend", style_order=backends, markers={b: STYLES[b][0] for b in backends},
+                        s=60, alpha=0.85, ax=ax, legend=ax is axes[1])
+        for x in lines:
+            ax.axvline(x, color="0.5", linestyle=":", linewidth=1)
+        ax.set(xscale="log", xlabel=label, ylabel="")
+        ax.set_yticks(range(len(order)), order)
+        ax.grid(True, axis="x", which="major", alpha=0.3)
+    legend = axes[1].get_legend()
+    if legend is not None:
+        legend.set_bbox_to_anchor((1.02, 1.0))
+        legend.set_loc("upper left")
+    return fig, axes
+
+
 def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wall_time: float,
           device: str, dtype: str, notes: Sequence[str] = ()) -> dict[str, Path]:
-    """Write ``bench-report.md`` (tables), ``bench-report.json`` (a record with provenance) and
-    ``bench-cost.{png,svg}`` to ``out``; returns the paths."""
+    """Write ``bench-report.md`` (tables), ``bench-report.json`` (a record with provenance),
+    ``bench-cost.{png,svg}`` and, for the zoo, ``bench-zoo.{png,svg}`` (:func:`plot_zoo`) to ``out``; returns the
+    paths."""
     from . import records
 
     out = Path(out)
@@ -589,11 +622,13 @@ def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wa
     text = markdown(rows, rate, targets, prov, notes, config.get("clock", "wall"), zoo)
     paths["md"] = out / "bench-report.md"
     paths["md"].write_text(text)
-    fig, _ = plot(rows)
-    for fmt in ("png", "svg"):
-        paths[fmt] = out / f"bench-cost.{fmt}"
-        fig.savefig(paths[fmt], format=fmt, dpi=150 if fmt == "png" else None,
-                    metadata={"Software": None} if fmt == "png" else {"Date": None, "Creator": None})
+    figures = [("bench-cost", plot(rows)[0])] + ([("bench-zoo", plot_zoo(rows)[0])] if zoo else [])
+    for stem, fig in figures:
+        for fmt in ("png", "svg"):
+            key = fmt if stem == "bench-cost" else f"{stem}-{fmt}"
+            paths[key] = out / f"{stem}.{fmt}"
+            fig.savefig(paths[key], format=fmt, dpi=150 if fmt == "png" else None,
+                        metadata={"Software": None} if fmt == "png" else {"Date": None, "Creator": None})
     return paths
 
 
