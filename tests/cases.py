@@ -128,6 +128,9 @@ LAYER_MODELS: dict[str, tuple[str, Callable[[], Net]]] = {
     "conv2d-pointwise": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 6, 1))),
     "conv2d-pointwise-groups2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 6, 1, groups=2))),
     "conv2d-depthwise-1x1": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 4, 1, groups=4))),
+    "conv2d-full-then-grouped": ("Conv2d", lambda: _headed(
+        "conv2d-full-grouped", (2, 5, 5), nn.Conv2d(2, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 4, 3, padding=1),
+        nn.Tanh(), nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.Sigmoid())),
     "conv2d-nobias-stride2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, stride=2, bias=False))),
     "conv1d-stride2": ("Conv1d", _conv1d_case(lambda: nn.Conv1d(4, 4, 3, stride=2, padding=1))),
     "conv1d-dilation2-groups2": ("Conv1d", _conv1d_case(lambda: nn.Conv1d(4, 6, 3, dilation=2, groups=2))),

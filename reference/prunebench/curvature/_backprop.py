@@ -344,9 +344,10 @@ def _grouped(v: torch.Tensor, step: Step) -> torch.Tensor:
     return v.reshape(N, -1, v.shape[1], math.prod(v.shape[2:]))
 
 
-def max_gather(step: Step, v: torch.Tensor, lo: int = 0, hi: int | None = None) -> torch.Tensor:
-    """The linearised max pooling on ``[N, r, c, H, W]`` tangents (channels ``lo:hi``): ``[N, r, c, Ho, Wo]``."""
-    idx = step.indices[:, lo:hi].flatten(2)
+def max_gather(step: Step, v: torch.Tensor, channels: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+    """The linearised max pooling on ``[N, r, c, H, W]`` tangents on ``channels`` (a slice or an index
+    tensor): ``[N, r, c, Ho, Wo]``."""
+    idx = step.indices[:, channels].flatten(2)
     N, r, c = v.shape[:3]
     out = v.reshape(N, r, c, -1).gather(3, idx.unsqueeze(1).expand(N, r, *idx.shape[1:]))
     return out.view(N, r, c, *step.indices.shape[2:])

@@ -237,10 +237,10 @@ class _Source:
     cols: torch.Tensor | None = None
     signs: torch.Tensor | None = None
 
-    def channels(self, lo: int, hi: int) -> _Source:
-        """Channels ``lo:hi`` of the source (shapes ``[N, C, ...]``): what directions on them alone meet."""
-        diag = None if self.diag is None else self.diag[:, lo:hi]
-        cols = None if self.cols is None else self.cols[:, :, lo:hi]
+    def channels(self, idx: torch.Tensor) -> _Source:
+        """Channels ``idx`` of the source (shapes ``[N, C, ...]``): what directions on them alone meet."""
+        diag = None if self.diag is None else self.diag[:, idx]
+        cols = None if self.cols is None else self.cols[:, :, idx]
         return _Source(diag, cols, self.signs)
 
 
@@ -479,10 +479,11 @@ def _pending_sources(steps, trace, i, pending) -> torch.Tensor:
     ``B`` is the linearised map from this convolution's output to the source's position. Direction ``(j, c)``
     is the image ``U[n, j]`` (the unfolded input of the group of ``c``, and a row of ones for the bias) on
     output channel ``c`` alone; the directions are pushed forward one channel ``c`` at a time, as a block
-    ``[N, J1, c, *spatial]`` that covers a channel range ``lo:hi``: one channel through activations, pooling
-    and padding (it meets only those channels of each source), the channels of one group after a grouped
-    convolution, all of them after a full one. One channel at a time keeps the blocks small (cache-friendly)
-    and avoids grouped convolutions, which are many times slower on CPU.
+    ``[N, J1, k, *spatial]`` on ``k`` channels ``idx``: one channel through activations, pooling and padding
+    (it meets only those channels of each source), then after a convolution the output channels whose kernels
+    on ``idx`` are not all zero (those of its group; fewer under a fixed connection mask). One channel at a
+    time keeps the blocks small (cache-friendly) and avoids grouped convolutions, which are many times slower
+    on CPU.
 
     Returns:
         ``[C, J1]``.
@@ -502,22 +503,22 @@ def _pending_sources(steps, trace, i, pending) -> torch.Tensor:
     total = U.new_zeros(C, J1)
     for c in range(C):
         V = blocks[c // (C // groups)].view(N, J1, 1, *shape[1:])
-        lo, hi, owned = c, c + 1, False  # V covers channels lo:hi; V is a fresh tensor (not a view of U)
+        idx, owned = torch.tensor([c], device=U.device), False  # V's channels; V is not a view of U
         for q in range(i + 1, last + 1):
             if q in pending:
-                total[c] += _quadratic(V.flatten(2), pending[q].channels(lo, hi))
+                total[c] += _quadratic(V.flatten(2), pending[q].channels(idx))
             if q == last:
                 break
             step = steps[q]
             if step.kind == "act":
-                f1 = trace.derivs[q][0][:, lo:hi].unsqueeze(1)
+                f1 = trace.derivs[q][0][:, idx].unsqueeze(1)
                 V = V.mul_(f1) if owned else V * f1
             elif step.kind in ("pool", "pad"):
                 V, owned = push(step, V.flatten(0, 1)).unflatten(0, (N, J1)), True
             elif step.kind == "maxpool":
-                V, owned = max_gather(step, V, lo, hi), True
+                V, owned = max_gather(step, V, idx), True
             elif step.kind == "conv":
-                V, lo, hi = _push_channels(step, V, lo, hi)
+                V, idx = _push_channels(step, V, idx)
                 owned = True
             elif step.kind != "reshape" or trace.shape(q) != trace.shape(q + 1):
                 # sources sit at convolution/pooling/padding outputs, all before the first Flatten
@@ -525,24 +526,32 @@ def _pending_sources(steps, trace, i, pending) -> torch.Tensor:
     return total
 
 
-def _push_channels(step: Step, V: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, int, int]:
-    """Directions ``V`` ``[N, J1, hi - lo, H, W]`` on input channels ``lo:hi`` through the convolution
-    ``step``: ``(V', lo', hi')``, the output channels they reach (those of the groups that ``lo:hi`` meets)."""
+def _push_channels(step: Step, V: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Directions ``V`` ``[N, J1, k, H, W]`` on input channels ``idx`` through the convolution ``step``:
+    ``(V', idx')``, on the output channels they reach: within one group, those whose kernels on ``idx`` are
+    not all zero; across groups, every output channel of those groups."""
     s, W = step.spec, step.weight
     O, Ig = W.shape[:2]
     Og = O // s.groups
-    first, last = lo // Ig, (hi - 1) // Ig
+    group = idx // Ig
+    first, last = int(group.min()), int(group.max())
     N, J1 = V.shape[:2]
     if first == last:
-        K, groups = W[first * Og:(first + 1) * Og, lo - first * Ig:hi - first * Ig], 1
+        K = W[first * Og:(first + 1) * Og, idx - first * Ig]
+        reached = K.flatten(1).ne(0).any(1).nonzero().flatten()
+        if len(reached) < Og:  # a connection mask: skip the output channels idx never reaches
+            K = K[reached]
+        out_idx, groups = first * Og + (reached if len(reached) < Og else torch.arange(Og, device=idx.device)), 1
     else:
-        V = F.pad(V, (0, 0, 0, 0, lo - first * Ig, (last + 1) * Ig - hi))
-        K, groups = W[first * Og:(last + 1) * Og], last - first + 1
+        full = V.new_zeros(N, J1, (last + 1 - first) * Ig, *V.shape[3:])
+        full[:, :, idx - first * Ig] = V
+        V, K, groups = full, W[first * Og:(last + 1) * Og], last - first + 1
+        out_idx = torch.arange(first * Og, (last + 1) * Og, device=idx.device)
     if pointwise(s):
         out = channel_map(K, V.flatten(0, 1), groups)
     else:
         out = F.conv2d(V.flatten(0, 1), K, None, s.stride, s.padding, s.dilation, groups)
-    return out.unflatten(0, (N, J1)), first * Og, (last + 1) * Og
+    return out.unflatten(0, (N, J1)), out_idx
 
 
 def _quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
