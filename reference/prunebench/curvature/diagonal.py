@@ -20,8 +20,9 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
     Hessian in the outputs: 2 per entry for MSE-sum, ``2/(N C)`` for MSE-mean, ``s p_i (1 - p_i)`` for
     cross-entropy (s = 1 or 1/N). The paper prints a minus sign before the hidden f'' term; the chain rule
     gives plus, consistent with the output rule. ``sum_l w_li^2`` runs over one linear map at a time (a
-    Linear, a Conv2d's connections, an AvgPool2d's 1/k coefficients). ``"lecun-lm"`` drops every f'' term
-    (the Levenberg-Marquardt approximation; never negative).
+    Linear, a convolution's connections, an average pooling's 1/k coefficients; max pooling and padding copy
+    entries, coefficient 1). ``"lecun-lm"`` drops every f'' term (the Levenberg-Marquardt approximation;
+    never negative).
 
 ``"exact"``: the exact diagonal of the full Hessian, without forming it. Per sample, layer by layer,
 
@@ -47,6 +48,11 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
     ``loss_fn(model(x_n), y_n)`` and ``s`` = 1 (``reduction="sum"``) or ``1/N`` (``"mean"``), so that it has
     the scale of ``E = s * sum_n loss_fn(model(x_n), y_n)``.
 
+A model outside the sweeps (a layer outside :data:`._backprop.SUPPORTED`, a forward that is not an
+``nn.Sequential``): ``"exact"``, ``"ggn"`` and ``"fisher"`` come from the generic exact path of :mod:`.generic`
+with one :class:`.generic.FallbackWarning` line naming the layer and the cost; OBD's recursions follow the
+layers and raise a ``ValueError`` instead.
+
 ``"hutchinson"``: ``mean_k v_k * (H v_k)`` over ``probes`` Rademacher vectors ``v_k`` (Hessian-vector
     products by double back-propagation), seeded; unbiased, with standard deviation
     ``sqrt(sum_{j != i} H_ij^2 / probes)`` for entry ``i``.
@@ -54,7 +60,9 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -62,28 +70,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import effective_params, functional_forward
-from . import oracle
+from . import generic, oracle
 from ._backprop import (
     PIECEWISE_LINEAR,
+    SUPPORTED,
     LossTerms,
     Step,
     Trace,
+    Unsupported,
     adjoint,
+    channel_map,
     conv_project_squares,
+    linear_squares,
+    max_gather,
     plan,
+    pointwise,
     push,
     record,
     split_conv,
-    split_linear,
     squares_times,
     unfold_input,
     unsupported,
-    with_ones,
 )
 from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .layout import ParamLayout
 
-__all__ = ["BACKENDS", "METHODS", "hessian_diag"]
+__all__ = ["BACKENDS", "METHODS", "check_problem", "hessian_diag"]
 
 METHODS = ("exact", "lecun", "lecun-lm", "ggn", "fisher", "hutchinson")
 BACKENDS = ("native", "torchfunc", "backpack", "curvlinops")
@@ -117,6 +129,7 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
     if method == "hutchinson" and (isinstance(probes, bool) or not isinstance(probes, int) or probes < 1):
         raise ValueError(f"probes must be a positive int; got {probes!r}")
     params = effective_params(model)
+    check_problem(model, params, inputs, targets)
     dtype = next(iter(params.values())).dtype
     inputs = inputs.to(dtype)
     check_finite(params, inputs, targets)
@@ -131,13 +144,38 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
     return Curvature(values, CurvatureHealth(method=method, backend=backend, negative_fraction=negative))
 
 
+def check_problem(model: nn.Module, params: dict[str, torch.Tensor], inputs: torch.Tensor,
+                  targets: torch.Tensor) -> None:
+    """Refuse, with a ``ValueError`` saying what was expected, a model without parameters and inputs or
+    targets that are not a batch (one leading sample dimension, ``N >= 1``, the same ``N`` for both)."""
+    if not params:
+        raise ValueError(f"model must have parameters (curvature is taken with respect to them); got a "
+                         f"{type(model).__name__} with none. Pass the model whose weights are to be pruned.")
+    shape = tuple(inputs.shape)
+    expected = getattr(model, "input_shape", None)
+    if inputs.dim() == 0 or shape[0] == 0 or (expected is not None and len(shape) != len(expected) + 1):
+        want = f"[N, {', '.join(map(str, expected))}]" if expected is not None else "[N, ...]"
+        raise ValueError(f"inputs must be a batch of shape {want} with N >= 1; got shape {shape}. A single "
+                         "sample is a batch of one: pass x.unsqueeze(0).")
+    if targets.dim() == 0 or targets.shape[0] != shape[0]:
+        raise ValueError(f"targets must hold one entry per sample (N = {shape[0]} rows); got shape "
+                         f"{tuple(targets.shape)}.")
+
+
 def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> dict[str, torch.Tensor]:
     if method == "hutchinson":
         return _hutchinson(model, loss_fn, inputs, targets, probes, seed)
+    try:
+        return _sweeps(model, params, loss_fn, inputs, targets, method)
+    except Unsupported as err:
+        return _fallback(model, loss_fn, inputs, targets, method, err)
+
+
+def _sweeps(model, params, loss_fn, inputs, targets, method) -> dict[str, torch.Tensor]:
     steps = plan(model, params)
     with torch.no_grad():
         trace = record(steps, inputs, second=method in ("exact", "lecun"))
-        loss = LossTerms.of(loss_fn, trace.output, targets)
+        loss = LossTerms.of(loss_fn, trace.output, targets, trace.log_softmax)
         if method in ("lecun", "lecun-lm"):
             return _lecun(steps, trace, loss, curvature_terms=method == "lecun")
         if method == "fisher":
@@ -145,6 +183,22 @@ def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> di
                           grad=None)
         cols, diag = (None, loss.diagonal) if loss.isotropic else (loss.columns, None)
         return _sweep(steps, trace, cols=cols, diag=diag, grad=loss.grad if method == "exact" else None)
+
+
+def _fallback(model, loss_fn, inputs, targets, method, err: Unsupported) -> dict[str, torch.Tensor]:
+    """The generic exact path (:mod:`.generic`) for a model outside the native sweeps, with one warning line;
+    OBD's recursions follow the layers and have no such path."""
+    if method in ("lecun", "lecun-lm"):
+        raise ValueError(f"method {method!r} is OBD's recursion over the layers, and {err.layer} is outside "
+                         f"the layers it covers ({SUPPORTED}); use method 'exact', 'ggn' or 'fisher', which "
+                         "have a generic exact path.") from None
+    layout = ParamLayout.from_model(model)
+    with torch.no_grad():
+        outputs = model(inputs[:1]).shape[-1]
+    warnings.warn(f"{err.layer} is outside the native curvature sweeps: the {method} diagonal comes from the "
+                  f"generic exact path, {generic.cost(method, layout.num_params, inputs.shape[0], outputs)}.",
+                  generic.FallbackWarning, stacklevel=4)
+    return layout.unflatten(generic.diagonal(model, loss_fn, inputs, targets, method).detach())
 
 
 def _torchfunc(model, loss_fn, inputs, targets, method, dtype) -> dict[str, torch.Tensor]:
@@ -183,10 +237,10 @@ class _Source:
     cols: torch.Tensor | None = None
     signs: torch.Tensor | None = None
 
-    def channel(self, c: int) -> _Source:
-        """Channel ``c`` of the source (shapes ``[N, C, ...]``): what a direction on ``c`` alone meets."""
-        diag = None if self.diag is None else self.diag[:, c:c + 1]
-        cols = None if self.cols is None else self.cols[:, :, c:c + 1]
+    def channels(self, idx: torch.Tensor) -> _Source:
+        """Channels ``idx`` of the source (shapes ``[N, C, ...]``): what directions on them alone meet."""
+        diag = None if self.diag is None else self.diag[:, idx]
+        cols = None if self.cols is None else self.cols[:, :, idx]
         return _Source(diag, cols, self.signs)
 
 
@@ -204,6 +258,8 @@ class _State:
       per sample only when a non-diagonal map follows a scaling;
     - ``pending``: position -> :class:`_Source` left above a convolution/pooling (:func:`_pending_sources`);
     - ``grad`` ``dE/dt`` ``[N, *shape]`` when the f'' terms are wanted (exact Hessian), else ``None``;
+    - ``dense``: ``[N, d, d]``, all of ``H_t`` as one matrix per sample on a narrow dense position
+      (:meth:`to_dense`; the other terms are then ``None``), else ``None``;
     - ``shape``: the per-sample shape at ``t``.
     """
 
@@ -215,9 +271,17 @@ class _State:
         self.diag, self.grad = diag, grad
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.pending: dict[int, _Source] = {}
+        self.dense: torch.Tensor | None = None
 
     def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
         """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term)."""
+        if self.dense is not None:
+            self.dense.mul_(f1.unsqueeze(2)).mul_(f1.unsqueeze(1))
+            if self.grad is not None:
+                if f2 is not None:
+                    self.dense.diagonal(dim1=1, dim2=2).add_(f2 * self.grad)
+                self.grad = self.grad * f1
+            return
         if self.cols is not None:
             self.cols.mul_(f1.unsqueeze(1))
         if self.diag is not None:
@@ -232,6 +296,10 @@ class _State:
 
     def reshape(self, shape: torch.Size) -> None:
         """Back through a Flatten: the same vectors in another per-sample shape."""
+        if self.dense is not None:
+            if shape == self.shape:
+                return
+            self.from_dense()
         self.shape = shape
         for name in ("diag", "grad"):
             t = getattr(self, name)
@@ -245,6 +313,8 @@ class _State:
 
     def diagonal(self) -> torch.Tensor:
         """``diag(H_t)`` ``[N, *shape]`` (no pending source can lie above a dense layer)."""
+        if self.dense is not None:
+            return self.dense.diagonal(dim1=1, dim2=2)
         h = self.diag
         if self.cols is not None:
             squares = self.cols.flatten(2).square()
@@ -272,18 +342,26 @@ class _State:
             ones = w.new_ones(w.shape[0], self.cols.shape[1]) if self.signs is None else self.signs
             self.cols, self.signs = torch.cat([self.cols, new], 1), torch.cat([ones, w.sign()], 1)
 
-    def compress(self) -> None:
-        """Fold the diagonal into the factor: ``G diag(s) G^T + diag(e) = Q diag(lambda) Q^T`` per sample.
+    def to_dense(self) -> None:
+        """Fold everything into the per-sample matrix ``M = G diag(s) G^T + diag(e)`` ``[N, d, d]``.
 
-        Used on a narrow dense position (``d <= r + 1``, e.g. a scaled-tanh output layer under cross-entropy)
-        before crossing a Linear layer: ``d`` signed columns ``Q |lambda|^(1/2)`` replace ``r`` columns plus
-        the ``d`` that the diagonal would become below, at the cost of one small ``d x d`` eigh per sample.
+        Used on a dense position whose factor is about as wide as the position (``d <= r + 1``, e.g. a deep
+        narrow MLP with f'' terms, whose rank grows by a layer's width per layer): ``M`` then crosses each Linear
+        as ``W^T M W`` and each activation as ``D' M D' + diag(f'' dE/dx)``, ``O(N d^3)`` per layer, the floor
+        for the exact diagonal there, with no factor to grow or re-factorise.
         """
         signed = self.cols if self.signs is None else self.cols * self.signs.unsqueeze(2)
-        M = torch.bmm(self.cols.transpose(1, 2), signed) + torch.diag_embed(self.diag)  # [N, d, d]
-        lam, Q = torch.linalg.eigh(M)
+        M = torch.bmm(self.cols.transpose(1, 2), signed)
+        if self.diag is not None:
+            M.diagonal(dim1=1, dim2=2).add_(self.diag)
+        self.dense, self.cols, self.signs, self.diag = M, None, None, None
+
+    def from_dense(self) -> None:
+        """Back to a signed factor before a non-dense map: ``M = Q diag(lambda) Q^T`` per sample gives ``d``
+        columns ``Q |lambda|^(1/2)`` with signs ``sign(lambda)`` (one small eigendecomposition per sample)."""
+        lam, Q = torch.linalg.eigh(self.dense)
         self.cols = (Q * lam.abs().sqrt().unsqueeze(1)).transpose(1, 2)
-        self.signs, self.diag = lam.sign(), None
+        self.signs, self.dense = lam.sign(), None
 
     def cross(self, step: Step, position: int, in_shape: torch.Size) -> None:
         """Back through the linear map ``A`` of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input.
@@ -293,15 +371,26 @@ class _State:
         source: the convolutions below will push their weight directions up to ``position``; the factor
         columns then stay there too (those directions meet them at no extra push).
         """
+        if self.dense is not None:  # a Linear (dense positions hold only Linear layers and activations)
+            self.dense = torch.matmul(step.weight.T, torch.matmul(self.dense, step.weight))
+            self.shape = in_shape
+            if self.grad is not None:
+                self.grad = adjoint(step, self.grad, in_shape)
+            return
         crossed = None
-        if self.deferred is not None and self.deferred[2] is None and self.diag is None:
+        if self.deferred is not None and self.deferred[2] is None and self.diag is None \
+                and step.kind != "maxpool":  # max pooling differs per sample: no shared rows
             W, w, _ = self.deferred
             rows = adjoint(step, W.view(W.shape[0], *self.shape), in_shape).flatten(1)
             crossed, self.deferred = (rows, w, None), None
         self.materialize()
         if step.kind == "linear" and self.diag is not None and self.cols is not None \
                 and self.shape[0] <= self.cols.shape[1] + 1:
-            self.compress()
+            if len(in_shape) == 1 and in_shape[0] <= 2 * (self.cols.shape[1] + 1):
+                self.to_dense()  # narrow below too: stay dense
+                return self.cross(step, position, in_shape)
+            self.to_dense()
+            self.from_dense()  # a wide layer below: d signed columns replace r columns and a diagonal
         self.shape = in_shape
         if self.diag is not None and step.kind != "linear":
             self.pending[position] = _Source(self.diag, self.cols, self.signs)
@@ -334,20 +423,23 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
     if start is None:
         return out
     state = _State(trace.shape(len(steps)), cols, diag, grad)
+    lowest = _lowest_curved(steps)
     for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
+        if state.grad is not None and (lowest is None or i < lowest):
+            state.grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":
             f1, f2 = trace.derivs[i]
             state.activation(f1, None if isinstance(step.module, PIECEWISE_LINEAR) else f2)
             continue
-        if step.kind == "flatten":
+        if step.kind == "reshape":
             state.reshape(trace.shape(i))
             continue
         if step.kind == "linear" and step.has_params:
             # Dense layer: only diag(H_a) is needed. No source can be pending here: sources appear only when
             # crossing a convolution or pooling, and a Linear (2-D input) never lies below one.
             h = state.diagonal()  # never empty: the loss Hessian always reaches a dense layer
-            out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
+            out.update(linear_squares(step, h, trace.inputs[i]))
         elif step.kind == "conv":
             state.materialize()
             out.update(_conv_diagonal(steps, trace, i, state))
@@ -355,6 +447,13 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
             break
         state.cross(step, i + 1, trace.shape(i))
     return out
+
+
+def _lowest_curved(steps: list[Step]) -> int | None:
+    """The first step that is an activation with an f'' term (not piecewise linear), or ``None``: below it the
+    sweeps need no ``dE/dx`` (ReLU networks need it nowhere)."""
+    return next((i for i, s in enumerate(steps) if s.kind == "act" and not isinstance(s.module, PIECEWISE_LINEAR)),
+                None)
 
 
 def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
@@ -370,51 +469,89 @@ def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
     if state.cols is not None:
         total += conv_project_squares(step, x, state.cols.reshape(N, -1, *out_shape), state.signs)
     if state.pending:
-        total += _pending_sources(steps, trace, i, unfold_input(step, x), state.pending)
+        total += _pending_sources(steps, trace, i, state.pending)
     return split_conv(step, total)
 
 
-def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
+def _pending_sources(steps, trace, i, pending) -> torch.Tensor:
     """``sum_n (B u)^T H (B u)`` for every pending source ``H`` and weight direction ``u`` of conv step ``i``.
 
     ``B`` is the linearised map from this convolution's output to the source's position. Direction ``(j, c)``
-    is the image ``U[n, j]`` on output channel ``c`` alone; the directions are pushed forward one channel
-    ``c`` at a time, as a block ``[N, J1, *shape]`` that stays single-channel through activations and
-    pooling (it meets only channel ``c`` of each source) until the next convolution, which it meets only
-    through the kernels ``K[:, c]``, mixes the channels. One channel at a time keeps the blocks small
-    (cache-friendly) and avoids grouped convolutions, which are many times slower on CPU.
+    is the image ``U[n, j]`` (the unfolded input of the group of ``c``, and a row of ones for the bias) on
+    output channel ``c`` alone; the directions are pushed forward one channel ``c`` at a time, as a block
+    ``[N, J1, k, *spatial]`` on ``k`` channels ``idx``: one channel through activations, pooling and padding
+    (it meets only those channels of each source), then after a convolution the output channels whose kernels
+    on ``idx`` are not all zero (those of its group; fewer under a fixed connection mask). One channel at a
+    time keeps the blocks small (cache-friendly) and avoids grouped convolutions, which are many times slower
+    on CPU.
 
     Returns:
         ``[C, J1]``.
     """
-    N, J1, L = U.shape
+    step = steps[i]
+    x = trace.inputs[i]
+    U = unfold_input(step, x)  # [N, C_in kk, L]
+    N, L = x.shape[0], U.shape[2]
     shape = trace.shape(i + 1)
-    C = shape[0]
+    C, groups = shape[0], step.spec.groups
+    J = U.shape[1] // groups
+    blocks = [U[:, g * J:(g + 1) * J] for g in range(groups)]
+    if step.bias is not None:
+        blocks = [torch.cat([b, U.new_ones(N, 1, L)], dim=1) for b in blocks]
+    J1 = blocks[0].shape[1]
     last = max(pending)
     total = U.new_zeros(C, J1)
     for c in range(C):
-        V = U.view(N, J1, 1, *shape[1:])
-        alone, owned = True, False  # V holds channel c only; V is a fresh tensor (not a view of U)
+        V = blocks[c // (C // groups)].view(N, J1, 1, *shape[1:])
+        idx, owned = torch.tensor([c], device=U.device), False  # V's channels; V is not a view of U
         for q in range(i + 1, last + 1):
             if q in pending:
-                total[c] += _quadratic(V.flatten(2), pending[q].channel(c) if alone else pending[q])
+                total[c] += _quadratic(V.flatten(2), pending[q].channels(idx))
             if q == last:
                 break
             step = steps[q]
             if step.kind == "act":
-                f1 = (trace.derivs[q][0][:, c:c + 1] if alone else trace.derivs[q][0]).unsqueeze(1)
+                f1 = trace.derivs[q][0][:, idx].unsqueeze(1)
                 V = V.mul_(f1) if owned else V * f1
-            elif step.kind == "pool":
-                V = push(step, V.flatten(0, 1)).unflatten(0, (N, J1))
-                owned = True
+            elif step.kind in ("pool", "pad"):
+                V, owned = push(step, V.flatten(0, 1)).unflatten(0, (N, J1)), True
+            elif step.kind == "maxpool":
+                V, owned = max_gather(step, V, idx), True
             elif step.kind == "conv":
-                m = step.module
-                K = step.weight[:, c:c + 1] if alone else step.weight
-                V = F.conv2d(V.flatten(0, 1), K, None, m.stride, m.padding, m.dilation).unflatten(0, (N, J1))
-                alone, owned = False, True
-            else:  # sources sit at convolution/pooling outputs, all before the first Flatten
+                V, idx = _push_channels(step, V, idx)
+                owned = True
+            elif step.kind != "reshape" or trace.shape(q) != trace.shape(q + 1):
+                # sources sit at convolution/pooling/padding outputs, all before the first Flatten
                 raise RuntimeError(f"internal error: no forward push through {step.kind} step {q}")
     return total
+
+
+def _push_channels(step: Step, V: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Directions ``V`` ``[N, J1, k, H, W]`` on input channels ``idx`` through the convolution ``step``:
+    ``(V', idx')``, on the output channels they reach: within one group, those whose kernels on ``idx`` are
+    not all zero; across groups, every output channel of those groups."""
+    s, W = step.spec, step.weight
+    O, Ig = W.shape[:2]
+    Og = O // s.groups
+    group = idx // Ig
+    first, last = int(group.min()), int(group.max())
+    N, J1 = V.shape[:2]
+    if first == last:
+        K = W[first * Og:(first + 1) * Og, idx - first * Ig]
+        reached = K.flatten(1).ne(0).any(1).nonzero().flatten()
+        if len(reached) < Og:  # a connection mask: skip the output channels idx never reaches
+            K = K[reached]
+        out_idx, groups = first * Og + (reached if len(reached) < Og else torch.arange(Og, device=idx.device)), 1
+    else:
+        full = V.new_zeros(N, J1, (last + 1 - first) * Ig, *V.shape[3:])
+        full[:, :, idx - first * Ig] = V
+        V, K, groups = full, W[first * Og:(last + 1) * Og], last - first + 1
+        out_idx = torch.arange(first * Og, (last + 1) * Og, device=idx.device)
+    if pointwise(s):
+        out = channel_map(K, V.flatten(0, 1), groups)
+    else:
+        out = F.conv2d(V.flatten(0, 1), K, None, s.stride, s.padding, s.dilation, groups)
+    return out.unflatten(0, (N, J1)), out_idx
 
 
 def _quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
@@ -444,9 +581,12 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
     if start is None:
         return out
     h, grad = loss.diagonal, loss.grad if curvature_terms else None
+    lowest = _lowest_curved(steps)
     for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
         in_shape = trace.shape(i)
+        if grad is not None and (lowest is None or i < lowest):
+            grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":
             f1, f2 = trace.derivs[i]
             h = h * f1.square()
@@ -456,7 +596,7 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
                 grad = grad * f1
             continue
         if step.kind == "linear" and step.has_params:
-            out.update(split_linear(step, h.T @ with_ones(trace.inputs[i], step).square()))
+            out.update(linear_squares(step, h, trace.inputs[i]))
         elif step.kind == "conv":
             out.update(split_conv(step, squares_times(step, trace.inputs[i], h)))
         if i == start:
@@ -468,21 +608,20 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
 
 
 def _squared_adjoint(step: Step, h: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
-    """``sum_l A_li^2 h_l``: the adjoint of the linear step with every coefficient squared."""
-    m = step.module
+    """``sum_l A_li^2 h_l``: the adjoint of the linear step with every coefficient squared (max pooling and
+    padding copy entries, coefficients 0 or 1: their own adjoint)."""
+    s = step.spec
     if step.kind == "linear":
         return h @ step.weight.square()
-    if step.kind == "conv":
-        return torch.nn.grad.conv2d_input((h.shape[0], *in_shape), step.weight.square(), h, m.stride,
-                                          m.padding, m.dilation)
+    if step.kind == "conv":  # the adjoint's fast paths, with the kernel squared
+        return adjoint(dataclasses.replace(step, weight=step.weight.square()), h, in_shape)
     if step.kind == "pool":
-        if m.ceil_mode or (m.padding not in (0, (0, 0)) and not m.count_include_pad):
-            raise unsupported(step.name, m, "method 'lecun' needs every AvgPool2d window to have the same "
-                              "divisor: ceil_mode=False and padding=0 or count_include_pad=True")
-        kernel = nn.modules.utils._pair(m.kernel_size)
-        divisor = m.divisor_override or kernel[0] * kernel[1]
+        if s.ceil_mode or (s.padding != (0, 0) and not s.count_include_pad):
+            raise unsupported(step.name, step.module, "OBD's recursion needs every average-pooling window to "
+                              "have the same divisor: ceil_mode=False and padding=0 or count_include_pad=True")
+        divisor = s.divisor_override or s.kernel_size[0] * s.kernel_size[1]
         return adjoint(step, h, in_shape) / divisor
-    return h.reshape(h.shape[0], *in_shape)
+    return adjoint(step, h, in_shape)
 
 
 # ----------------------------------------------------------------------------------------------------------
