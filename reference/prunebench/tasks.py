@@ -97,7 +97,10 @@ class Task:
             return float((self.predict(model(x)) == y).to(torch.float64).mean())
 
     def recipe_digest(self) -> str:
-        text = json.dumps({"recipe": asdict(self.recipe), "model": self.model, "loss": self.loss,
+        """Twelve hex digits naming the recipe (training config, model, objective), the cache key of its nets.
+        A stopping rule left unset is left out, so recipes without one keep their earlier digests."""
+        recipe = {k: v for k, v in asdict(self.recipe).items() if not (k == "grad_rms_tol" and v is None)}
+        text = json.dumps({"recipe": recipe, "model": self.model, "loss": self.loss,
                            "targets": self.targets, "restarts": self.max_restarts,
                            "required": self.required_train_accuracy}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
