@@ -13,7 +13,7 @@ JOBS ?= 2
 # One BLAS thread per pytest worker: 2 workers on 2 cores.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 
-.PHONY: install test test-fast reproduce reproduce-all report saliency-checks bench bench-quick bench-report lint clean
+.PHONY: install test test-fast reproduce reproduce-all report saliency-checks bench bench-quick bench-report bench-zoo lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) -m pytest benchmarks/quick --benchmark-only --benchmark-autosave --benchmark-compare \
 		--benchmark-storage=.benchmarks -p no:xdist -p no:randomly
+
+bench-zoo: $(STAMP)
+	MPLBACKEND=Agg $(VENV)/bin/prunebench bench-report --zoo --clock cpu --out results/bench-zoo
 
 bench-report: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/prunebench bench-report --clock cpu --out results/bench

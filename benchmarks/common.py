@@ -48,6 +48,12 @@ ANCHOR_MODELS = ["mlp-64-32-10", "mlp-256-128-64-10", "lenet-usps", "lenet-300-1
                  "monk-17-2-1", "mlp-784-40-20-10"]
 """The anchor models of issue 7 (lenet-300-100 is the MLP 784-300-100-10 of the speed targets)."""
 
+ZOO_MODELS = ["mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100", "mlp-784-40-20-10", "mlp-64-32x6-10",
+              "lenet-usps", "lenet1990", "lenet-zip1989", "cnn-dwsep", "cnn-dilated", "cnn-relu-maxpool"]
+"""The benchmark zoo of ``prunebench bench-report --zoo`` (``prunebench.bench_report.ZOO_MODELS``; a test keeps
+the two equal), timed on CPU in float32 at batch :data:`ZOO_BATCH` with cross-entropy for every model."""
+ZOO_BATCH = 256
+
 DEVICES = ["cpu", "cuda"]
 DTYPES = ["float32", "float64"]
 BATCHES = [32, 128]
@@ -130,7 +136,7 @@ class Problem:
 
 
 @cache
-def problem(model: str, device: str, dtype: str, batch: int, seed: int = 0) -> Problem:
+def problem(model: str, device: str, dtype: str, batch: int, seed: int = 0, loss: str = "task") -> Problem:
     """A seeded ``model`` and a synthetic standard-normal batch of ``batch`` samples (``device``, ``dtype``).
 
     Loss (reduction "mean"), as the models' tasks train them: cross-entropy with class-index targets for the
@@ -142,15 +148,19 @@ def problem(model: str, device: str, dtype: str, batch: int, seed: int = 0) -> P
     suite of the working tree, so the same parameters always mean the same work. Cached per process: asv runs
     ``setup`` before every timed call, and a model rebuilt each time makes every call a cold first call (fresh
     pages, cold caches: 2-8x slower and far noisier than the steady state). Benchmarks must not modify it.
+    ``loss="ce"``: cross-entropy for every model (the zoo). A model this commit does not have is a skip.
     """
     dev = use_device(device)
     torch_dtype = getattr(torch, dtype)
-    net = build(model, seed=seed, dtype=torch_dtype)
+    try:
+        net = build(model, seed=seed, dtype=torch_dtype)
+    except ValueError as exc:
+        skip(f"model {model!r} is not in this commit ({exc})")
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(batch, *net.input_shape, generator=generator, dtype=torch_dtype)
     outputs = [m for m in net.modules() if isinstance(m, nn.Linear)][-1].out_features
     labels = torch.randint(0, max(outputs, 2), (batch,), generator=generator)
-    if isinstance(net[-1], nn.Linear):
+    if isinstance(net[-1], nn.Linear) or loss == "ce":
         loss_fn, targets = nn.CrossEntropyLoss(), labels
     elif outputs == 1:
         loss_fn, targets = nn.MSELoss(), labels.to(torch_dtype).unsqueeze(1)

@@ -41,8 +41,8 @@ on a busy machine; a slow call still stops after 5 samples."""
 Call = tuple[common.Problem, Callable[[], object]]
 
 
-def gradient_call(model: str, device: str, dtype: str, batch: int) -> Call:
-    problem = common.problem(model, device, dtype, batch)
+def gradient_call(model: str, device: str, dtype: str, batch: int, loss: str = "task") -> Call:
+    problem = common.problem(model, device, dtype, batch, loss=loss)
     return problem, problem.gradient
 
 
@@ -112,6 +112,31 @@ class HessianDiagonal:
         self.problem.sync()
 
     def peakmem_hessian_diag(self, *params):
+        self.call()
+
+
+class Zoo:
+    """The benchmark zoo (``prunebench bench-report --zoo``): one gradient and every native diagonal, CPU
+    float32, batch 256, cross-entropy; time and peak memory."""
+
+    param_names = ["method", "model"]
+    params = [["gradient", "exact", "ggn", "fisher", "lecun", "lecun-lm"], common.ZOO_MODELS]
+    repeat = REPEAT
+    timeout = 600
+
+    def setup(self, method, model):
+        if method == "gradient":
+            self.problem, self.call = gradient_call(model, "cpu", "float32", common.ZOO_BATCH, loss="ce")
+            return
+        hessian_diag = common.require("curvature", "hessian_diag")
+        p = common.problem(model, "cpu", "float32", common.ZOO_BATCH, loss="ce")
+        self.problem = p
+        self.call = lambda: hessian_diag(p.model, p.loss_fn, p.inputs, p.targets, method=method)
+
+    def time_zoo(self, *params):
+        self.call()
+
+    def peakmem_zoo(self, *params):
         self.call()
 
 

@@ -4,7 +4,9 @@ A :class:`Case` builds, deterministically from its fields, a model, a loss funct
 
     Case("mlp-3-4-3-tanh", "mse-sum").id == "model=mlp-3-4-3-tanh,loss=mse-sum,dev=cpu"
 
-Models are named in :data:`MODELS`; losses are ``mse-sum``, ``mse-mean``, ``ce-sum``, ``ce-mean``.
+Models are named in :data:`MODELS` (:data:`LAYER_MODELS`: one small model per layer kind and setting);
+losses are ``mse-sum``, ``mse-mean``, ``ce-sum``, ``ce-mean``, and ``nll-sum``, ``nll-mean`` (NLLLoss, for
+models ending in LogSoftmax).
 ``dev=cuda`` cases carry the ``cuda`` marker and skip where there is no GPU. Use :func:`params` to parametrise
 a test.
 """
@@ -70,6 +72,102 @@ def _pruned(builder: Callable[[], Net], amount: float = 0.4) -> Callable[[], Net
     return make
 
 
+def _headed(name: str, input_shape: tuple[int, ...], *body: nn.Module, classes: int = 3) -> Net:
+    """``body``, then Flatten and a Linear layer to ``classes`` outputs sized by a dry run."""
+    with torch.no_grad():
+        features = nn.Sequential(*body).eval()(torch.zeros(1, *input_shape)).flatten(1).shape[1]
+    return Net(name, input_shape, *body, nn.Flatten(), nn.Linear(features, classes))
+
+
+def _conv2d_case(layer: Callable[[], nn.Module]) -> Callable[[], Net]:
+    """``layer`` between two activations above a first convolution: 2x6x6 -> conv 3x3 (3 maps) -> tanh ->
+    layer -> sigmoid -> linear 3. The layer is crossed by the sweeps, owns its diagonal, and the first
+    convolution's directions are pushed through it to the f'' terms above it."""
+    return lambda: _headed("conv2d", (2, 6, 6), nn.Conv2d(2, 4, 3, padding=1), nn.Tanh(), layer(), nn.Sigmoid())
+
+
+def _pool2d_case(layer: Callable[[], nn.Module]) -> Callable[[], Net]:
+    """A pooling ``layer`` between two convolutions: 2x6x6 -> conv 3x3 (3 maps) -> tanh -> pool -> conv 2x2
+    -> sigmoid -> linear 3."""
+    return lambda: _headed("pool2d", (2, 6, 6), nn.Conv2d(2, 3, 3, padding=1), nn.Tanh(), layer(),
+                           nn.Conv2d(3, 2, 2), nn.Sigmoid())
+
+
+def _conv1d_case(*layers: Callable[[], nn.Module]) -> Callable[[], Net]:
+    """1-D layers above a first Conv1d: 2x10 -> conv 3 (4 channels) -> tanh -> layers -> sigmoid ->
+    linear 3."""
+    return lambda: _headed("conv1d", (2, 10), nn.Conv1d(2, 4, 3, padding=1), nn.Tanh(), *(m() for m in layers),
+                           nn.Sigmoid())
+
+
+def _act_case(act: Callable[[], nn.Module]) -> Callable[[], Net]:
+    """MLP 3-4-4-3 with ``act`` after both hidden layers (two layers: cross terms matter)."""
+    return lambda: Net("act", (3,), nn.Linear(3, 4), act(), nn.Linear(4, 4), act(), nn.Linear(4, 3))
+
+
+LAYER_MODELS: dict[str, tuple[str, Callable[[], Net]]] = {
+    # name: (layer kind, builder)
+    "linear-bias": ("Linear", lambda: mlp([3, 4, 3], "tanh")),
+    "linear-nobias": ("Linear", lambda: mlp([3, 4, 4, 3], "tanh", bias=False)),
+    "conv2d-stride2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, stride=2, padding=1))),
+    "conv2d-stride2x1-kernel3x2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, (3, 2), stride=(2, 1),
+                                                                            padding=(1, 0)))),
+    "conv2d-dilation2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, dilation=2, padding=2))),
+    "conv2d-overpadded": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 2, padding=2))),
+    "conv2d-groups2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 6, 3, groups=2, padding=1))),
+    "conv2d-depthwise": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 4, 3, groups=4, padding=1))),
+    "conv2d-depthwise-x2-stride2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 8, 3, groups=4, stride=2))),
+    "conv2d-same-odd": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, padding="same"))),
+    "conv2d-same-even-dilated": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, (4, 2), padding="same",
+                                                                          dilation=(1, 2)))),
+    "conv2d-valid": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, padding="valid"))),
+    "conv2d-reflect": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, padding=1, padding_mode="reflect"))),
+    "conv2d-replicate": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, padding=(1, 2),
+                                                                  padding_mode="replicate"))),
+    "conv2d-circular": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, padding=1, padding_mode="circular"))),
+    "conv2d-nobias-stride2": ("Conv2d", _conv2d_case(lambda: nn.Conv2d(4, 3, 3, stride=2, bias=False))),
+    "conv1d-stride2": ("Conv1d", _conv1d_case(lambda: nn.Conv1d(4, 4, 3, stride=2, padding=1))),
+    "conv1d-dilation2-groups2": ("Conv1d", _conv1d_case(lambda: nn.Conv1d(4, 6, 3, dilation=2, groups=2))),
+    "conv1d-depthwise-same": ("Conv1d", _conv1d_case(lambda: nn.Conv1d(4, 4, 4, groups=4, padding="same"))),
+    "conv1d-reflect-nobias": ("Conv1d", _conv1d_case(lambda: nn.Conv1d(4, 3, 3, padding=2, bias=False,
+                                                                       padding_mode="reflect"))),
+    "avgpool2d-tiling": ("AvgPool2d", _pool2d_case(lambda: nn.AvgPool2d(2))),
+    "avgpool2d-overlap-padded": ("AvgPool2d", _pool2d_case(lambda: nn.AvgPool2d(3, stride=2, padding=1))),
+    "avgpool2d-ceil-exclude-pad": ("AvgPool2d", _pool2d_case(lambda: nn.AvgPool2d(
+        3, stride=2, padding=1, ceil_mode=True, count_include_pad=False))),
+    "maxpool2d": ("MaxPool2d", _pool2d_case(lambda: nn.MaxPool2d(2))),
+    "maxpool2d-overlap-padded": ("MaxPool2d", _pool2d_case(lambda: nn.MaxPool2d(3, stride=2, padding=1))),
+    "maxpool2d-dilated-ceil": ("MaxPool2d", _pool2d_case(lambda: nn.MaxPool2d(2, dilation=2, ceil_mode=True))),
+    "avgpool1d": ("AvgPool1d", _conv1d_case(lambda: nn.AvgPool1d(3, stride=2, padding=1),
+                                            lambda: nn.Conv1d(4, 3, 2))),
+    "maxpool1d": ("MaxPool1d", _conv1d_case(lambda: nn.MaxPool1d(2), lambda: nn.Conv1d(4, 3, 2))),
+    "flatten-conv-only": ("Flatten", lambda: Net("conv-flatten", (1, 5, 5), nn.Conv2d(1, 2, 3, stride=2),
+                                                 nn.Tanh(), nn.Conv2d(2, 3, 2), nn.Flatten())),
+    "identity-dropout": ("Identity/Dropout", lambda: Net("id-drop", (3,), nn.Linear(3, 4), nn.Identity(),
+                                                        nn.Tanh(), nn.Dropout(0.5), nn.Linear(4, 4),
+                                                        nn.Sigmoid(), nn.Dropout(0.2), nn.Linear(4, 3))),
+    "dropout2d-relu-cnn": ("Identity/Dropout", lambda: _headed(
+        "cnn-relu", (1, 6, 6), nn.Conv2d(1, 3, 3), nn.Dropout2d(0.3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 2, 2), nn.ELU())),
+    "nested-sequential": ("Sequential", lambda: Net("nested", (3,), nn.Sequential(nn.Linear(3, 4), nn.Tanh()),
+                                                    nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.Sigmoid()),
+                                                                  nn.Linear(4, 3)))),
+    "tanh": ("Tanh", _act_case(nn.Tanh)),
+    "sigmoid": ("Sigmoid", _act_case(nn.Sigmoid)),
+    "relu": ("ReLU", _act_case(nn.ReLU)),
+    "leaky-relu": ("LeakyReLU", _act_case(lambda: nn.LeakyReLU(0.2))),
+    "elu": ("ELU", _act_case(lambda: nn.ELU(0.7))),
+    "silu": ("SiLU", _act_case(nn.SiLU)),
+    "gelu": ("GELU", _act_case(nn.GELU)),
+    "gelu-tanh": ("GELU", _act_case(lambda: nn.GELU(approximate="tanh"))),
+    "softplus": ("Softplus", _act_case(lambda: nn.Softplus(beta=2.0))),
+    "logsoftmax-mlp": ("LogSoftmax", lambda: Net("mlp-logsoftmax", (3,), nn.Linear(3, 4), nn.Tanh(),
+                                                 nn.Linear(4, 3), nn.LogSoftmax(dim=1))),
+    "logsoftmax-cnn": ("LogSoftmax", lambda: Net("cnn-logsoftmax", (1, 5, 5), nn.Conv2d(1, 2, 3), nn.SiLU(),
+                                                 nn.Flatten(), nn.Linear(18, 3), nn.LogSoftmax(dim=-1))),
+}
+"""Small models, one per layer kind and setting, for the layer coverage matrix: ``name -> (kind, builder)``."""
+
 MODELS: dict[str, Callable[[], Net]] = {
     "mlp-3-4-3-tanh": lambda: mlp([3, 4, 3], "tanh"),
     "mlp-3-4-3-sigmoid": lambda: mlp([3, 4, 3], "sigmoid", "sigmoid"),
@@ -84,9 +182,13 @@ MODELS: dict[str, Callable[[], Net]] = {
     "cnn-conv-linear": _cnn_linear,
     "cnn-conv-only": _cnn_conv_only,
     "lenet-digits": lambda: build("lenet-digits"),
+    "lenet1990": lambda: build("lenet1990"),
+    **{name: builder for name, (_, builder) in LAYER_MODELS.items()},
 }
 
 LOSSES = ("mse-sum", "mse-mean", "ce-sum", "ce-mean")
+"""The losses of :func:`grid`; ``nll-sum`` and ``nll-mean`` (NLLLoss) also exist, for models ending in
+LogSoftmax."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +215,7 @@ class Case:
             with torch.no_grad():
                 for p in model.parameters():
                     p.mul_(2.0)
-        model = model.to(self.device, dtype)
+        model = model.to(self.device, dtype).eval()
         # Draw in float64 and cast, so that every dtype sees the same numbers.
         X = torch.randn(self.n, *model.input_shape, generator=gen, dtype=torch.float64).to(self.device, dtype)
         C = model(X).shape[1]
@@ -122,7 +224,7 @@ class Case:
             loss_fn = nn.MSELoss(reduction=reduction)
             y = torch.randn(self.n, C, generator=gen, dtype=torch.float64).to(self.device, dtype)
         else:
-            loss_fn = nn.CrossEntropyLoss(reduction=reduction)
+            loss_fn = (nn.CrossEntropyLoss if kind == "ce" else nn.NLLLoss)(reduction=reduction)
             y = torch.randint(0, C, (self.n,), generator=gen).to(self.device)
         return model, loss_fn, X, y
 

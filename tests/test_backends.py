@@ -117,7 +117,7 @@ def test_user_model_is_untouched():
     assert not any(hasattr(p, attr) for p in model.parameters() for attr in saved)
 
 
-class Softplus(nn.Softplus):
+class Softsign(nn.Softsign):
     """A layer neither BackPACK nor the native backend supports."""
 
 
@@ -125,10 +125,10 @@ class Softplus(nn.Softplus):
 def test_unsupported_layer_names_the_layer_and_the_backends_that_support_it():
     pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
     torch.manual_seed(0)
-    net = Net("MLP(3-4-3, softplus)", (3,), nn.Linear(3, 4), Softplus(), nn.Linear(4, 3)).double()
+    net = Net("MLP(3-4-3, softsign)", (3,), nn.Linear(3, 4), Softsign(), nn.Linear(4, 3)).double()
     X, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     for kind in ("exact", "ggn"):
-        with pytest.raises(TypeError, match=rf"layer '1' \(Softplus\) is not supported by backend='backpack' "
+        with pytest.raises(TypeError, match=rf"layer '1' \(Softsign\) is not supported by backend='backpack' "
                                             rf"for kind='{kind}'; backends that support it: torchfunc, "
                                             rf"curvlinops"):
             backends.diag("backpack", kind, net, nn.MSELoss(), X, y)
@@ -144,7 +144,7 @@ def test_unsupported_layer_names_the_layer_and_the_backends_that_support_it():
 def test_curvlinops_takes_any_layer():
     pytest.importorskip("curvlinops", reason="curvlinops not installed: pip install 'prunebench[curvlinops]'")
     torch.manual_seed(0)
-    net = Net("MLP(3-4-3, softplus)", (3,), nn.Linear(3, 4), Softplus(), nn.Linear(4, 3)).double()
+    net = Net("MLP(3-4-3, softsign)", (3,), nn.Linear(3, 4), Softsign(), nn.Linear(4, 3)).double()
     X, y = torch.randn(5, 3, dtype=torch.float64), torch.randint(0, 3, (5,))
     for kind in backends.KINDS:
         expected = backends.dense("torchfunc", kind, net, nn.CrossEntropyLoss(), X, y)

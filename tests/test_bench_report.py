@@ -44,7 +44,7 @@ def test_ratio_rows_divide_by_the_same_models_gradient_and_backpack():
     assert rows["tiny", "exact", "native"]["time_x_gradient"] == pytest.approx(5.0)
 
 
-def test_targets_follow_issue_3():
+def test_default_targets():
     rate = {"P": 8000, "inverse_fraction": 0.6}
     targets = bench_report.check_targets(ROWS, rate)
     by = {(t["target"], t["model"]): t for t in targets}
@@ -80,7 +80,7 @@ def test_tiny_run_writes_table_figure_and_record(tmp_path, capsys):
     assert gradient[5] == "1.00"
     exact_native = next(cells for cells in table if cells[2:4] == ["exact", "native"])
     assert float(exact_native[6]) > 0  # a ratio to BackPACK's DiagHessian
-    assert "## Speed targets (issue 3)" in printed and "| inverse of a P = 160 curvature" in printed
+    assert "## Targets" in printed and "| inverse of a P = 160 curvature" in printed
     for name in ("bench-report.md", "bench-report.json", "bench-cost.png", "bench-cost.svg"):
         assert (out / name).stat().st_size > 0, name
     record = records.read_record(out / "bench-report.json")
@@ -102,3 +102,53 @@ def test_tiny_run_writes_table_figure_and_record(tmp_path, capsys):
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     assert main(["bench-report", "--out", str(tmp_path), "--quiet", *argv]) == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_zoo_targets_split_mlps_and_cnns_and_say_why_a_target_is_missed():
+    zoo = [
+        _row("mlp-64-32-10", "gradient", "gradient", "autograd", 1e-3, 2 * MiB) | {"flops": 100},
+        _row("mlp-64-32-10", "diag", "exact", "native", 3e-3, 4 * MiB) | {"flops": 150},
+        _row("mlp-64-32-10", "diag", "lecun", "native", 1.4e-3, 8 * MiB) | {"flops": 110},
+        _row("lenet1990", "gradient", "gradient", "autograd", 1e-3, 2 * MiB) | {"flops": 100},
+        _row("lenet1990", "diag", "exact", "native", 9e-3, 4 * MiB) | {"flops": 1200},
+        _row("lenet1990", "diag", "ggn", "native", 4e-3, 4 * MiB) | {"flops": 250},
+    ]
+    by = {(t["target"], t["model"]): t for t in bench_report.zoo_targets(zoo)}
+    assert not by["exact diagonal <= 2x a gradient on the MLPs", "mlp-64-32-10"]["met"]  # 3x
+    assert by["exact diagonal <= 10x a gradient on the CNNs", "lenet1990"]["met"]  # 9x
+    assert not by["ggn <= 3x a gradient on the CNNs", "lenet1990"]["met"]  # 4x
+    assert by["lecun <= 1.5x a gradient", "mlp-64-32-10"]["met"]
+    assert not by["lecun: peak memory <= 3x a gradient's", "mlp-64-32-10"]["met"]  # 4x
+    assert ("exact diagonal <= 2x a gradient on the MLPs", "lenet1990") not in by
+    table = bench_report.ratio_table(zoo, zoo=True).splitlines()
+    assert table[0] == "| " + " | ".join(bench_report.ZOO_COLUMNS) + " |"
+    exact_mlp = next(line for line in table if line.startswith("| mlp-64-32-10 | 100 | exact |"))
+    assert exact_mlp.endswith("| 1.50 | 1.5x over 2x (1.5x the gradient's FLOPs: not the arithmetic) |")
+    ggn_cnn = next(line for line in table if line.startswith("| lenet1990 | 100 | ggn |"))
+    assert "1.3x over 3x (2.5x the gradient's FLOPs: not the arithmetic)" in ggn_cnn
+    lecun = next(line for line in table if line.startswith("| mlp-64-32-10 | 100 | lecun |"))
+    assert lecun.endswith("| memory 1.3x over its 3x |")
+
+
+def test_the_asv_suite_times_the_same_zoo():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parents[1] / "benchmarks" / "common.py").read_text())
+    assigned = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                    and any(getattr(t, "id", None) == "ZOO_MODELS" for t in node.targets))
+    assert tuple(ast.literal_eval(assigned)) == bench_report.ZOO_MODELS
+
+
+def test_tiny_zoo_run_counts_flops(tmp_path, capsys):
+    out = tmp_path / "zoo"
+    status = main(["bench-report", "--zoo", "--out", str(out), "--models", "mlp-64-32-10", "cnn-dilated",
+                   "--batch", "4", "--repeats", "1", "--min-time", "0", "--no-peers", "--quiet"])
+    assert status == 0
+    record = records.read_record(out / "bench-report.json")
+    assert record["config"]["zoo"] and record["config"]["loss"] == "ce" and record["config"]["batch"] == 4
+    rows = record["results"]["rows"]
+    assert {r["method"] for r in rows if r["kind"] == "diag"} == set(bench_report.ZOO_METHODS)
+    assert all(r["flops"] > 0 for r in rows)
+    assert any(t["target"] == "ggn <= 3x a gradient on the CNNs" for t in record["results"]["targets"])
+    assert "Machine load" in (out / "bench-report.md").read_text()

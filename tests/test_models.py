@@ -17,6 +17,12 @@ EXPECTED_FREE = {
     "nettalk-203-80-26": 18_426,
     "lenet-usps": 3_246,
     "lenet-digits": 666,
+    "lenet1990": 2_578,
+    "lenet-zip1989": 10_024,
+    "cnn-dwsep": 6_138,
+    "cnn-dilated": 2_538,
+    "cnn-relu-maxpool": 9_930,
+    "mlp-64-32x6-10": 7_690,
 }
 
 
@@ -41,6 +47,26 @@ def test_lenet_usps_shares_weights():
     assert net.connections() > 40 * net.free_parameters()
 
 
+def test_lenet1990_has_the_papers_free_parameters_and_a_fixed_connection_table():
+    net = models.build("lenet1990", seed=0, dtype=torch.float64)
+    assert net.free_parameters() == 2_578  # LeCun et al. 1990: "2,578 independent parameters"
+    h3 = net[5]
+    assert int(h3.weight_mask.sum()) == 20 * 25 and len(models.LENET1990_TABLE) == 12
+    reads = h3.weight_mask[:, :, 0, 0]
+    assert reads.sum(0).tolist() == [5, 5, 5, 5]  # every H2 map feeds 5 H3 maps
+    # The paper's connection count, with a subsampling unit counting its 4 inputs and bias: 98,442.
+    units = {"H1": 4 * 24 * 24, "H2": 4 * 12 * 12, "H3": 12 * 8 * 8, "H4": 12 * 4 * 4}
+    paper = (units["H1"] * 26 + units["H2"] * 5 + 64 * (25 * 20 + 12) + units["H4"] * 5 + 10 * 193)
+    assert paper == 98_442
+    assert net.connections() == paper - (units["H2"] + units["H4"]) * 3 == 96_138
+    # An absent connection is never used: changing its stored value changes nothing.
+    x = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+    before = net(x)
+    with torch.no_grad():
+        h3.weight_orig[0, 1] += 1.0  # H3 map 0 reads H2 map 0 only
+    assert torch.equal(net(x), before)
+
+
 def test_build_is_seeded_and_does_not_touch_global_rng():
     torch.manual_seed(123)
     before = torch.rand(1)
@@ -58,9 +84,16 @@ def test_unknown_model_lists_valid_names():
         models.build("lenet-5")
 
 
-@pytest.mark.parametrize("module", [torch.nn.Tanh(), torch.nn.Sigmoid(), models.ScaledTanh(), torch.nn.Identity()])
+@pytest.mark.parametrize("module", [
+    torch.nn.Tanh(), torch.nn.Sigmoid(), models.ScaledTanh(), torch.nn.Identity(), torch.nn.LeakyReLU(0.1),
+    torch.nn.ELU(0.7), torch.nn.SiLU(), torch.nn.GELU(), torch.nn.GELU(approximate="tanh"), torch.nn.Softplus(),
+    torch.nn.Softplus(beta=2.0, threshold=3.0)], ids=lambda m: repr(m))
 def test_activation_derivatives_match_autograd(module):
-    a = torch.linspace(-3, 3, 41, dtype=torch.float64, requires_grad=True)
+    # 41 points on [-3, 3] plus points on both sides of Softplus's threshold (beta a = 3 at a = 1.5) and the
+    # kinks at 0 (ReLU-like: the side autograd takes).
+    a = torch.cat([torch.linspace(-3, 3, 41, dtype=torch.float64), torch.tensor([1.49, 1.5, 1.51, 0.0],
+                                                                                  dtype=torch.float64)])
+    a.requires_grad_(True)
     f, f1, f2 = models.activation_derivatives(module, a)
     (g1,) = torch.autograd.grad(module(a).sum(), a, create_graph=True)
     g2 = torch.autograd.grad(g1.sum(), a)[0] if g1.requires_grad else torch.zeros_like(a)  # identity: f'' = 0
@@ -71,8 +104,8 @@ def test_activation_derivatives_match_autograd(module):
 
 
 def test_unsupported_activation_is_named():
-    with pytest.raises(TypeError, match="got GELU"):
-        models.activation_derivatives(torch.nn.GELU(), torch.zeros(2))
+    with pytest.raises(TypeError, match="got Hardtanh"):
+        models.activation_derivatives(torch.nn.Hardtanh(), torch.zeros(2))
 
 
 def test_effective_params_follow_pruning_masks():

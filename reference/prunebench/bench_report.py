@@ -36,6 +36,7 @@ import functools
 import gc
 import logging
 import math
+import os
 import statistics
 import sys
 import time
@@ -73,29 +74,57 @@ TARGETS = (
     ("lecun-lm <= 1.5x a gradient", "lecun-lm", None, 1.5),
     ("ggn <= 3x a gradient", "ggn", None, 3.0),
 )
-"""(statement, native method, models or None for every model, largest ratio to one gradient): issue 3."""
+"""(statement, native method, models or None for every model, largest ratio to one gradient): the default
+report's targets."""
+ZOO_MODELS = ("mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100", "mlp-784-40-20-10", "mlp-64-32x6-10",
+              "lenet-usps", "lenet1990", "lenet-zip1989", "cnn-dwsep", "cnn-dilated", "cnn-relu-maxpool")
+"""The benchmark zoo (``--zoo``): MLPs of several widths and depths, and CNNs with average and max pooling,
+strided, grouped (depthwise), dilated and masked (partially connected) convolutions."""
+ZOO_TARGETS = (
+    ("exact diagonal <= 2x a gradient on the MLPs", "exact", "mlp", 2.0),
+    ("exact diagonal <= 10x a gradient on the CNNs", "exact", "cnn", 10.0),
+    ("ggn <= 2x a gradient on the MLPs", "ggn", "mlp", 2.0),
+    ("ggn <= 3x a gradient on the CNNs", "ggn", "cnn", 3.0),
+    ("lecun <= 1.5x a gradient", "lecun", None, 1.5),
+    ("lecun-lm <= 1.5x a gradient", "lecun-lm", None, 1.5),
+)
+"""The zoo's time targets; every native diagonal must also peak at most :data:`ZOO_MEMORY_TARGET` times one
+gradient's memory. ``"mlp"``/``"cnn"``: the models with no / some convolution."""
+ZOO_MEMORY_TARGET = 3.0
+ZOO_METHODS = ("exact", "ggn", "fisher", "lecun", "lecun-lm")
 HEAVY = {
     ("backpack", "exact", "lenet-usps"): "BackPACK's DiagHessian on lenet-usps: 101 s and 9.7 GB per call at "
                                          "batch 128 on the 2-core reference machine (3761 gradients)",
 }
 """(backend, method, model) cases measured only with ``heavy=True`` (``--heavy``), and why."""
+HEAVY_ZOO = {
+    ("backpack", "exact"): "BackPACK's DiagHessian on the zoo's CNNs (on lenet-usps 101 s and 9.7 GB per call at "
+                           "batch 128: thousands of gradients)",
+}
+"""(backend, method) cases measured on the zoo's CNNs only with ``heavy=True``, and why."""
 RATE_TARGET = 0.5
 MEMORY_FLOOR = 0.25 * 2**20
 """Peaks below this (bytes) are too close to the page resolution of the CPU measurement to divide by."""
 
 TABLE_COLUMNS = ("model", "P", "method", "backend", "time (ms)", "x gradient", "x BackPACK", "peak (MiB)",
                  "mem x gradient", "mem x BackPACK")
+ZOO_COLUMNS = (*TABLE_COLUMNS, "FLOP x gradient", "target missed by")
+"""The zoo table adds the counted floating-point operations (matrix products and convolutions, by
+``torch.utils.flop_counter``) as a ratio to one gradient's, and for a missed target the factor it is missed by
+and why: the FLOP ratio says how much of the time ratio is arithmetic the method must do."""
 
 
 # ------------------------------------------------------------------------------------------------- workload
 
-def problem(model: str, batch: int, *, dtype: str = "float32", device: str = "cpu", seed: int = 0):
+def problem(model: str, batch: int, *, dtype: str = "float32", device: str = "cpu", seed: int = 0,
+            loss: str = "task"):
     """``(net, loss_fn, inputs, targets)``: a seeded ``model`` and a synthetic standard-normal batch.
 
-    Loss (reduction "mean"), as the models' tasks train them: cross-entropy on class indices for nets ending
-    in a Linear layer (logits); MSE for nets ending in a squashing function, with targets in its range (0/1
-    for one sigmoid output, one-hot -1/+1 for LeNet's scaled tanh). The asv suite defines the same workload in
-    ``benchmarks/common.py`` (there, in the suite, so that old commits are measured on the same work).
+    Loss (reduction "mean"): ``loss="ce"``, cross-entropy on class indices for every model (the zoo);
+    ``"task"``, as the models' tasks train them: cross-entropy for nets ending in a Linear layer (logits), MSE
+    for nets ending in a squashing function, with targets in its range (0/1 for one sigmoid output, one-hot
+    -1/+1 for LeNet's scaled tanh). The asv suite defines the same workload in ``benchmarks/common.py``
+    (there, in the suite, so that old commits are measured on the same work).
     """
     import torch
     from torch import nn
@@ -108,7 +137,7 @@ def problem(model: str, batch: int, *, dtype: str = "float32", device: str = "cp
     inputs = torch.randn(batch, *net.input_shape, generator=generator, dtype=torch_dtype)
     outputs = [m for m in net.modules() if isinstance(m, nn.Linear)][-1].out_features
     labels = torch.randint(0, max(outputs, 2), (batch,), generator=generator)
-    if isinstance(net[-1], nn.Linear):
+    if isinstance(net[-1], nn.Linear) or loss == "ce":
         loss_fn, targets = nn.CrossEntropyLoss(), labels
     elif outputs == 1:
         loss_fn, targets = nn.MSELoss(), labels.to(torch_dtype).unsqueeze(1)
@@ -193,6 +222,20 @@ def peak_memory(fn: Callable[[], Any], device: str) -> int | None:
     return max(_status()[1] - before, 0)
 
 
+def flop_count(fn: Callable[[], Any]) -> int | None:
+    """Floating-point operations of one ``fn()`` in matrix products and convolutions (torch's FLOP counter;
+    elementwise work is not counted); ``None`` where the counter cannot follow ``fn`` (curvlinops' products
+    under ``torch.func`` transforms)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+    except RuntimeError:
+        return None
+    return counter.get_total_flops()
+
+
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 """``wall``: elapsed time (what a user waits for; needed for GPUs). ``cpu``: CPU time of this process, which a
 preemption by other jobs does not inflate: on a shared machine with one torch thread, the cost itself."""
@@ -230,16 +273,22 @@ def measure(fn: Callable[[], Any], device: str = "cpu", *, repeats: int = 5, min
 
 
 def _cases(model: str, parameters: int, largest_block: int, peers: bool,
-           heavy: bool) -> list[tuple[str, str, str]]:
-    """``(kind, method, backend)`` for one model: the gradient, then diagonals, then inverses."""
+           heavy: bool, zoo: bool = False) -> list[tuple[str, str, str]]:
+    """``(kind, method, backend)`` for one model: the gradient, then diagonals, then inverses (the zoo: the
+    diagonals of :data:`ZOO_METHODS` and the peers' exact, GGN and Fisher diagonals; no torch.func, no
+    inverses)."""
     cases = [("gradient", "gradient", "autograd")]
     for backend, methods in BACKENDS.items():
-        if backend != "native" and not peers:
+        if backend != "native" and not peers or zoo and backend == "torchfunc":
             continue
         if backend in ("curvlinops", "torchfunc") and parameters > DENSE_LIMIT:
             continue
+        if zoo:
+            methods = ZOO_METHODS if backend == "native" else ("exact", "ggn", "fisher")
         cases += [("diag", method, backend) for method in methods
-                  if heavy or (backend, method, model) not in HEAVY]
+                  if heavy or not _heavy(backend, method, model)]
+    if zoo:
+        return cases
     for method in INVERSE_METHODS:
         size = largest_block if method == "block-diagonal" else parameters
         if size <= INVERSE_LIMIT:
@@ -261,12 +310,27 @@ def _call(kind: str, method: str, backend: str, net, loss_fn, X, y) -> Callable[
                                    dtype=torch.float64)
 
 
+def _heavy(backend: str, method: str, model: str) -> bool:
+    return (backend, method, model) in HEAVY or (backend, method) in HEAVY_ZOO and _is_cnn(model)
+
+
+@functools.cache
+def _is_cnn(model: str) -> bool:
+    """Whether the model has a convolution (the zoo's CNN targets) or not (the MLP targets)."""
+    from torch import nn
+
+    from .models import build
+
+    return any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in build(model).modules())
+
+
 def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str = "float32",
         device: str = "cpu", repeats: int = 5, min_time: float = 0.05, budget: float = 5.0,
-        peers: bool = True, heavy: bool = False, clock: str = "wall",
+        peers: bool = True, heavy: bool = False, clock: str = "wall", zoo: bool = False, loss: str = "task",
         progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Measure every case of every model (the :data:`HEAVY` ones only with ``heavy``); one row per case:
-    ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes``.
+    ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes`` (``zoo``: the zoo's cases
+    and ``flops`` too).
 
     Two phases: every peak memory first (each large block mapped separately, from a heap that has never held
     large free blocks, after a warm-up call), then every time (allocator in its steady, heap-reusing mode):
@@ -275,10 +339,10 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
     """
     cases = []
     for name in models:
-        net, loss_fn, X, y = problem(name, batch, dtype=dtype, device=device)
+        net, loss_fn, X, y = problem(name, batch, dtype=dtype, device=device, loss=loss)
         P = sum(p.numel() for p in net.parameters())
         block = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in net.modules())
-        for kind, method, backend in _cases(name, P, block, peers, heavy):
+        for kind, method, backend in _cases(name, P, block, peers, heavy, zoo):
             row = {"model": name, "P": P, "kind": kind, "method": method, "backend": backend}
             cases.append((row, _call(kind, method, backend, net, loss_fn, X, y)))
     _malloc_mode(memory=True)
@@ -287,6 +351,8 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
             progress(f"memory of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")
         fn()
         row["peak_bytes"] = peak_memory(fn, device)
+        if zoo:
+            row["flops"] = flop_count(fn)
     _malloc_mode(memory=False)
     for row, fn in cases:
         if progress is not None:
@@ -352,6 +418,8 @@ def ratio_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
     for r in rows:
         g, b = grad.get(r["model"]), backpack.get((r["model"], r["method"])) if r["kind"] == "diag" else None
+        if "flops" in r:
+            r["flops_x_gradient"] = ratio(r["flops"], g and g.get("flops"))
         r["time_x_gradient"] = ratio(r["seconds"], g and g["seconds"])
         r["time_x_backpack"] = ratio(r["seconds"], b and b["seconds"])
         r["mem_x_gradient"] = ratio(r["peak_bytes"], g and g["peak_bytes"], MEMORY_FLOOR)
@@ -367,18 +435,64 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def ratio_table(rows: Iterable[Mapping[str, Any]]) -> str:
-    """The Markdown table (:data:`TABLE_COLUMNS`), one section per model, rows in measuring order."""
+def ratio_table(rows: Iterable[Mapping[str, Any]], zoo: bool = False) -> str:
+    """The Markdown table (:data:`TABLE_COLUMNS`; ``zoo``: :data:`ZOO_COLUMNS`), one section per model, rows in
+    measuring order."""
     rows = ratio_rows(rows)
-    out = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "|".join("---" for _ in TABLE_COLUMNS) + "|"]
+    columns = ZOO_COLUMNS if zoo else TABLE_COLUMNS
+    missed = _missed(zoo_targets(rows)) if zoo else {}
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for r in rows:
         label = r["method"] if r["kind"] != "inverse" else f"inverse {r['method']}"
         peak = None if r["peak_bytes"] is None else r["peak_bytes"] / 2**20
         cells = [r["model"], str(r["P"]), label, r["backend"], _fmt(r["seconds"] * 1e3, 3),
                  _fmt(r["time_x_gradient"]), _fmt(r["time_x_backpack"]), _fmt(peak),
                  _fmt(r["mem_x_gradient"]), _fmt(r["mem_x_backpack"])]
+        if zoo:
+            cells += [_fmt(r.get("flops_x_gradient")), missed.get((r["model"], r["method"], r["backend"]), "")]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def zoo_targets(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each zoo target per model it covers (:data:`ZOO_TARGETS`, then the memory target of every native
+    diagonal but the Fisher): ``{target, model, method, value, threshold, met, flops}``."""
+    rows = ratio_rows(rows)
+    native = [r for r in rows if r["kind"] == "diag" and r["backend"] == "native"]
+    out = []
+    for statement, method, family, threshold in ZOO_TARGETS:
+        for r in native:
+            if r["method"] == method and (family is None or (family == "cnn") == _is_cnn(r["model"])):
+                out.append({"target": statement, "model": r["model"], "method": method,
+                            "value": r["time_x_gradient"], "threshold": threshold,
+                            "met": r["time_x_gradient"] <= threshold, "flops": r.get("flops_x_gradient")})
+    for r in native:
+        if r["method"] != "fisher" and r["mem_x_gradient"] is not None:
+            out.append({"target": f"{r['method']}: peak memory <= {ZOO_MEMORY_TARGET:g}x a gradient's",
+                        "model": r["model"],
+                        "method": r["method"], "value": r["mem_x_gradient"], "threshold": ZOO_MEMORY_TARGET,
+                        "met": r["mem_x_gradient"] <= ZOO_MEMORY_TARGET, "flops": None})
+    return out
+
+
+def _missed(targets: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], str]:
+    """``(model, method, "native") -> text`` for the missed targets: by how much, and the FLOP count against
+    the gradient's (above the target: the arithmetic alone misses it; below: the time goes elsewhere, to
+    memory traffic and many small kernels)."""
+    out: dict[tuple[str, str, str], list[str]] = {}
+    for t in targets:
+        if t["met"]:
+            continue
+        factor = t["value"] / t["threshold"]
+        if "peak memory" in t["target"]:
+            text = f"memory {factor:.1f}x over its {t['threshold']:g}x"
+        else:
+            text = f"{factor:.1f}x over {t['threshold']:g}x"
+            if t["flops"] is not None:
+                why = "the arithmetic alone misses it" if t["flops"] > t["threshold"] else "not the arithmetic"
+                text += f" ({t['flops']:.1f}x the gradient's FLOPs: {why})"
+        out.setdefault((t["model"], t["method"], "native"), []).append(text)
+    return {k: "; ".join(v) for k, v in out.items()}
 
 
 def check_targets(rows: Iterable[Mapping[str, Any]], rate: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -464,12 +578,13 @@ def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wa
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    targets = check_targets(rows, rate)
+    zoo = bool(config.get("zoo"))
+    targets = zoo_targets(rows) if zoo else check_targets(rows, rate)
     prov = records.provenance(device=device, dtype=dtype, seeds=[0], wall_time=wall_time)
     record = records.make_record("bench-report", config, {"rows": ratio_rows(rows), "rate": rate,
                                                           "targets": targets, "notes": list(notes)}, prov)
     paths = {"json": records.atomic_write_json(out / "bench-report.json", record)}
-    text = markdown(rows, rate, targets, prov, notes, config.get("clock", "wall"))
+    text = markdown(rows, rate, targets, prov, notes, config.get("clock", "wall"), zoo)
     paths["md"] = out / "bench-report.md"
     paths["md"].write_text(text)
     fig, _ = plot(rows)
@@ -481,10 +596,13 @@ def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wa
 
 
 def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] = (),
-             clock: str = "wall") -> str:
-    """The report: provenance line, ratio table, notes, speed targets and the dense-inverse rate."""
+             clock: str = "wall", zoo: bool = False) -> str:
+    """The report: provenance line, ratio table, notes, speed targets and the dense-inverse rate (``zoo``: the
+    zoo's table and targets)."""
     clock_text = {"wall": "elapsed (wall-clock) time", "cpu": "process CPU time (`--clock cpu`)"}[clock]
-    parts = ["# Curvature cost: ratios to one gradient and to BackPACK", "",
+    title = ("# Curvature cost on the benchmark zoo: ratios to one gradient, BackPACK and curvlinops beside" if zoo
+             else "# Curvature cost: ratios to one gradient and to BackPACK")
+    parts = [title, "",
              f"Measured by `{prov['command']}` on {prov['device_name']} ({prov['device']}, {prov['threads']} "
              f"thread(s)), torch {prov['torch']}, prunebench {prov['prunebench']} at {prov['git_commit']}, "
              f"{prov['created']}; dtype {prov['dtype']} for the diagonals, float64 for the inverses. Time: "
@@ -492,8 +610,8 @@ def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] 
              "above the memory in use before the call. `-`: no reference (BackPACK has no such method) or a "
              "reference below "
              "0.25 MiB.", "",
-             ratio_table(rows), *(["", *(f"- {note}" for note in notes)] if notes else []), "",
-             "## Speed targets (issue 3)", "", targets_table(targets)]
+             ratio_table(rows, zoo), *(["", *(f"- {note}" for note in notes)] if notes else []), "",
+             "## Targets", "", targets_table(targets)]
     if rate is not None:
         parts += ["", "## Dense inverse against the matmul rate", "", rate_table(rate)]
     return "\n".join(parts) + "\n"
@@ -506,6 +624,14 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from .models import MODELS
 
+    if args.zoo:  # the zoo's workload, unless given explicitly
+        args.models = args.models or list(ZOO_MODELS)
+        args.batch = args.batch or 256
+        args.out = args.out or "results/bench-zoo"
+        args.inverse_size = 0
+    args.models = args.models or list(DEFAULT_MODELS)
+    args.batch = args.batch or 128
+    args.out = args.out or "results/bench"
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         raise ValueError(f"models must be names from `prunebench models`; got {unknown}")
@@ -534,17 +660,26 @@ def _measure_and_write(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"  measuring {message}", file=sys.stderr, flush=True)
 
+    load_before = os.getloadavg()
     rows = run(args.models, batch=args.batch, dtype=args.dtype, device=args.device, repeats=args.repeats,
                min_time=args.min_time, budget=args.budget, peers=not args.no_peers, heavy=args.heavy,
-               clock=args.clock, progress=None if args.quiet else progress)
+               clock=args.clock, zoo=args.zoo, loss="ce" if args.zoo else "task",
+               progress=None if args.quiet else progress)
     rate = None if args.inverse_size == 0 else measure_rate(args.inverse_size, device=args.device,
                                                              clock=args.clock)
+    load_after = os.getloadavg()
     config = {"models": list(args.models), "batch": args.batch, "dtype": args.dtype, "device": args.device,
               "repeats": args.repeats, "min_time": args.min_time, "budget": args.budget,
               "peers": not args.no_peers, "heavy": args.heavy, "clock": args.clock,
-              "inverse_size": args.inverse_size,
+              "inverse_size": args.inverse_size, "zoo": args.zoo, "loss": "ce" if args.zoo else "task",
               "threads": torch.get_num_threads(), "hutchinson_probes": HUTCHINSON_PROBES}
-    notes = [] if args.heavy else [f"Not measured (pass --heavy): {why}." for why in HEAVY.values()]
+    heavy = {**HEAVY, **HEAVY_ZOO} if args.zoo else HEAVY
+    notes = [] if args.heavy else [f"Not measured (pass --heavy): {why}." for why in heavy.values()]
+    if args.zoo:
+        notes.append(f"curvlinops and torch.func take P Hessian-vector products per diagonal: measured only on "
+                     f"models with P <= {DENSE_LIMIT}.")
+    notes.append(f"Machine load (1-minute average, {os.cpu_count()} cores) {load_before[0]:.1f} at the start, "
+                 f"{load_after[0]:.1f} at the end of the measurements.")
     paths = write(args.out, rows, rate, config, time.perf_counter() - start, args.device, args.dtype, notes)
     print(paths["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -556,10 +691,16 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "bench-report", help="measure each curvature method's time and memory as ratios to one gradient and "
                              "to BackPACK; write a Markdown table, a cost-vs-size plot and a record")
-    p.add_argument("--out", default="results/bench", help="output folder (default: results/bench)")
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
-                   help="model names (`prunebench models`)")
-    p.add_argument("--batch", type=int, default=128, help="samples per batch (default 128)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: results/bench, with --zoo results/bench-zoo)")
+    p.add_argument("--models", nargs="+", default=None,
+                   help=f"model names (`prunebench models`; default {' '.join(DEFAULT_MODELS)}, with --zoo the "
+                        "zoo)")
+    p.add_argument("--batch", type=int, default=None, help="samples per batch (default 128, with --zoo 256)")
+    p.add_argument("--zoo", action="store_true",
+                   help="the benchmark zoo: its models, batch 256, cross-entropy for every model, the native "
+                        "diagonals with BackPACK and curvlinops beside, FLOP counts, the zoo's targets; no "
+                        "inverses")
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64, for the diagonals")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=1,

@@ -31,11 +31,13 @@ curvlinops    exact, ggn, fisher (P matrix-      HessianLinearOperator, GGNLinea
 
 Layers: BackPACK needs a module extension per layer; ``ScaledTanh`` (and ``Identity`` for the Hessian
 diagonal) are mapped here through :func:`prunebench.models.activation_derivatives`; any other layer outside
-Linear, Conv2d, AvgPool2d, Flatten, Tanh, Sigmoid, ReLU raises a ``TypeError`` naming the layer and the
-backends that support it (first-order quantities only check the layers that hold parameters). curvlinops and
-torchfunc differentiate any layer with ``torch.func``. Pruned layers (``weight_orig`` and ``weight_mask``) are
-handed to the peers as a plain copy holding the effective weight; their results are keyed back to
-``...weight_orig``. The user's model is never modified (BackPACK extends a deep copy).
+Linear, Conv1d/2d, AvgPool1d/2d, MaxPool1d/2d, Flatten, Dropout, Tanh, Sigmoid, ReLU, LeakyReLU, ELU (and a
+padding string or mode, or average pooling with unequal windows, which BackPACK's derivatives get wrong)
+raises a ``TypeError`` naming the layer and the backends that support it (first-order quantities only check
+the layers that hold parameters). curvlinops and torchfunc differentiate any layer with ``torch.func``. Pruned
+layers (``weight_orig`` and ``weight_mask``) are handed to the peers as a plain copy holding the effective
+weight; their results are keyed back to ``...weight_orig``. The user's model is never modified (BackPACK
+extends a deep copy).
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ BACKENDS = ("native", "torchfunc", "backpack", "curvlinops")
 KINDS = ("exact", "ggn", "fisher")
 _EXTRAS = {"backpack": ("backpack", "backpack-for-pytorch"),
            "curvlinops": ("curvlinops", "curvlinops-for-pytorch")}
-_NATIVE_LAYERS = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, *ACTIVATIONS)
-_BACKPACK_LAYERS = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.Identity,
+_NATIVE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool1d, nn.AvgPool2d, nn.MaxPool1d, nn.MaxPool2d,
+                  nn.Flatten, nn.Identity, nn.Dropout, nn.LogSoftmax, *ACTIVATIONS)
+_BACKPACK_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool1d, nn.AvgPool2d, nn.MaxPool1d, nn.MaxPool2d,
+                    nn.Flatten, nn.Dropout, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Identity,
                     ScaledTanh)
 _BACKPACK_LOSSES = (nn.MSELoss, nn.CrossEntropyLoss)
 _CHUNK = 256  # identity columns per curvlinops product when extracting a diagonal
@@ -174,13 +178,26 @@ def _check_backpack(model: nn.Module, loss_fn: nn.Module, kind: str) -> None:
         parametrised = any(True for _ in module.parameters(recurse=False))
         if kind == "fisher" and not parametrised:
             continue  # first-order extensions only need the layers that hold parameters
-        if not isinstance(module, _BACKPACK_LAYERS):
-            raise TypeError(f"layer {name!r} ({type(module).__name__}) is not supported by "
+        why = _backpack_limit(module)
+        if not isinstance(module, _BACKPACK_LAYERS) or why:
+            raise TypeError(f"layer {name!r} ({type(module).__name__}){why} is not supported by "
                             f"backend='backpack' for kind={kind!r}; backends that support it: "
                             f"{', '.join(_layers_supported_by(module))}")
     if not isinstance(loss_fn, _BACKPACK_LOSSES):
         raise TypeError(f"loss_fn must be nn.MSELoss or nn.CrossEntropyLoss for backend='backpack'; got "
                         f"{type(loss_fn).__name__}. Use backend='torchfunc' or 'curvlinops'")
+
+
+def _backpack_limit(module: nn.Module) -> str:
+    """A setting of a layer type BackPACK supports that its derivatives do not handle (``""``: none): padding
+    given as a string or a padding mode (its unfolding pads with zeros), average pooling with windows of
+    different divisors."""
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)) and (isinstance(module.padding, str)
+                                                        or module.padding_mode != "zeros"):
+        return f" (padding={module.padding!r}, padding_mode={module.padding_mode!r})"
+    if isinstance(module, (nn.AvgPool1d, nn.AvgPool2d)) and (module.ceil_mode or not module.count_include_pad):
+        return f" (ceil_mode={module.ceil_mode}, count_include_pad={module.count_include_pad})"
+    return ""
 
 
 def _fisher_scale(loss_fn: nn.Module, n: int) -> float:

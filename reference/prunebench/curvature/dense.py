@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ from ._backprop import (
     LossTerms,
     Step,
     Trace,
+    Unsupported,
     adjoint,
     conv_project,
     plan,
@@ -31,6 +33,7 @@ from ._backprop import (
     split_linear,
     with_ones,
 )
+from .generic import FallbackWarning
 from .health import CurvatureHealth, DenseCurvature, check_finite, negative_fraction
 from .layout import ParamLayout
 
@@ -62,14 +65,23 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     dtype = next(model.parameters()).dtype
     inputs = inputs.to(dtype)
     layout = ParamLayout.from_model(model)
+    steps = None
     if method == "exact" or backend == "torchfunc":
         fn = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}[method]
         matrix = fn(model, loss_fn, inputs, targets, dtype=dtype)
     else:
-        steps = plan(model, params)
+        try:
+            steps = plan(model, params)
+        except Unsupported as err:
+            warnings.warn(f"{err.layer} is outside the native curvature sweeps: the dense {method} comes from "
+                          "the torch.func oracle (P reverse passes).", FallbackWarning, stacklevel=2)
+            fn = {"ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}[method]
+            matrix = fn(model, loss_fn, inputs, targets, dtype=dtype)
+            steps = None
+    if steps is not None:
         with torch.no_grad():
             trace = record(steps, inputs, second=False)
-            loss = LossTerms.of(loss_fn, trace.output, targets)
+            loss = LossTerms.of(loss_fn, trace.output, targets, trace.log_softmax)
             cols = loss.columns if method == "ggn" else loss.grad.unsqueeze(1) / math.sqrt(loss.scale)
             vectors = layout.flatten(per_sample_vectors(steps, trace, cols)).flatten(0, 1)  # [N * r, P]
             matrix = vectors.T @ vectors

@@ -55,6 +55,7 @@ The methods differ only in what stands for the pre-activation Hessian ``H_a = d2
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -62,14 +63,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import effective_params, functional_forward
-from . import oracle
+from . import generic, oracle
 from ._backprop import (
     PIECEWISE_LINEAR,
+    SUPPORTED,
     LossTerms,
     Step,
     Trace,
+    Unsupported,
     adjoint,
     conv_project_squares,
+    max_gather,
     plan,
     push,
     record,
@@ -83,7 +87,7 @@ from ._backprop import (
 from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .layout import ParamLayout
 
-__all__ = ["BACKENDS", "METHODS", "hessian_diag"]
+__all__ = ["BACKENDS", "METHODS", "check_problem", "hessian_diag"]
 
 METHODS = ("exact", "lecun", "lecun-lm", "ggn", "fisher", "hutchinson")
 BACKENDS = ("native", "torchfunc", "backpack", "curvlinops")
@@ -117,6 +121,7 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
     if method == "hutchinson" and (isinstance(probes, bool) or not isinstance(probes, int) or probes < 1):
         raise ValueError(f"probes must be a positive int; got {probes!r}")
     params = effective_params(model)
+    check_problem(model, params, inputs, targets)
     dtype = next(iter(params.values())).dtype
     inputs = inputs.to(dtype)
     check_finite(params, inputs, targets)
@@ -131,13 +136,38 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
     return Curvature(values, CurvatureHealth(method=method, backend=backend, negative_fraction=negative))
 
 
+def check_problem(model: nn.Module, params: dict[str, torch.Tensor], inputs: torch.Tensor,
+                  targets: torch.Tensor) -> None:
+    """Refuse, with a ``ValueError`` saying what was expected, a model without parameters and inputs or
+    targets that are not a batch (one leading sample dimension, ``N >= 1``, the same ``N`` for both)."""
+    if not params:
+        raise ValueError(f"model must have parameters (curvature is taken with respect to them); got a "
+                         f"{type(model).__name__} with none. Pass the model whose weights are to be pruned.")
+    shape = tuple(inputs.shape)
+    expected = getattr(model, "input_shape", None)
+    if inputs.dim() == 0 or shape[0] == 0 or (expected is not None and len(shape) != len(expected) + 1):
+        want = f"[N, {', '.join(map(str, expected))}]" if expected is not None else "[N, ...]"
+        raise ValueError(f"inputs must be a batch of shape {want} with N >= 1; got shape {shape}. A single "
+                         "sample is a batch of one: pass x.unsqueeze(0).")
+    if targets.dim() == 0 or targets.shape[0] != shape[0]:
+        raise ValueError(f"targets must hold one entry per sample (N = {shape[0]} rows); got shape "
+                         f"{tuple(targets.shape)}.")
+
+
 def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> dict[str, torch.Tensor]:
     if method == "hutchinson":
         return _hutchinson(model, loss_fn, inputs, targets, probes, seed)
+    try:
+        return _sweeps(model, params, loss_fn, inputs, targets, method)
+    except Unsupported as err:
+        return _fallback(model, loss_fn, inputs, targets, method, err)
+
+
+def _sweeps(model, params, loss_fn, inputs, targets, method) -> dict[str, torch.Tensor]:
     steps = plan(model, params)
     with torch.no_grad():
         trace = record(steps, inputs, second=method in ("exact", "lecun"))
-        loss = LossTerms.of(loss_fn, trace.output, targets)
+        loss = LossTerms.of(loss_fn, trace.output, targets, trace.log_softmax)
         if method in ("lecun", "lecun-lm"):
             return _lecun(steps, trace, loss, curvature_terms=method == "lecun")
         if method == "fisher":
@@ -145,6 +175,22 @@ def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> di
                           grad=None)
         cols, diag = (None, loss.diagonal) if loss.isotropic else (loss.columns, None)
         return _sweep(steps, trace, cols=cols, diag=diag, grad=loss.grad if method == "exact" else None)
+
+
+def _fallback(model, loss_fn, inputs, targets, method, err: Unsupported) -> dict[str, torch.Tensor]:
+    """The generic exact path (:mod:`.generic`) for a model outside the native sweeps, with one warning line;
+    OBD's recursions follow the layers and have no such path."""
+    if method in ("lecun", "lecun-lm"):
+        raise ValueError(f"method {method!r} is OBD's recursion over the layers, and {err.layer} is outside "
+                         f"the layers it covers ({SUPPORTED}); use method 'exact', 'ggn' or 'fisher', which "
+                         "have a generic exact path.") from None
+    layout = ParamLayout.from_model(model)
+    with torch.no_grad():
+        outputs = model(inputs[:1]).shape[-1]
+    warnings.warn(f"{err.layer} is outside the native curvature sweeps: the {method} diagonal comes from the "
+                  f"generic exact path, {generic.cost(method, layout.num_params, inputs.shape[0], outputs)}.",
+                  generic.FallbackWarning, stacklevel=4)
+    return layout.unflatten(generic.diagonal(model, loss_fn, inputs, targets, method).detach())
 
 
 def _torchfunc(model, loss_fn, inputs, targets, method, dtype) -> dict[str, torch.Tensor]:
@@ -183,10 +229,10 @@ class _Source:
     cols: torch.Tensor | None = None
     signs: torch.Tensor | None = None
 
-    def channel(self, c: int) -> _Source:
-        """Channel ``c`` of the source (shapes ``[N, C, ...]``): what a direction on ``c`` alone meets."""
-        diag = None if self.diag is None else self.diag[:, c:c + 1]
-        cols = None if self.cols is None else self.cols[:, :, c:c + 1]
+    def channels(self, lo: int, hi: int) -> _Source:
+        """Channels ``lo:hi`` of the source (shapes ``[N, C, ...]``): what directions on them alone meet."""
+        diag = None if self.diag is None else self.diag[:, lo:hi]
+        cols = None if self.cols is None else self.cols[:, :, lo:hi]
         return _Source(diag, cols, self.signs)
 
 
@@ -294,7 +340,8 @@ class _State:
         columns then stay there too (those directions meet them at no extra push).
         """
         crossed = None
-        if self.deferred is not None and self.deferred[2] is None and self.diag is None:
+        if self.deferred is not None and self.deferred[2] is None and self.diag is None \
+                and step.kind != "maxpool":  # max pooling differs per sample: no shared rows
             W, w, _ = self.deferred
             rows = adjoint(step, W.view(W.shape[0], *self.shape), in_shape).flatten(1)
             crossed, self.deferred = (rows, w, None), None
@@ -340,7 +387,7 @@ def _sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: 
             f1, f2 = trace.derivs[i]
             state.activation(f1, None if isinstance(step.module, PIECEWISE_LINEAR) else f2)
             continue
-        if step.kind == "flatten":
+        if step.kind == "reshape":
             state.reshape(trace.shape(i))
             continue
         if step.kind == "linear" and step.has_params:
@@ -370,51 +417,77 @@ def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:
     if state.cols is not None:
         total += conv_project_squares(step, x, state.cols.reshape(N, -1, *out_shape), state.signs)
     if state.pending:
-        total += _pending_sources(steps, trace, i, unfold_input(step, x), state.pending)
+        total += _pending_sources(steps, trace, i, state.pending)
     return split_conv(step, total)
 
 
-def _pending_sources(steps, trace, i, U, pending) -> torch.Tensor:
+def _pending_sources(steps, trace, i, pending) -> torch.Tensor:
     """``sum_n (B u)^T H (B u)`` for every pending source ``H`` and weight direction ``u`` of conv step ``i``.
 
     ``B`` is the linearised map from this convolution's output to the source's position. Direction ``(j, c)``
-    is the image ``U[n, j]`` on output channel ``c`` alone; the directions are pushed forward one channel
-    ``c`` at a time, as a block ``[N, J1, *shape]`` that stays single-channel through activations and
-    pooling (it meets only channel ``c`` of each source) until the next convolution, which it meets only
-    through the kernels ``K[:, c]``, mixes the channels. One channel at a time keeps the blocks small
-    (cache-friendly) and avoids grouped convolutions, which are many times slower on CPU.
+    is the image ``U[n, j]`` (the unfolded input of the group of ``c``, and a row of ones for the bias) on
+    output channel ``c`` alone; the directions are pushed forward one channel ``c`` at a time, as a block
+    ``[N, J1, c, *spatial]`` that covers a channel range ``lo:hi``: one channel through activations, pooling
+    and padding (it meets only those channels of each source), the channels of one group after a grouped
+    convolution, all of them after a full one. One channel at a time keeps the blocks small (cache-friendly)
+    and avoids grouped convolutions, which are many times slower on CPU.
 
     Returns:
         ``[C, J1]``.
     """
-    N, J1, L = U.shape
+    step = steps[i]
+    x = trace.inputs[i]
+    U = unfold_input(step, x)  # [N, C_in kk, L]
+    N, L = x.shape[0], U.shape[2]
     shape = trace.shape(i + 1)
-    C = shape[0]
+    C, groups = shape[0], step.spec.groups
+    J = U.shape[1] // groups
+    blocks = [U[:, g * J:(g + 1) * J] for g in range(groups)]
+    if step.bias is not None:
+        blocks = [torch.cat([b, U.new_ones(N, 1, L)], dim=1) for b in blocks]
+    J1 = blocks[0].shape[1]
     last = max(pending)
     total = U.new_zeros(C, J1)
     for c in range(C):
-        V = U.view(N, J1, 1, *shape[1:])
-        alone, owned = True, False  # V holds channel c only; V is a fresh tensor (not a view of U)
+        V = blocks[c // (C // groups)].view(N, J1, 1, *shape[1:])
+        lo, hi, owned = c, c + 1, False  # V covers channels lo:hi; V is a fresh tensor (not a view of U)
         for q in range(i + 1, last + 1):
             if q in pending:
-                total[c] += _quadratic(V.flatten(2), pending[q].channel(c) if alone else pending[q])
+                total[c] += _quadratic(V.flatten(2), pending[q].channels(lo, hi))
             if q == last:
                 break
             step = steps[q]
             if step.kind == "act":
-                f1 = (trace.derivs[q][0][:, c:c + 1] if alone else trace.derivs[q][0]).unsqueeze(1)
+                f1 = trace.derivs[q][0][:, lo:hi].unsqueeze(1)
                 V = V.mul_(f1) if owned else V * f1
-            elif step.kind == "pool":
-                V = push(step, V.flatten(0, 1)).unflatten(0, (N, J1))
-                owned = True
+            elif step.kind in ("pool", "pad"):
+                V, owned = push(step, V.flatten(0, 1)).unflatten(0, (N, J1)), True
+            elif step.kind == "maxpool":
+                V, owned = max_gather(step, V, lo, hi), True
             elif step.kind == "conv":
-                m = step.module
-                K = step.weight[:, c:c + 1] if alone else step.weight
-                V = F.conv2d(V.flatten(0, 1), K, None, m.stride, m.padding, m.dilation).unflatten(0, (N, J1))
-                alone, owned = False, True
-            else:  # sources sit at convolution/pooling outputs, all before the first Flatten
+                V, lo, hi = _push_channels(step, V, lo, hi)
+                owned = True
+            elif step.kind != "reshape" or trace.shape(q) != trace.shape(q + 1):
+                # sources sit at convolution/pooling/padding outputs, all before the first Flatten
                 raise RuntimeError(f"internal error: no forward push through {step.kind} step {q}")
     return total
+
+
+def _push_channels(step: Step, V: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, int, int]:
+    """Directions ``V`` ``[N, J1, hi - lo, H, W]`` on input channels ``lo:hi`` through the convolution
+    ``step``: ``(V', lo', hi')``, the output channels they reach (those of the groups that ``lo:hi`` meets)."""
+    s, W = step.spec, step.weight
+    O, Ig = W.shape[:2]
+    Og = O // s.groups
+    first, last = lo // Ig, (hi - 1) // Ig
+    N, J1 = V.shape[:2]
+    if first == last:
+        K, groups = W[first * Og:(first + 1) * Og, lo - first * Ig:hi - first * Ig], 1
+    else:
+        V = F.pad(V, (0, 0, 0, 0, lo - first * Ig, (last + 1) * Ig - hi))
+        K, groups = W[first * Og:(last + 1) * Og], last - first + 1
+    out = F.conv2d(V.flatten(0, 1), K, None, s.stride, s.padding, s.dilation, groups)
+    return out.unflatten(0, (N, J1)), first * Og, (last + 1) * Og
 
 
 def _quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:
@@ -468,21 +541,21 @@ def _lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
 
 
 def _squared_adjoint(step: Step, h: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
-    """``sum_l A_li^2 h_l``: the adjoint of the linear step with every coefficient squared."""
-    m = step.module
+    """``sum_l A_li^2 h_l``: the adjoint of the linear step with every coefficient squared (max pooling and
+    padding copy entries, coefficients 0 or 1: their own adjoint)."""
+    s = step.spec
     if step.kind == "linear":
         return h @ step.weight.square()
     if step.kind == "conv":
-        return torch.nn.grad.conv2d_input((h.shape[0], *in_shape), step.weight.square(), h, m.stride,
-                                          m.padding, m.dilation)
+        return torch.nn.grad.conv2d_input((h.shape[0], *in_shape), step.weight.square(), h, s.stride,
+                                          s.padding, s.dilation, s.groups)
     if step.kind == "pool":
-        if m.ceil_mode or (m.padding not in (0, (0, 0)) and not m.count_include_pad):
-            raise unsupported(step.name, m, "method 'lecun' needs every AvgPool2d window to have the same "
-                              "divisor: ceil_mode=False and padding=0 or count_include_pad=True")
-        kernel = nn.modules.utils._pair(m.kernel_size)
-        divisor = m.divisor_override or kernel[0] * kernel[1]
+        if s.ceil_mode or (s.padding != (0, 0) and not s.count_include_pad):
+            raise unsupported(step.name, step.module, "OBD's recursion needs every average-pooling window to "
+                              "have the same divisor: ceil_mode=False and padding=0 or count_include_pad=True")
+        divisor = s.divisor_override or s.kernel_size[0] * s.kernel_size[1]
         return adjoint(step, h, in_shape) / divisor
-    return h.reshape(h.shape[0], *in_shape)
+    return adjoint(step, h, in_shape)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -438,7 +438,8 @@ def _vector_chunks(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, t
         for start in range(0, N, chunk):
             x, y = inputs[start:start + chunk], targets[start:start + chunk]
             trace = record(steps, x, second=False) if steps is not None else None
-            loss = LossTerms.of(loss_fn, trace.output if trace else forward(theta, x), y)
+            loss = LossTerms.of(loss_fn, trace.output if trace else forward(theta, x), y,
+                                trace.log_softmax if trace else False)
             cols = loss.columns if hessian == "ggn" else loss.grad.unsqueeze(1) / math.sqrt(loss.scale)
             if loss_fn.reduction == "mean":  # the chunk's 1/n_chunk becomes the data set's 1/N
                 cols = cols * math.sqrt(x.shape[0] / N)
