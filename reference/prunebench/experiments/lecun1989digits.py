@@ -57,6 +57,8 @@ from typing import Any
 import torch
 
 from .. import methods, prune, report, tasks
+from ..curvature import hessian_diag
+from ..curvature.sharing import connection_sums
 from ..evaluate import evaluate
 from ..methods.base import Selection, candidate_mask, model_mask
 from ..models import effective_params
@@ -142,8 +144,10 @@ def deletion_counts(total: int, step: float, max_fraction: float) -> list[int]:
     return [math.floor(k * s * total) for k in range(1, math.floor(end / s) + 1)]
 
 
-def _point(ev: dict, saliency_sum: float, loss_before: float) -> dict[str, Any]:
-    return {"deleted": ev["total_parameters"] - ev["remaining_parameters"],
+def _point(ev: dict, saliency_sum: float, loss_before: float, absent: int = 0) -> dict[str, Any]:
+    """One point of a deletion curve; ``absent``: entries the dense net already lacks (a fixed connection
+    table), which are no deletions."""
+    return {"deleted": ev["total_parameters"] - ev["remaining_parameters"] - absent,
             "remaining": ev["remaining_parameters"], "loss": ev["loss"], "test_loss": ev["test_loss"],
             "train_accuracy": ev["train_accuracy"], "test_accuracy": ev["test_accuracy"],
             "saliency_sum": float(saliency_sum), "loss_before": float(loss_before)}
@@ -165,12 +169,13 @@ def deletion_curve(model, task: tasks.Task, data: tasks.TaskData, method: method
     x, t = data.x_train, data.t_train
     net = copy.deepcopy(model)
     ev = evaluate(net, task, data)
-    points = [_point(ev, 0.0, ev["loss"])]
+    absent = ev["total_parameters"] - ev["remaining_parameters"]
+    points = [_point(ev, 0.0, ev["loss"], absent)]
     for count in counts:
         before = points[-1]["loss"]
         result = prune.step(net, method, loss_fn, x, t, count=max(count - points[-1]["deleted"], 0))
         ev = evaluate(net, task, data)
-        point = _point(ev, result.predicted_change, before)
+        point = _point(ev, result.predicted_change, before, absent)
         if retrain is not None:
             fitted = fit(net, loss_fn, x, t, retrain, seed=seed)
             after = evaluate(net, task, data)
@@ -208,7 +213,8 @@ def rank_once_curve(model, task: tasks.Task, data: tasks.TaskData, method: metho
     first_order = [-float(grads[d.name].reshape(-1)[d.index] * weights[d.name].reshape(-1)[d.index])
                    for d in order.deletions]
     ev = evaluate(model, task, data)
-    points = [{**_point(ev, 0.0, ev["loss"]), "gradient_term": 0.0}]
+    absent = ev["total_parameters"] - ev["remaining_parameters"]
+    points = [{**_point(ev, 0.0, ev["loss"], absent), "gradient_term": 0.0}]
     done = 0
     for count in counts:
         count = min(count, len(order.deletions))
@@ -216,7 +222,7 @@ def rank_once_curve(model, task: tasks.Task, data: tasks.TaskData, method: metho
         prune.apply_selection(net, Selection(order.deletions[:count]), names)
         ev = evaluate(net, task, data)
         chunk = order.deletions[done:count]
-        points.append({**_point(ev, sum(d.saliency for d in chunk), points[-1]["loss"]),
+        points.append({**_point(ev, sum(d.saliency for d in chunk), points[-1]["loss"], absent),
                        "gradient_term": math.fsum(first_order[:count])})
         done = count
     return points
@@ -303,13 +309,13 @@ class ObdDigits(Experiment):
     task = "digits"
     default_seeds = 10
     quick_seeds = 2
-    full = {"max_fraction": 0.9, "retrain_max_fraction": 0.6, "sensitivity_seeds": 5,
+    full = {"max_fraction": 0.9, "retrain_max_fraction": 0.6, "sensitivity_seeds": 5, "diagonal_samples": None,
             "dense_rules": {"tol": {"epochs": 20000, "grad_rms_tol": 1e-4},
                             "tight": {"epochs": 20000, "grad_rms_tol": 3e-5},
                             "budget": {"epochs": 600}},
             "retrain_rules": {"tol": {"epochs": 1000, "grad_rms_tol": 1e-4}, "budget": {"epochs": 20}},
             "variants": list(VARIANTS)}
-    quick = {"max_fraction": 0.9, "retrain_max_fraction": 0.6, "sensitivity_seeds": 2,
+    quick = {"max_fraction": 0.9, "retrain_max_fraction": 0.6, "sensitivity_seeds": 1, "diagonal_samples": 200,
              "dense_rules": {"tol": {"epochs": 400, "grad_rms_tol": 1e-3}},
              "retrain_rules": {"tol": {"epochs": 100, "grad_rms_tol": 1e-3}},
              "variants": ["headline"], "step": 0.1}
@@ -379,6 +385,9 @@ class ObdDigits(Experiment):
             for by_seed in by_role.values():
                 for unit in by_seed.values():
                     seen.setdefault(unit["id"], unit)
+        for s in config["seeds"][: config["sensitivity_seeds"]]:
+            seen[f"diagonals.dense=tol.seed={s}"] = {"id": f"diagonals.dense=tol.seed={s}", "dense": "tol",
+                                                     "method": "diagonals", "seed": s}
         return sorted(seen.values(), key=lambda u: (u["dense"] != "tol", "retrain" in u, u["id"]))
 
     def _task(self, config: dict[str, Any], dense: str) -> tasks.Task:
@@ -392,6 +401,10 @@ class ObdDigits(Experiment):
     def _run_unit(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
         task, seed = self._task(config, unit["dense"]), unit["seed"]
         model, data, info = task.trained(seed, config["root"], device=config["device"])
+        if unit["method"] == "diagonals":
+            return {"method": "diagonals", "seed": seed, "dense": unit["dense"],
+                    "layers": diagonal_distances(model, task.loss_fn(), data.x_train[: config["diagonal_samples"]],
+                                                 data.t_train[: config["diagonal_samples"]])}
         method = (methods.get("obd", curvature=unit["method"]) if unit["method"] in CURVATURES
                   else methods.get("random", seed=seed) if unit["method"] == "random"
                   else methods.get("magnitude", scope="global"))
@@ -417,14 +430,16 @@ class ObdDigits(Experiment):
 
     def summarize(self, config: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         plan = _plan(config)
+        diagonals = [r for r in results.values() if r["method"] == "diagonals"]
+        results = {k: r for k, r in results.items() if r["method"] != "diagonals"}
         runs = {v: {role: {s: results[u["id"]] for s, u in by_seed.items()} for role, by_seed in by_role.items()}
                 for v, by_role in plan.items()}
         first = next(iter(results.values()))
         total = first["total_parameters"]
-        headline = runs["headline"]
-        claims = _claims(headline, total, DB_TOLERANCE)
+        claims = _claims(runs["headline"], total, DB_TOLERANCE)
         curves, figures = _curves(runs, config, total)
-        tables = [_trained_table(results), _sensitivity_table(runs, config, total), _objective_table(runs, total)]
+        tables = [_trained_table(results), _sensitivity_table(runs, config, total), _objective_table(runs, total),
+                  _diagonal_table(diagonals, config)]
         return {"title": self.title, "paper": self.paper, "claims": claims, "tables": tables,
                 "curves": curves, "figures": figures, "deviations": self.deviations(config, first),
                 "per_seed": _per_seed(results)}
@@ -476,13 +491,14 @@ class ObdUsps(ObdDigits):
     title = "Optimal Brain Damage (1989): deleting parameters of the 1990 zip-code net on USPS digits"
     task = "usps-lenet1990"
     needs_data = "usps"
-    full = {**ObdDigits.full, "sensitivity_seeds": 3,
+    full = {**ObdDigits.full, "sensitivity_seeds": 3, "diagonal_samples": 300,
             "dense_rules": {"tol": {"finish_lbfgs": 3000, "grad_rms_tol": 1e-4},
                             "tight": {"finish_lbfgs": 3000, "grad_rms_tol": 3e-5},
                             "budget": {"finish_lbfgs": 100}},
             "retrain_rules": {"tol": {"epochs": 500, "grad_rms_tol": 1e-4}, "budget": {"epochs": 10}}}
-    quick = {**ObdDigits.quick, "dense_rules": {"tol": {"epochs": 2, "finish_lbfgs": 60, "grad_rms_tol": 1e-3}},
-             "retrain_rules": {"tol": {"epochs": 20, "grad_rms_tol": 1e-3}}, "max_fraction": 0.6}
+    quick = {**ObdDigits.quick, "diagonal_samples": 20, "max_fraction": 0.6,
+             "dense_rules": {"tol": {"epochs": 2, "finish_lbfgs": 60, "grad_rms_tol": 1e-3}},
+             "retrain_rules": {"tol": {"epochs": 20, "grad_rms_tol": 1e-3}}}
     """A pass over the USPS training set costs about 40 times one over the digits set; the dense nets start
     with the task's Adam epochs, then L-BFGS to the tolerance."""
     data_note = ("Data: USPS 16x16 handwritten digits (7,291 train / 2,007 test), the closest public proxy "
@@ -492,6 +508,70 @@ class ObdUsps(ObdDigits):
         return (f"Architecture: {unit['arch']} with {unit['total_parameters']} free parameters, the 1990 "
                 "zip-code net as rebuilt from its paper (prunebench.models, lenet1990: every inferred detail in "
                 "its docstring).")
+
+
+DIAGONALS = ("lecun-lm", "lecun", "ggn")
+"""The approximate diagonals compared with the exact one, besides the sharing rule alone."""
+
+
+def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rank correlation of two 1-D tensors (ties ranked by position)."""
+    ra = torch.argsort(torch.argsort(a)).to(torch.float64)
+    rb = torch.argsort(torch.argsort(b)).to(torch.float64)
+    return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
+
+
+def diagonal_distances(model, loss_fn, inputs: torch.Tensor, targets: torch.Tensor) -> list[dict[str, Any]]:
+    """For every parameter tensor: how far OBD's diagonals are from the exact Hessian diagonal on these samples.
+
+    ``sharing`` is the paper's connection sum with exact per-connection terms
+    (:func:`prunebench.curvature.sharing.connection_sums`): the weight-sharing rule alone; ``lecun-lm``,
+    ``lecun`` and ``ggn`` are the full diagonals of :func:`prunebench.curvature.hessian_diag`. Per kind:
+    ``l1`` = sum |h - h_exact| / sum |h_exact| over the present entries, and ``spearman`` the rank correlation
+    of the saliencies h u^2 / 2 with the exact ones (what decides OBD's order)."""
+    exact = hessian_diag(model, loss_fn, inputs, targets, method="exact")
+    kinds = {k: hessian_diag(model, loss_fn, inputs, targets, method=k) for k in DIAGONALS}
+    kinds["sharing"] = {k: paper for k, (paper, _) in connection_sums(model, loss_fn, inputs, targets).items()}
+    present = model_mask(model)
+    weights = effective_params(model)
+    rows = []
+    for name, e in exact.items():
+        keep = present[name].reshape(-1)
+        e = e.detach().reshape(-1)[keep].to(torch.float64)
+        u2 = (weights[name].detach().reshape(-1)[keep] ** 2).to(torch.float64)
+        row = {"parameter": name, "entries": int(keep.sum())}
+        for kind, diag in kinds.items():
+            h = diag[name].detach().reshape(-1)[keep].to(torch.float64)
+            row[kind] = {"l1": float((h - e).abs().sum() / e.abs().sum()),
+                         "spearman": _spearman(h * u2, e * u2) if e.numel() > 1 else 1.0}
+        rows.append(row)
+    return rows
+
+
+def _diagonal_table(results: list[dict], config) -> dict:
+    kinds = ("sharing", *DIAGONALS)
+    rows = []
+    for i, first in enumerate(results[0]["layers"] if results else []):
+        row = [first["parameter"], first["entries"]]
+        for kind in kinds:
+            l1 = [r["layers"][i][kind]["l1"] for r in results]
+            rho = [r["layers"][i][kind]["spearman"] for r in results]
+            row += [f"{statistics.median(l1):.3g}", f"{statistics.median(rho):.3f}"]
+        rows.append(row)
+    samples = config["diagonal_samples"]
+    return {"id": "obd-diagonals",
+            "title": "How far OBD's diagonals are from the exact Hessian diagonal, per layer (dense nets)",
+            "columns": ["parameter", "free parameters", *(f"{k} {m}" for k in kinds for m in ("L1", "rank"))],
+            "rows": rows,
+            "notes": ["sharing: the paper's rule for a shared weight (the sum over its connections of "
+                      "d2E/dw_ij^2, the cross terms between those connections dropped), with the exact "
+                      "per-connection terms, so that it isolates that rule; lecun-lm, lecun, ggn: the whole "
+                      "diagonal (the recursion also drops the cross terms between units).",
+                      "L1: sum |h - h_exact| / sum |h_exact| over the tensor; rank: Spearman correlation of the "
+                      "saliencies h u^2 / 2 with the exact ones. Median over the headline dense nets of the first "
+                      f"{config['sensitivity_seeds']} seeds, on "
+                      f"{'all training samples' if samples is None else f'the first {samples} training samples'}."
+                      " Linear layers share no weights: their sharing columns are 0 and 1."]}
 
 
 def _recipe_text(recipe: TrainConfig) -> str:
