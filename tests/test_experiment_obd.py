@@ -61,7 +61,8 @@ def test_the_report_accepts_the_record(quick_run):
 def test_rerun_skips_every_unit(quick_run, monkeypatch):
     out = quick_run[0]
     units = sorted(p.name for p in (out / "units").iterdir())
-    assert len(units) == 2 * 4  # seeds x (OBD, magnitude, random without retraining + OBD with retraining)
+    # seeds x (OBD, magnitude, random without retraining + OBD with retraining), and one diagonals unit
+    assert len(units) == 2 * 4 + 1
 
     def fail(self, config, unit):
         raise AssertionError(f"unit {unit['id']} was recomputed")
@@ -172,20 +173,24 @@ def test_options_are_validated(options, message):
         obd.ObdDigits().config(_options(**options), [0])
 
 
-def test_variants_share_units_and_run_changed_retraining_on_fewer_seeds():
-    config = obd.ObdDigits().config(_options(quick=False, variants="recompute,step-5%", sensitivity_seeds=1),
-                                    [0, 1])
+def test_variants_share_units_and_run_changed_series_on_fewer_seeds():
+    config = obd.ObdDigits().config(_options(quick=False, variants="recompute,step-5%,step-1%,dense-tight",
+                                             sensitivity_seeds=1), [0, 1])
     ids = [u["id"] for u in obd.ObdDigits().units(config)]
     assert len(ids) == len(set(ids))
-    headline = {f"{m}.step=0.02.dense=tol.seed={s}" for s in (0, 1)
-                for m in ("obd-lecun-lm.once", "magnitude.once", "random.once", "obd-lecun-lm.retrain=tol")}
+    fig1 = ("obd-lecun-lm.once", "magnitude.once", "random.once")
+    headline = {f"{m}.step=0.02.dense=tol.seed={s}" for s in (0, 1) for m in (*fig1, "obd-lecun-lm.retrain=tol")}
     recompute = {f"obd-lecun-lm.recompute.step=0.02.dense=tol.seed={s}" for s in (0, 1)}
-    coarse = {f"{m}.step=0.05.dense=tol.seed={s}" for s in (0, 1)
-              for m in ("obd-lecun-lm.once", "magnitude.once", "random.once")}
-    # The recompute protocol's retraining is the headline's (all seeds); step-5% retrains on 1 seed.
-    assert set(ids) == headline | recompute | coarse | {"obd-lecun-lm.retrain=tol.step=0.05.dense=tol.seed=0"}
+    coarse = {f"{m}.step={step}.dense=tol.seed={s}" for s in (0, 1) for m in fig1 for step in ("0.05", "0.01")}
+    tight = {f"{m}.step=0.02.dense=tight.seed=0" for m in fig1}
+    # The recompute protocol's retraining is the headline's (all seeds); step-5% retrains on 1 seed, step-1%
+    # (not in sensitivity_retrain) not at all; dense-tight trains other nets: 1 seed.
+    assert set(ids) == (headline | recompute | coarse | tight | {"diagonals.dense=tol.seed=0",
+                                                                 "obd-lecun-lm.retrain=tol.step=0.05.dense=tol.seed=0"})
+    assert set(ids[: len(headline)]) == headline  # the headline first
     plan = obd._plan(config)
     assert plan["recompute"]["retrained"] == plan["headline"]["retrained"]
+    assert "retrained" not in plan["step-1%"]
 
 
 def test_usps_runs_the_1990_net_with_the_same_protocol():
