@@ -239,3 +239,17 @@ def test_claims_leave_out_runs_that_missed_their_stopping_rule():
     assert "1 of 3 seeds left out" in claims["prediction-agrees-30pct"]["tolerance_note"]
     assert len(claims["retrained-training-60pct"]["values"]) == 2
     assert len(claims["obd-below-magnitude"]["values"]) == 2
+
+
+def test_curves_start_from_a_net_with_a_fixed_connection_table():
+    """Entries absent from the dense net (a connection table, as in the 1990 net) are no deletions, and a
+    net whose pruned weight carries an autograd graph can still be copied."""
+    model, task, data = _orthogonal_problem()
+    table = torch.ones(2, 4, dtype=torch.float64)
+    table[1, 3] = 0
+    torch.nn.utils.prune.custom_from_mask(model[0], "weight", table)
+    model(data.x_train).sum().backward()  # leaves model[0].weight with a graph, as a checkpoint load does
+    for points in (obd.rank_once_curve(model, task, data, methods.get("magnitude"), [2, 4]),
+                   obd.deletion_curve(model, task, data, methods.get("magnitude"), [2, 4])):
+        assert [p["deleted"] for p in points] == [0, 2, 4]
+        assert [p["remaining"] for p in points] == [7, 5, 3]
