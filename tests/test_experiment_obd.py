@@ -253,3 +253,14 @@ def test_curves_start_from_a_net_with_a_fixed_connection_table():
                    obd.deletion_curve(model, task, data, methods.get("magnitude"), [2, 4])):
         assert [p["deleted"] for p in points] == [0, 2, 4]
         assert [p["remaining"] for p in points] == [7, 5, 3]
+
+
+def test_a_run_of_fewer_protocols_reuses_the_saved_units():
+    experiment = obd.ObdDigits()
+    big = experiment.config(_options(quick=False), list(range(10)))
+    small = experiment.config(_options(quick=False, variants="recompute", sensitivity_seeds=1), [0, 1])
+    unit = next(u for u in experiment.units(small) if u["id"].startswith("obd-lecun-lm.recompute"))
+    assert unit in experiment.units(big)
+    assert experiment.unit_inputs(big, unit) == experiment.unit_inputs(small, unit)
+    changed = experiment.config(_options(quick=False, dense_tol=1e-6), [0, 1])
+    assert experiment.unit_inputs(changed, unit) != experiment.unit_inputs(small, unit)

@@ -415,6 +415,12 @@ class ObdDigits(Experiment):
 
         return sorted(seen.values(), key=priority)
 
+    def unit_inputs(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
+        """A unit depends on the protocol it names and the shared settings, not on which other protocols or
+        seeds the run holds: a run of fewer protocols reuses the saved units."""
+        chooses = ("seeds", "variants", "sensitivity_seeds", "sensitivity_retrain")
+        return {"config": {k: v for k, v in config.items() if k not in chooses}, "unit": unit}
+
     def _task(self, config: dict[str, Any], dense: str) -> tasks.Task:
         task = tasks.get(config["task"])
         return dataclasses.replace(task, recipe=dataclasses.replace(task.recipe, **config["dense_rules"][dense]))
