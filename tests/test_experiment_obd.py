@@ -61,7 +61,8 @@ def test_the_report_accepts_the_record(quick_run):
 def test_rerun_skips_every_unit(quick_run, monkeypatch):
     out = quick_run[0]
     units = sorted(p.name for p in (out / "units").iterdir())
-    assert len(units) == 2 * 4  # seeds x (3 methods without retraining + OBD with retraining)
+    # seeds x (OBD, magnitude, random without retraining + OBD with retraining), and one diagonals unit
+    assert len(units) == 2 * 4 + 1
 
     def fail(self, config, unit):
         raise AssertionError(f"unit {unit['id']} was recomputed")
@@ -153,36 +154,113 @@ def test_retraining_keeps_deleted_parameters_at_zero():
 
 
 def _options(**kw):
-    defaults = {"quick": True, "step": None, "retrain_iterations": None, "methods": None,
-                "retrain_methods": None, "device": "cpu", "root": None}
+    defaults = {"quick": True, "step": None, "dense_tol": None, "retrain_tol": None, "variants": None,
+                "sensitivity_seeds": None, "device": "cpu", "root": None}
     return argparse.Namespace(**{**defaults, **kw})
 
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"step": 2.0}, r"--step must be a number in \(0, 1\); got 2.0"),
-    ({"retrain_iterations": -1}, "--retrain-iterations must be a non-negative integer; got -1"),
-    ({"methods": "magnitude,random"}, "--methods must include obd-lecun-lm"),
-    ({"methods": "obd-lecun-lm,snip"}, "--methods must be a comma-separated list of distinct methods among"),
-    ({"retrain_methods": "obs,obs"}, "--retrain-methods must be a comma-separated list of distinct"),
+    ({"dense_tol": -1.0}, "--dense-tol must be a positive number, e.g. 1e-5; got -1.0"),
+    ({"retrain_tol": 0}, "--retrain-tol must be a positive number, e.g. 1e-5; got 0"),
+    ({"variants": "headline,snip"}, "--variants must be a comma-separated list of distinct protocols among"),
+    ({"variants": "step-1%,step-1%"}, "--variants must be a comma-separated list of distinct protocols"),
+    ({"variants": "dense-tight"}, r"--variants asks for stopping rules this run does not define: \['tight'\]"),
+    ({"sensitivity_seeds": 0}, "--sensitivity-seeds must be a positive integer; got 0"),
 ])
 def test_options_are_validated(options, message):
     with pytest.raises(ValueError, match=message):
         obd.ObdDigits().config(_options(**options), [0])
 
 
-def test_options_choose_the_units():
-    config = obd.ObdDigits().config(_options(methods="obd-lecun-lm,obs", retrain_methods=""), [0, 1])
-    assert [u["id"] for u in obd.ObdDigits().units(config)] == [
-        "obd-lecun-lm.noretrain.seed=0", "obd-lecun-lm.noretrain.seed=1", "obs.noretrain.seed=0",
-        "obs.noretrain.seed=1"]
-    assert config["specs"]["obs"] == {"method": "obs", "params": dict(obd.METHODS["obs"][1])}
+def test_variants_share_units_and_run_changed_series_on_fewer_seeds():
+    config = obd.ObdDigits().config(_options(quick=False, variants="recompute,step-5%,step-1%,dense-tight",
+                                             sensitivity_seeds=1), [0, 1])
+    ids = [u["id"] for u in obd.ObdDigits().units(config)]
+    assert len(ids) == len(set(ids))
+    fig1 = ("obd-lecun-lm.once", "magnitude.once", "random.once")
+    headline = {f"{m}.step=0.02.dense=tol.seed={s}" for s in (0, 1) for m in (*fig1, "obd-lecun-lm.retrain=tol")}
+    recompute = {f"obd-lecun-lm.recompute.step=0.02.dense=tol.seed={s}" for s in (0, 1)}
+    coarse = {f"{m}.step={step}.dense=tol.seed={s}" for s in (0, 1) for m in fig1 for step in ("0.05", "0.01")}
+    tight = {f"{m}.step=0.02.dense=tight.seed=0" for m in fig1}
+    # The recompute protocol's retraining is the headline's (all seeds); step-5% retrains on 1 seed, step-1%
+    # (not in sensitivity_retrain) not at all; dense-tight trains other nets: 1 seed.
+    assert set(ids) == (headline | recompute | coarse | tight | {"diagonals.dense=tol.seed=0",
+                                                                 "obd-lecun-lm.retrain=tol.step=0.05.dense=tol.seed=0"})
+    assert set(ids[: len(headline)]) == headline  # the headline first
+    plan = obd._plan(config)
+    assert plan["recompute"]["retrained"] == plan["headline"]["retrained"]
+    assert "retrained" not in plan["step-1%"]
 
 
-def test_usps_protocol_is_the_digits_one_at_usps_cost():
+def test_usps_runs_the_1990_net_with_the_same_protocol():
     usps = obd.ObdUsps()
-    assert usps.needs_data == "usps" and usps.task == "usps"
+    assert usps.needs_data == "usps" and usps.task == "usps-lenet1990"
+    assert tasks.get(usps.task).model == "lenet1990"
     config = usps.config(_options(quick=False), [0])
-    assert config["task"] == "usps" and config["step"] == 0.1
-    assert config["retrain_methods"] == ["obd-lecun-lm"]
-    assert {"obd-lecun-lm", "magnitude", "random"} <= set(config["methods"])
-    assert any("USPS" in d for d in usps.deviations(config, {"arch": "LeNet", "total_parameters": 3246}))
+    assert config["headline"] == obd.HEADLINE and config["variants"] == list(obd.VARIANTS)
+    assert config["dense_rules"]["tol"]["grad_rms_tol"] == 1e-4
+    assert any("USPS" in d for d in usps.deviations(config, {"arch": "LeNet", "total_parameters": 2578}))
+
+
+def test_rank_once_curve_predicts_exactly_on_a_quadratic_with_the_gradient_term():
+    """Away from the minimum E is still exactly quadratic with Hessian (2/C) I, so deleting a set D costs
+    exactly sum_D (h u_k^2 / 2 - g_k u_k): the saliencies of the dense net plus the recorded gradient term."""
+    model, task, data = _orthogonal_problem()
+    with torch.no_grad():
+        model[0].weight.add_(0.3)
+    points = obd.rank_once_curve(model, task, data, methods.get("obd", curvature="exact"), [2, 5, 8])
+    assert [p["deleted"] for p in points] == [0, 2, 5, 8]
+    predicted = obd.predicted_objective(points[0]["loss"], [p["saliency_sum"] for p in points[1:]])
+    actual = [p["loss"] - p["gradient_term"] for p in points[1:]]
+    assert_close(predicted, actual, rtol=1e-12, atol=0.0, name="E0 + saliencies + gradient term")
+    assert abs(points[1]["gradient_term"]) > 1e-3, "the net is away from its minimum: the term must show"
+    # Ranked once: the order is the dense net's ascending saliency, so each round's sum grows.
+    sums = [p["saliency_sum"] / (b["deleted"] - a["deleted"]) for a, b, p in
+            zip(points[:-1], points[1:], points[1:], strict=True)]
+    assert sums == sorted(sums)
+    assert model[0].weight.abs().min() > 0, "rank_once_curve must work on copies"
+
+
+def test_claims_leave_out_runs_that_missed_their_stopping_rule():
+    def run(seed, converged, stops=("tolerance",)):
+        points = [{"deleted": d, "loss": 0.1 + d / 100, "test_loss": 0.1 + d / 50, "saliency_sum": 0.01}
+                  for d in range(0, 11)]
+        for p, stop in zip(points[1:], stops * 10, strict=False):
+            p["retrain_stop"] = stop
+        return {"trained": {"converged": converged}, "points": points, "seed": seed}
+
+    series = {"obd": {0: run(0, True), 1: run(1, False), 2: run(2, True)},
+              "magnitude": {s: run(s, True) for s in range(3)},
+              "random": {s: run(s, True) for s in range(3)},
+              "retrained": {0: run(0, True), 1: run(1, True), 2: run(2, True, ("tolerance", "cap"))}}
+    claims = {c["id"]: c for c in obd._claims(series, 10, obd.DB_TOLERANCE)}
+    assert len(claims["prediction-agrees-30pct"]["values"]) == 2
+    assert "1 of 3 seeds left out" in claims["prediction-agrees-30pct"]["tolerance_note"]
+    assert len(claims["retrained-training-60pct"]["values"]) == 2
+    assert len(claims["obd-below-magnitude"]["values"]) == 2
+
+
+def test_curves_start_from_a_net_with_a_fixed_connection_table():
+    """Entries absent from the dense net (a connection table, as in the 1990 net) are no deletions, and a
+    net whose pruned weight carries an autograd graph can still be copied."""
+    model, task, data = _orthogonal_problem()
+    table = torch.ones(2, 4, dtype=torch.float64)
+    table[1, 3] = 0
+    torch.nn.utils.prune.custom_from_mask(model[0], "weight", table)
+    model(data.x_train).sum().backward()  # leaves model[0].weight with a graph, as a checkpoint load does
+    for points in (obd.rank_once_curve(model, task, data, methods.get("magnitude"), [2, 4]),
+                   obd.deletion_curve(model, task, data, methods.get("magnitude"), [2, 4])):
+        assert [p["deleted"] for p in points] == [0, 2, 4]
+        assert [p["remaining"] for p in points] == [7, 5, 3]
+
+
+def test_a_run_of_fewer_protocols_reuses_the_saved_units():
+    experiment = obd.ObdDigits()
+    big = experiment.config(_options(quick=False), list(range(10)))
+    small = experiment.config(_options(quick=False, variants="recompute", sensitivity_seeds=1), [0, 1])
+    unit = next(u for u in experiment.units(small) if u["id"].startswith("obd-lecun-lm.recompute"))
+    assert unit in experiment.units(big)
+    assert experiment.unit_inputs(big, unit) == experiment.unit_inputs(small, unit)
+    changed = experiment.config(_options(quick=False, dense_tol=1e-6), [0, 1])
+    assert experiment.unit_inputs(changed, unit) != experiment.unit_inputs(small, unit)

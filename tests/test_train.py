@@ -59,6 +59,7 @@ def test_monk1_trains_to_full_training_accuracy_at_a_minimum(data_root):
     ({"lr": 0.0}, "lr must be a positive float; got 0.0"),
     ({"weight_decay": -1e-3}, "weight_decay must be a float >= 0; got -0.001"),
     ({"batch_size": 0}, "batch_size must be None"),
+    ({"grad_rms_tol": 0.0}, "grad_rms_tol must be None or a positive float, e.g. 1e-5; got 0.0"),
 ])
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -98,3 +99,39 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
         train.load_checkpoint(bad)
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         train.load_checkpoint(tmp_path / "missing.pt")
+
+
+def _tanh_problem():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 17, generator=g, dtype=torch.float64)
+    y = torch.tanh(x[:, :1] - x[:, 1:2])
+    return models.build("monk-17-3-1", seed=0, dtype=torch.float64), x, y
+
+
+def test_gradient_tolerance_stops_training_once_met():
+    net, x, y = _tanh_problem()
+    report = train.fit(net, torch.nn.MSELoss(), x, y, TrainConfig(epochs=5000, grad_rms_tol=1e-4))
+    assert report.stop == "tolerance" and report.converged is True
+    assert report.grad_rms <= 1e-4
+    assert report.grad_rms == pytest.approx(report.objective_grad_norm / 58**0.5, rel=1e-12)
+    # It stops at the first check that meets the rule (every 10 iterations): far short of the cap, and a
+    # tighter rule needs more iterations from the same start.
+    tight, x, y = _tanh_problem()
+    tighter = train.fit(tight, torch.nn.MSELoss(), x, y, TrainConfig(epochs=5000, grad_rms_tol=1e-7))
+    assert report.iterations < tighter.iterations and tighter.grad_rms <= 1e-7
+
+
+def test_gradient_tolerance_reports_a_cap_that_came_first():
+    net, x, y = _tanh_problem()
+    report = train.fit(net, torch.nn.MSELoss(), x, y, TrainConfig(epochs=5, grad_rms_tol=1e-12))
+    assert (report.stop, report.converged, report.iterations) == ("cap", False, 5)
+    budget = train.fit(net, torch.nn.MSELoss(), x, y, TrainConfig(epochs=5))
+    assert (budget.stop, budget.converged) == ("budget", None)
+
+
+def test_gradient_tolerance_counts_only_the_parameters_left_after_pruning():
+    net, x, y = _tanh_problem()
+    prune.custom_from_mask(net[0], "weight", (torch.arange(51).reshape(3, 17) % 3 != 0).to(torch.float64))
+    assert train.free_count(net) == 58 - 17
+    report = train.fit(net, torch.nn.MSELoss(), x, y, TrainConfig(epochs=3, grad_rms_tol=1e-12))
+    assert report.grad_rms == pytest.approx(report.objective_grad_norm / 41**0.5, rel=1e-12)

@@ -6,6 +6,11 @@ full-batch L-BFGS with a strong-Wolfe line search, which reaches a gradient norm
 first-order methods; large ones with minibatch Adam, optionally finished by L-BFGS. Every fit reports its final
 gradient norm so the assumption can be checked.
 
+A stopping rule instead of a budget: with ``grad_rms_tol`` set, L-BFGS stops as soon as the RMS gradient of the
+objective over the free parameters, ``||dE/dw|| / sqrt(P)`` (deleted entries of a pruned net left out of P),
+is at most that value; its iteration count is then only a cap, and a fit that reaches the cap first reports
+``converged=False`` (``stop="cap"``), one whose line search can make no more progress ``stop="stalled"``.
+
 Weight decay is the penalty (lambda/2)||w||^2 added to the objective (Hassibi & Stork's "BPWD").
 """
 
@@ -24,7 +29,7 @@ from torch import nn
 
 from .models import Net, build
 
-__all__ = ["FitReport", "TrainConfig", "deterministic", "fit", "load_checkpoint", "save_checkpoint"]
+__all__ = ["FitReport", "TrainConfig", "deterministic", "fit", "free_count", "load_checkpoint", "save_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,8 @@ class TrainConfig:
     """How to train. ``epochs`` counts passes for adam/sgd and L-BFGS iterations for lbfgs.
 
     ``finish_lbfgs`` runs that many full-batch L-BFGS iterations after a first-order phase, to land on a
-    minimum. ``batch_size=None`` means full batch.
+    minimum. ``batch_size=None`` means full batch. ``grad_rms_tol``: stop L-BFGS once the RMS gradient per free
+    parameter is at most this (``epochs`` or ``finish_lbfgs`` is then the cap); None: run the iterations.
     """
 
     optimizer: str = "lbfgs"
@@ -46,6 +52,7 @@ class TrainConfig:
     batch_size: int | None = None
     finish_lbfgs: int = 0
     tolerance_grad: float = 1e-9
+    grad_rms_tol: float | None = None
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -60,12 +67,18 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be a float >= 0; got {self.weight_decay!r}")
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ValueError(f"batch_size must be None (full batch) or a positive integer; got {self.batch_size!r}")
+        if self.grad_rms_tol is not None and (isinstance(self.grad_rms_tol, bool) or not self.grad_rms_tol > 0):
+            raise ValueError(f"grad_rms_tol must be None or a positive float, e.g. 1e-5; got {self.grad_rms_tol!r}")
 
 
 @dataclass
 class FitReport:
     """What a fit reached. ``grad_norm`` is ||dE/dw|| of the data term alone; ``objective_grad_norm`` includes
-    the weight-decay penalty (the quantity the optimiser drives to zero)."""
+    the weight-decay penalty (the quantity the optimiser drives to zero); ``grad_rms`` is the latter over
+    sqrt(free parameters), what ``grad_rms_tol`` bounds. ``stop``: ``"tolerance"`` (the rule was met),
+    ``"cap"`` (the iterations ran out first), ``"stalled"`` (the line search made no progress) or
+    ``"budget"`` (no rule: the iterations were run); ``converged`` is ``stop == "tolerance"``, None without a
+    rule."""
 
     loss: float
     objective: float
@@ -74,6 +87,9 @@ class FitReport:
     iterations: int
     wall_time: float
     history: list[float] = field(default_factory=list)
+    grad_rms: float = math.nan
+    stop: str = "budget"
+    converged: bool | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,11 +123,31 @@ def _grad_norms(model, loss_fn, X, Y, weight_decay) -> tuple[float, float, float
     return float(loss.detach()), objective, norm_loss, norm_obj
 
 
-def _lbfgs(model, loss_fn, X, Y, iterations, weight_decay, tolerance_grad, history):
+def free_count(model: nn.Module) -> int:
+    """Free parameters that training can move: entries of a pruned tensor whose mask is 0 are left out."""
+    modules = dict(model.named_modules())
+    total = 0
+    for name, p in model.named_parameters():
+        prefix, _, leaf = name.rpartition(".")
+        mask = getattr(modules[prefix], leaf.removesuffix("_orig") + "_mask", None) if leaf.endswith("_orig") else None
+        total += p.numel() if mask is None else int((mask != 0).sum())
+    return total
+
+
+def _rms(params, free: int) -> float:
+    """RMS over the ``free`` parameters of the objective's gradient, read from ``p.grad``."""
+    return math.sqrt(sum(float((p.grad**2).sum()) for p in params)) / math.sqrt(max(free, 1))
+
+
+def _lbfgs(model, loss_fn, X, Y, iterations, weight_decay, tolerance_grad, history, rms_tol=None):
+    """Run L-BFGS for at most ``iterations``; returns (iterations done, stop reason)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    chunk = 20
+    free = free_count(model)
+    chunk = 10 if rms_tol is not None else 20
+    # torch's own test is max |g| <= tolerance_grad; max |g| <= rms_tol implies the RMS rule, so it may stop early.
+    inner_tol = tolerance_grad if rms_tol is None else max(tolerance_grad, rms_tol)
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=chunk, max_eval=10 * chunk, history_size=50,
-                            line_search_fn="strong_wolfe", tolerance_grad=tolerance_grad, tolerance_change=1e-16)
+                            line_search_fn="strong_wolfe", tolerance_grad=inner_tol, tolerance_change=1e-16)
 
     def closure():
         opt.zero_grad()
@@ -120,6 +156,10 @@ def _lbfgs(model, loss_fn, X, Y, iterations, weight_decay, tolerance_grad, histo
         return objective
 
     done = 0
+    if rms_tol is not None:
+        closure()
+        if _rms(params, free) <= rms_tol:
+            return 0, "tolerance"
     while done < iterations:
         opt.param_groups[0]["max_iter"] = min(chunk, iterations - done)
         before = opt.state[opt._params[0]].get("n_iter", 0)
@@ -130,10 +170,17 @@ def _lbfgs(model, loss_fn, X, Y, iterations, weight_decay, tolerance_grad, histo
                                      "check the inputs for NaN/inf")
         history.append(value)
         done += after - before
+        if rms_tol is not None:
+            closure()  # the gradient at the current weights (torch leaves the last line-search point's)
+            if _rms(params, free) <= rms_tol:
+                return done, "tolerance"
+            if after == before:
+                return done, "stalled"
+            continue
         grad_norm = max(float(p.grad.abs().max()) for p in params)
         if after == before or grad_norm <= tolerance_grad:  # converged, or the line search can make no progress
             break
-    return done
+    return done, ("cap" if rms_tol is not None else "budget")
 
 
 def _first_order(model, loss_fn, X, Y, config: TrainConfig, history):
@@ -175,18 +222,22 @@ def fit(model: Net, loss_fn: nn.Module, X: torch.Tensor, Y: torch.Tensor, config
                          f"{Y.shape[0]}")
     start = time.perf_counter()
     history: list[float] = []
+    stop = "budget"
     with deterministic(seed):
         if config.optimizer == "lbfgs":
-            iterations = _lbfgs(model, loss_fn, X, Y, config.epochs, config.weight_decay, config.tolerance_grad,
-                                history)
+            iterations, stop = _lbfgs(model, loss_fn, X, Y, config.epochs, config.weight_decay,
+                                      config.tolerance_grad, history, config.grad_rms_tol)
         else:
             iterations = _first_order(model, loss_fn, X, Y, config, history)
-            if config.finish_lbfgs:
-                iterations += _lbfgs(model, loss_fn, X, Y, config.finish_lbfgs, config.weight_decay,
-                                     config.tolerance_grad, history)
+            if config.finish_lbfgs or config.grad_rms_tol is not None:
+                done, stop = _lbfgs(model, loss_fn, X, Y, config.finish_lbfgs, config.weight_decay,
+                                    config.tolerance_grad, history, config.grad_rms_tol)
+                iterations += done
     loss, objective, g_loss, g_obj = _grad_norms(model, loss_fn, X, Y, config.weight_decay)
     report = FitReport(loss=loss, objective=objective, grad_norm=g_loss, objective_grad_norm=g_obj,
-                       iterations=iterations, wall_time=time.perf_counter() - start, history=history)
+                       iterations=iterations, wall_time=time.perf_counter() - start, history=history,
+                       grad_rms=g_obj / math.sqrt(max(free_count(model), 1)), stop=stop,
+                       converged=None if config.grad_rms_tol is None else stop == "tolerance")
     log.info("trained %s: loss %.3e, |grad| %.2e after %d iterations", model.arch, loss, g_obj, iterations)
     return report
 

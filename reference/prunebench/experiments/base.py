@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,6 +60,12 @@ class Experiment:
     def run_unit(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
         """Compute one unit; must be deterministic and return JSON-able data."""
         raise NotImplementedError
+
+    def unit_inputs(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
+        """What ``unit``'s result depends on, hashed into its provenance: by default the whole ``config`` and the
+        unit. An experiment may leave out keys that only choose which units run, so that a run asking for
+        fewer of them reuses the saved ones."""
+        return _unit_config(config, unit)
 
     def summarize(self, config: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """All unit results (keyed by unit id) -> the record's ``results``."""
@@ -136,7 +143,7 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
     prov = records.provenance(device=config.get("device", "cpu"), dtype=str(config.get("dtype", "float64")),
                               seeds=seeds, wall_time=unit_time, state=state)
     prov["session_wall_time_s"] = time.perf_counter() - start
-    prov["units"] = units_provenance(config, [done[i] for i in ids], state)
+    prov["units"] = units_provenance(config, [done[i] for i in ids], state, experiment.unit_inputs)
     record = records.make_record(experiment.name, config, summary, prov)
     return records.atomic_write_json(out / "record.json", record)
 
@@ -145,11 +152,12 @@ def _unit_config(config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]
     return {"config": config, "unit": unit}
 
 
-def units_provenance(config: dict[str, Any], payloads: list[dict[str, Any]],
-                     state: dict[str, Any]) -> list[dict[str, Any]]:
-    """The compact provenance of finished units (:func:`prunebench.records.summarize_units`) against ``state``."""
+def units_provenance(config: dict[str, Any], payloads: list[dict[str, Any]], state: dict[str, Any],
+                     inputs: Callable[[dict, dict], dict] = _unit_config) -> list[dict[str, Any]]:
+    """The compact provenance of finished units (:func:`prunebench.records.summarize_units`) against ``state``;
+    ``inputs(config, unit)``: what a unit depends on (:meth:`Experiment.unit_inputs`)."""
     return records.summarize_units([p.get("provenance") for p in payloads],
-                                   [records.unit_provenance(state, _unit_config(config, p["unit"])) for p in payloads])
+                                   [records.unit_provenance(state, inputs(config, p["unit"])) for p in payloads])
 
 
 def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[str, Any]], out: Path,
@@ -175,7 +183,7 @@ def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[s
         return out / "units" / f"{unit_id}.json"
 
     def provenance_of(unit: dict[str, Any]) -> dict[str, Any]:
-        return records.unit_provenance(state, _unit_config(config, unit))
+        return records.unit_provenance(state, experiment.unit_inputs(config, unit))
 
     done: dict[str, dict] = {}
     stale: list[str] = []
