@@ -173,6 +173,15 @@ def test_obs_nettalk_quick_run(tmp_path, data_root):
         pytest.skip("dataset folder 'nettalk' not found under the data root; set PRUNEBENCH_DATA")
     record, _ = _run(["--root", str(data_root)], tmp_path, "obs-nettalk")
     results = record["results"]
-    rows = {row[0]: row for row in results["tables"][0]["rows"]}
-    assert set(rows) == {"obs", "obd", "magnitude"} and rows["obs"][2] == 4626
-    assert {c["id"] for c in results["claims"]} >= {"nettalk-obs-fraction", "nettalk-obs-vs-obd"}
+    assert [t["id"] for t in results["tables"]] == ["nettalk-trained", "nettalk-pruning"]
+    rows = {row[0]: row for row in results["tables"][1]["rows"]}
+    assert set(rows) == {f"{m}{r}" for m in ("obs", "obd", "magnitude") for r in ("", "+retrain")}
+    assert rows["obs"][1] == 4626
+    assert {c["id"] for c in results["claims"]} >= {"nettalk-obs-weights", "nettalk-obs-vs-obd",
+                                                    "nettalk-obs-weights-retrained"}
+    for unit in results["per_seed"]:
+        dense = unit["dense"]
+        assert 0 < dense["test_phonemes"] < 100 and dense["iterations"] > 0
+        # The rule keeps a net within the tolerance of the dense training bit accuracy.
+        assert unit["accuracy_rule"][1] >= dense["train"] - 0.5
+        assert unit["retrained_rule"][1] >= dense["train"] - 0.5
