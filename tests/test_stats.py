@@ -8,8 +8,8 @@ import pytest
 from prunebench import records, report, stats
 
 PROVENANCE = {"command": "prunebench reproduce toy", "prunebench": "0.1.0", "git_commit": "abc", "python": "3",
-              "torch": "2", "numpy": "2", "device": "cpu", "device_name": "x86_64", "dtype": "float64", "seeds": list(range(10)),
-              "wall_time_s": 1.0, "created": "2026-01-01T00:00:00Z"}
+              "torch": "2", "numpy": "2", "device": "cpu", "device_name": "x86_64", "dtype": "float64",
+              "seeds": list(range(10)), "wall_time_s": 1.0, "created": "2026-01-01T00:00:00Z"}
 MONK1 = [21.0, 14.0, 16.0, 22.0, 25.0, 28.0, 19.0, 20.0, 26.0, 18.0]  # one seed reaches the paper's 14
 
 
