@@ -53,7 +53,7 @@ def test_unknown_verdict_rule_is_refused_with_the_choices():
 
 
 def _record(kind: str) -> dict:
-    claims = [{"id": "monk-1-weights", "statement": "OBS leaves 14 weights", "paper_value": 14, "unit": "weights",
+    claims = [{"id": "monks-1-weights", "statement": "OBS leaves 14 weights", "paper_value": 14, "unit": "weights",
                "values": MONK1, "rule": {"op": "<=", "threshold": 14}, "verdict_rule": kind}]
     body = {"title": "Toy", "paper": "hassibi1993obs", "claims": claims, "tables": [], "curves": [],
             "figures": []}
