@@ -225,3 +225,20 @@ def test_obs_nettalk_quick_run(tmp_path, data_root):
         # The rule keeps a net within the tolerance of the dense training bit accuracy.
         assert unit["accuracy_rule"][1] >= dense["train"] - 0.5
         assert unit["retrained_rule"][1] >= dense["train"] - 0.5
+
+
+def test_phoneme_accuracy_takes_the_code_at_the_smallest_angle():
+    from prunebench.data import PHONEME_CODES
+    from prunebench.experiments.hassibi1993nettalk import phoneme_accuracy
+
+    codes = torch.tensor([PHONEME_CODES[p] for p in ("a", "b", "k")], dtype=torch.float64)
+    targets = torch.cat([codes, torch.zeros(3, 5, dtype=torch.float64)], dim=1)  # 21 features + 5 stress units
+    # Scaled codes keep their angle (a sigmoid output of 0.9 on every active unit is still that phoneme).
+    assert phoneme_accuracy(0.9 * targets, targets) == 1.0
+    # Swapping two letters' outputs makes both wrong; the third stays right.
+    swapped = targets[[1, 0, 2]]
+    assert phoneme_accuracy(swapped, targets) == pytest.approx(1 / 3)
+    # The stress units do not count.
+    noisy = targets.clone()
+    noisy[:, 21:] = 1.0
+    assert phoneme_accuracy(noisy, targets) == 1.0
