@@ -8,7 +8,7 @@ import torch
 
 from prunebench import methods, models, records, tasks
 from prunebench.cli import main
-from prunebench.experiments.hassibi1993monks import PAPER, prune_in_sequence, prune_with_retraining
+from prunebench.experiments.hassibi1993monks import PAPER, describe, prune_in_sequence, prune_stepwise, variant_specs
 from prunebench.experiments.hassibi1993nettalk import follow_sequence
 from prunebench.experiments.hassibi1993xor import BIASES, WEIGHT_LABELS, delete_entry, wilson_interval
 from prunebench.train import TrainConfig
@@ -110,9 +110,49 @@ def test_obs_stop_rule_ends_where_the_method_says():
 def test_retraining_loop_stops_at_the_first_drop():
     task = tasks.get("xor")
     model, data, _ = task.trained(0)
-    out = prune_with_retraining(model, task, data, methods.get("magnitude"), TrainConfig(epochs=20), seed=0)
+    out = prune_stepwise(model, task, data, methods.get("magnitude"), retrain=TrainConfig(epochs=20), seed=0)
     assert out["stopped"] == "accuracy" and out["result"] == out["curve"][-2]
     assert all(pt[1] == 100.0 for pt in out["curve"][:-1]) and out["curve"][-1][1] < 100.0
+
+
+@pytest.mark.parametrize("ratio", [1e-12, 1e3])
+def test_paper_stop_rule_compares_the_smallest_saliency_with_the_current_error(ratio):
+    """A tiny ratio stops before the first deletion (every L_q > 0 exceeds it); a huge one never stops, so
+    without the accuracy condition the net is pruned to nothing."""
+    task = tasks.get("xor")
+    model, data, _ = task.trained(0)
+    method = methods.get("obs", alpha=1e-4)
+    out = prune_stepwise(model, task, data, method, stop_ratio=ratio, accuracy=False)
+    if ratio < 1:
+        assert out["stopped"] == "stop-rule" and out["result"][0] == 9 and len(out["curve"]) == 1
+    else:
+        assert out["stopped"] == "exhausted" and out["result"][0] == 0
+    # With the accuracy condition as well, whichever comes first: here the accuracy.
+    both = prune_stepwise(model, task, data, method, stop_ratio=ratio, accuracy=True)
+    assert both["result"][1] == 100.0 and (ratio < 1 or both["stopped"] == "accuracy")
+
+
+def test_recomputing_the_inverse_is_the_downdated_sequence_for_the_first_deletion():
+    """The first deletion does not depend on recomputing or downdating (the same inverse); later ones may."""
+    task = tasks.get("xor")
+    model, data, _ = task.trained(0)
+    method = methods.get("obs", alpha=1e-4)
+    recomputed = prune_stepwise(model, task, data, method, accuracy=False)
+    downdated = prune_in_sequence(model, task, data, method, "method")
+    assert recomputed["curve"][1] == pytest.approx(downdated["curve"][1], rel=1e-9)
+
+
+def test_variant_descriptions_name_every_documented_setting():
+    specs = variant_specs(1e-4, quick=False)
+    d = describe(specs["obs-paper"])
+    assert d == {"inverse": "eq. 17, alpha 0.0001", "update": "recomputed before every deletion",
+                 "stop": "L_q <= 0.1 x E of the current net, training accuracy kept", "retrain": "none",
+                 "bpwd": "as trained"}
+    assert describe(specs["obs-paper-exact"])["inverse"] == "exact Hessian + 0.0001 I"
+    assert describe(specs["obs-paper-E0"])["stop"] == "L_q <= 0.1 x E of the BPWD net"
+    assert describe(specs["obs-stop-rule"])["stop"] == "L_q <= 0.1 x E predicted from the saliencies"
+    assert describe(specs["obs-paper-short"])["bpwd"] == "lambda 0.0001, 300 L-BFGS iterations"
+    assert describe(specs["obs+retrain"])["retrain"] == "after every deletion"
 
 
 def test_follow_sequence_records_every_step_and_the_checkpoints():
@@ -173,6 +213,32 @@ def test_obs_nettalk_quick_run(tmp_path, data_root):
         pytest.skip("dataset folder 'nettalk' not found under the data root; set PRUNEBENCH_DATA")
     record, _ = _run(["--root", str(data_root)], tmp_path, "obs-nettalk")
     results = record["results"]
-    rows = {row[0]: row for row in results["tables"][0]["rows"]}
-    assert set(rows) == {"obs", "obd", "magnitude"} and rows["obs"][2] == 4626
-    assert {c["id"] for c in results["claims"]} >= {"nettalk-obs-fraction", "nettalk-obs-vs-obd"}
+    assert [t["id"] for t in results["tables"]] == ["nettalk-trained", "nettalk-pruning"]
+    rows = {row[0]: row for row in results["tables"][1]["rows"]}
+    assert set(rows) == {f"{m}{r}" for m in ("obs", "obd", "magnitude") for r in ("", "+retrain")}
+    assert rows["obs"][1] == 4626
+    assert {c["id"] for c in results["claims"]} >= {"nettalk-obs-weights", "nettalk-obs-vs-obd",
+                                                    "nettalk-obs-weights-retrained"}
+    for unit in results["per_seed"]:
+        dense = unit["dense"]
+        assert 0 < dense["test_phonemes"] < 100 and dense["iterations"] > 0
+        # The rule keeps a net within the tolerance of the dense training bit accuracy.
+        assert unit["accuracy_rule"][1] >= dense["train"] - 0.5
+        assert unit["retrained_rule"][1] >= dense["train"] - 0.5
+
+
+def test_phoneme_accuracy_takes_the_code_at_the_smallest_angle():
+    from prunebench.data import PHONEME_CODES
+    from prunebench.experiments.hassibi1993nettalk import phoneme_accuracy
+
+    codes = torch.tensor([PHONEME_CODES[p] for p in ("a", "b", "k")], dtype=torch.float64)
+    targets = torch.cat([codes, torch.zeros(3, 5, dtype=torch.float64)], dim=1)  # 21 features + 5 stress units
+    # Scaled codes keep their angle (a sigmoid output of 0.9 on every active unit is still that phoneme).
+    assert phoneme_accuracy(0.9 * targets, targets) == 1.0
+    # Swapping two letters' outputs makes both wrong; the third stays right.
+    swapped = targets[[1, 0, 2]]
+    assert phoneme_accuracy(swapped, targets) == pytest.approx(1 / 3)
+    # The stress units do not count.
+    noisy = targets.clone()
+    noisy[:, 21:] = 1.0
+    assert phoneme_accuracy(noisy, targets) == 1.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prunebench import records, report
+from prunebench import records, report, stats
 from prunebench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_bootstrap_rejects_bad_input(values, kwargs, match):
     ({"op": "within", "target": 14, "tolerance": 2}, (17, 16, 18), "not reproduced"),
 ], ids=lambda v: str(v) if isinstance(v, str) else None)
 def test_verdict(rule, interval, expected):
-    assert report.verdict(rule, *interval) == expected
+    assert stats.ci_verdict(rule, *interval) == expected
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -142,7 +142,7 @@ def test_mean_aggregate_for_proportions():
 ], ids=["unknown-op", "no-threshold", "negative-tolerance"])
 def test_rule_validation(rule, match):
     with pytest.raises(ValueError, match=match):
-        report.satisfies(rule, 1.0)
+        stats.satisfies(rule, 1.0)
 
 
 def test_claim_without_values_names_the_claim():
@@ -205,12 +205,12 @@ def test_claims_golden_markdown_latex_csv():
     tex = report.claims_latex(record, ORIGIN)
     body = tex[tex.index(r"\begin{tabular}"):tex.index(r"\end{tabular}")].splitlines()
     assert body == [
-        r"\begin{tabular}{@{}p{0.36\linewidth}rrrll@{}}", r"\toprule",
-        r"Claim & Paper & Ours & n & Rule & Verdict \\", r"\midrule",
+        r"\begin{tabular}{@{}p{0.3\linewidth}rp{0.2\linewidth}rlp{0.1\linewidth}l@{}}", r"\toprule",
+        r"Claim & Paper & Ours & n & Rule & Verdict rule & Verdict \\", r"\midrule",
         r"OBS keeps 14 weights\newline{\footnotesize [secondary] MONK table; weights left (weights)} & "
-        r"14 weights & 14 [13, 15] weights & 3 & 14 $\pm$ 1 weights & reproduced \\",
+        r"14 weights & 14 [13, 15] weights & 3 & 14 $\pm$ 1 weights & population: 95\% CI & reproduced \\",
         r"Accuracy \textbar{} test\newline{\footnotesize [secondary] MONK table; weights left (\%)} & --- & "
-        r"97 [97, 97]\% & 1 & $\geq$ 95\% & reproduced \\",
+        r"97 [97, 97]\% & 1 & $\geq$ 95\% & population: 95\% CI & reproduced \\",
         r"\bottomrule"]
     assert r"\label{tab:toy-claims}" in tex and r"\cite{hassibi1993obs}" in tex
     assert r"command: \texttt{prunebench reproduce toy --out results/toy}" in tex
@@ -219,10 +219,11 @@ def test_claims_golden_markdown_latex_csv():
 
     assert report.claims_csv(record) == (
         "experiment,id,statement,source,metric,unit,paper_value,statistic,estimate,ci_low,ci_high,n_seeds,rule,"
-        "tolerance_note,verdict\n"
+        "tolerance_note,verdict_rule,seeds_as_good,pi_low,pi_high,pi_level,verdict\n"
         "toy,c1,OBS keeps 14 weights,[secondary] MONK table,weights left,weights,14,median,14,13,15,3,"
-        "within 14 +- 1,one weight either way,reproduced\n"
-        "toy,c2,Accuracy | test,[secondary] MONK table,weights left,%,,median,97,97,97,1,>= 95,,reproduced\n")
+        "within 14 +- 1,one weight either way,population,,,,,reproduced\n"
+        "toy,c2,Accuracy | test,[secondary] MONK table,weights left,%,,median,97,97,97,1,>= 95,,population,,,,,"
+        "reproduced\n")
 
 
 def test_extra_table_golden_markdown_latex_csv():
@@ -359,8 +360,9 @@ def test_report_writes_the_layout(rendered):
     readme = (rendered / "README.md").read_text()
     assert "### toy: Toy experiment, after Hassibi & Stork (1993)" in readme
     assert "[md](results/toy/tables/claims.md)" in readme and "@software{prunebench2026," in readme
-    assert "| OBS keeps 14 weights | 14 weights | 14 [13, 15] weights | reproduced |" in readme
-    assert re.search(r"\| claim +\| +paper \| +ours \[95% CI\] \| verdict +\|", readme)
+    assert re.search(r"\| OBS keeps 14 weights +\| +14 weights \| +14 \[13, 15\] weights \| population: 95% CI +\| "
+                     r"reproduced +\|", readme)
+    assert re.search(r"\| claim +\| +paper \| +ours \[95% CI\] \| verdict rule +\| verdict +\|", readme)
     index = (rendered / "results" / "README.md").read_text()
     assert "![Loss](toy/figures/f1.png)" in index and "[md](toy/tables/claims.md)" in index
     assert "after LeCun, Denker & Solla (1990); Thrun et al. (1991)" in index

@@ -14,9 +14,11 @@ dtype, seeds, wall time) and the BibTeX of the paper and of the suite.
 
 Statistics: "ours" is the median over seeds (the mean for a claim with ``"aggregate": "mean"``) with a 95%
 percentile-bootstrap confidence interval (10,000 resamples from ``numpy.random.default_rng(0)``, so every run
-prints the same digits). The verdict is *reproduced* when the whole interval satisfies the claim's rule,
-*partly* when the estimate does but the interval does not, and *not reproduced* otherwise; with one seed the
-interval is the point.
+prints the same digits). The verdict follows the claim's verdict rule (:mod:`prunebench.stats`): for a
+population claim (the default) *reproduced* when the whole interval satisfies the claim's rule, *partly* when
+the estimate does but the interval does not, and *not reproduced* otherwise (with one seed the interval is
+the point); for a claim about the paper's one network (``"verdict_rule": "single-network"``) *reproduced*
+when at least one seed is as good as that network, printed with the prediction interval of our seeds.
 
 Every output is a pure function of the records, so a fresh clone regenerates the committed tables byte for
 byte, and ``prunebench report --check`` names each stale file. Figures are byte-identical too for a given
@@ -41,15 +43,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import records
+from . import records, stats
 from ._validation import output_file, output_folder
-from .stats import CI_LEVEL, RESAMPLES, STATISTICS, VERDICTS, bootstrap_ci, check_rule, satisfies, verdict
+from .stats import CI_LEVEL, RESAMPLES, STATISTICS, VERDICTS, bootstrap_ci, check_rule, satisfies
 
 __all__ = ["BIBTEX", "CI_LEVEL", "METHOD_COLORS", "RESAMPLES", "STATISTICS", "VERDICTS", "ClaimResult",
            "LoadedRecord", "bootstrap_ci", "check", "claims_csv", "claims_latex", "claims_markdown",
            "evaluate_claims", "generate", "how_to_cite_section", "latex_tabular", "load_records", "markdown_table",
            "method_color", "parse_bibtex", "plot_figure", "register_cli", "render_figure", "reproduced_results_section",
-           "satisfies", "short_cite", "table_csv", "table_latex", "table_markdown", "verdict", "write"]
+           "satisfies", "short_cite", "table_csv", "table_latex", "table_markdown", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +229,8 @@ class ClaimResult:
     high: float
     n: int
     verdict: str
+    verdict_rule: str = "population"
+    single: stats.SingleNetwork | None = None
 
 
 def evaluate_claims(record: Mapping) -> list[ClaimResult]:
@@ -239,17 +243,20 @@ def evaluate_claims(record: Mapping) -> list[ClaimResult]:
             raise ValueError(f"{where} must have the keys id, statement, values and rule; missing {missing}. "
                              "See docs/record-schema.md")
         rule = check_rule(claim["rule"], f"{where} ({claim['id']}) rule")
+        kind = stats.verdict_rule(claim, f"{where} ({claim['id']})")
         statistic = claim.get("aggregate", "median")
         try:
             estimate, low, high = bootstrap_ci(claim["values"], statistic=statistic)
         except ValueError as exc:
             raise ValueError(f"{where} ({claim['id']}): {exc}") from None
+        single = stats.single_network(rule, claim["values"]) if kind == "single-network" else None
         out.append(ClaimResult(
             id=str(claim["id"]), statement=str(claim["statement"]), source=str(claim.get("source", "")),
             paper_value=claim.get("paper_value"), metric=str(claim.get("metric", "")),
             unit=str(claim.get("unit") or ""), rule=rule, tolerance_note=str(claim.get("tolerance_note", "")),
             statistic=statistic, estimate=estimate, low=low, high=high, n=len(claim["values"]),
-            verdict=verdict(rule, estimate, low, high)))
+            verdict=single.verdict if single else stats.ci_verdict(rule, estimate, low, high),
+            verdict_rule=kind, single=single))
     return out
 
 
@@ -302,8 +309,19 @@ def _value(x: Any, unit: str) -> str:
 
 
 def _ours(c: ClaimResult) -> str:
+    """The estimate with its CI and, for a single-network claim, the seeds at least as good as the paper's
+    network and the prediction interval: ``"21 [16, 26.5] weights; 1/10 seeds as good, PI [14, 28] (82%)"``."""
     text = _with_unit(f"{_fmt(c.estimate)} [{_fmt(c.low)}, {_fmt(c.high)}]", c.unit)
-    return text if c.statistic == "median" else f"{text} ({c.statistic})"
+    text = text if c.statistic == "median" else f"{text} ({c.statistic})"
+    if c.single is None:
+        return text
+    s = c.single
+    return (f"{text}; {s.as_good}/{s.n} seeds as good, PI [{_fmt(s.low)}, {_fmt(s.high)}] "
+            f"({round(100 * s.level)}%)")
+
+
+def _verdict_rule_text(c: ClaimResult) -> str:
+    return "one network: within our seeds' PI" if c.single else "population: 95% CI"
 
 
 def _rule_text(rule: Mapping, unit: str = "") -> str:
@@ -529,8 +547,12 @@ def _quick_note(record: Mapping) -> str:
 
 
 _STATS_NOTE = ("Ours: the median over seeds (the mean where marked) with a 95% percentile-bootstrap CI "
-               "(10,000 resamples). Verdict: *reproduced* when the whole CI satisfies the rule, *partly* "
-               "when only the estimate does, *not reproduced* otherwise (one seed: the CI is the point).")
+               "(10,000 resamples). Verdict rule per claim (prunebench.stats): where the paper makes a "
+               "population claim, *reproduced* when the whole CI satisfies the rule, *partly* when only the "
+               "estimate does, *not reproduced* otherwise (one seed: the CI is the point); where the paper "
+               "reports one network, *reproduced* when at least one seed is as good as the paper's network "
+               "(its value lies within our seeds' prediction interval [min, max], coverage (n-1)/(n+1), or "
+               "beyond it on the claim's side), *not reproduced* otherwise; the seeds as good are printed.")
 
 
 def _metric(c: ClaimResult) -> str:
@@ -551,9 +573,9 @@ def claims_markdown(record: Mapping, origin: str = "") -> str:
              f"Claims of {cited}, reproduced with `prunebench reproduce {record['kind']}`. {_STATS_NOTE}", "",
              _quick_note(record).rstrip("\n"), ""]
     rows = [(c.id, c.statement, c.source, _metric(c), _value(c.paper_value, c.unit), _ours(c), c.n,
-             _rule_text(c.rule, c.unit), f"**{c.verdict}**") for c in claims]
-    lines += markdown_table(("id", "claim", "source", "metric", "paper", "ours [95% CI]", "seeds", "rule", "verdict"),
-                            rows, ["left"] * 4 + ["right"] * 3 + ["left"] * 2)
+             _rule_text(c.rule, c.unit), _verdict_rule_text(c), f"**{c.verdict}**") for c in claims]
+    lines += markdown_table(("id", "claim", "source", "metric", "paper", "ours [95% CI]", "seeds", "rule",
+                             "verdict rule", "verdict"), rows, ["left"] * 4 + ["right"] * 3 + ["left"] * 3)
     notes = [f"- `{c.id}`: {c.tolerance_note}" for c in claims if c.tolerance_note]
     if notes:
         lines += ["", "**Tolerances.**", "", *notes]
@@ -573,7 +595,8 @@ def claims_latex(record: Mapping, origin: str = "") -> str:
     for c in claims:
         detail = "; ".join(t for t in (c.source, _metric(c)) if t)
         claim = _md_text(c.statement) + (f"{_SMALL_BEGIN}{_md_text(detail)}{_SMALL_END}" if detail else "")
-        rows.append((claim, _value(c.paper_value, c.unit), _ours(c), c.n, _rule_text(c.rule, c.unit), c.verdict))
+        rows.append((claim, _value(c.paper_value, c.unit), _ours(c), c.n, _rule_text(c.rule, c.unit),
+                     _verdict_rule_text(c), c.verdict))
     notes = "; ".join(f"{_tex(c.id)}: {_tex(c.tolerance_note)}" for c in claims if c.tolerance_note)
     deviations = " ".join(_tex(d) for d in record["results"].get("deviations", []))
     quick = _quick_tex(record)
@@ -581,10 +604,13 @@ def claims_latex(record: Mapping, origin: str = "") -> str:
            r"% Needs \usepackage{booktabs}.",
            r"\begin{table}[htbp]", r"\centering",
            rf"\caption{{{_tex(_title(record))}: claims of the paper{cite} and our reproduction. Ours: median "
-           r"over seeds (mean where marked) [95\% bootstrap CI]. Verdict: reproduced when the whole CI "
-           r"satisfies the rule, partly when only the estimate does.}",
+           r"over seeds (mean where marked) [95\% bootstrap CI]. Verdict, population claims: reproduced "
+           r"when the whole CI satisfies the rule, partly when only the estimate does; one-network claims: "
+           r"reproduced when at least one seed is as good as the paper's network (within our seeds' "
+           r"prediction interval).}",
            rf"\label{{tab:{record['kind']}-claims}}",
-           *latex_tabular(("Claim", "Paper", "Ours", "n", "Rule", "Verdict"), rows, r"@{}p{0.36\linewidth}rrrll@{}"),
+           *latex_tabular(("Claim", "Paper", "Ours", "n", "Rule", "Verdict rule", "Verdict"), rows,
+                          r"@{}p{0.3\linewidth}rp{0.2\linewidth}rlp{0.1\linewidth}l@{}"),
            r"\par\smallskip"]
     if quick or notes:
         out.append(r"{\footnotesize\raggedright " + quick + ("Tolerances. " + notes + "." if notes else "")
@@ -600,11 +626,16 @@ def claims_csv(record: Mapping) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["experiment", "id", "statement", "source", "metric", "unit", "paper_value", "statistic",
-                     "estimate", "ci_low", "ci_high", "n_seeds", "rule", "tolerance_note", "verdict"])
+                     "estimate", "ci_low", "ci_high", "n_seeds", "rule", "tolerance_note", "verdict_rule",
+                     "seeds_as_good", "pi_low", "pi_high", "pi_level", "verdict"])
     for c in evaluate_claims(record):
+        s = c.single
+        single = ([s.as_good, _csv_value(s.low), _csv_value(s.high), _csv_value(s.level)] if s else
+                  ["", "", "", ""])
         writer.writerow([record["kind"], c.id, c.statement, c.source, c.metric, c.unit,
                          _csv_value(c.paper_value), c.statistic, _csv_value(c.estimate), _csv_value(c.low),
-                         _csv_value(c.high), c.n, _rule_csv(c.rule), c.tolerance_note, c.verdict])
+                         _csv_value(c.high), c.n, _rule_csv(c.rule), c.tolerance_note, c.verdict_rule,
+                         *single, c.verdict])
     return buf.getvalue()
 
 
@@ -810,10 +841,11 @@ def _compact(loaded: LoadedRecord, base: str) -> list[str]:
     if record.get("config", {}).get("quick"):
         lines += ["**Quick protocol**: a smoke-test run, not a full reproduction.", ""]
     if claims:
-        rows = [(c.statement, _value(c.paper_value, c.unit), _ours(c), c.verdict) for c in claims]
+        rows = [(c.statement, _value(c.paper_value, c.unit), _ours(c), _verdict_rule_text(c), c.verdict)
+                for c in claims]
         lines += [f"{len(claims)} claims: {_tally(claims)}.", "",
-                  *markdown_table(("claim", "paper", "ours [95% CI]", "verdict"), rows,
-                                  ["left", "right", "right", "left"]), ""]
+                  *markdown_table(("claim", "paper", "ours [95% CI]", "verdict rule", "verdict"), rows,
+                                  ["left", "right", "right", "left", "left"]), ""]
     tables = ([("claims", "claims")] if claims else []) + [(t["id"], t.get("title") or t["id"])
                                                             for t in body.get("tables", [])]
     if tables:

@@ -1,22 +1,43 @@
-"""Statistics of results over seeds: the percentile-bootstrap confidence interval and the verdict rules of claims.
+"""Verdict rules: how a claim of a paper is decided from our values over seeds (pure Python, no torch).
 
+A claim's ``rule`` says what a value must satisfy (``>=``, ``<=``, ``>``, ``<`` a threshold, or within a target
+plus or minus a tolerance). Which *verdict rule* applies depends on what the paper reports:
+
+- ``"population"`` (the default): the paper states something about the method in general ("OBS removes more
+  weights than OBD"), so our estimate over seeds (the median, or the mean) must satisfy the rule, and with
+  its 95% bootstrap confidence interval: *reproduced* when the whole interval satisfies it, *partly* when
+  only the estimate does, *not reproduced* otherwise (:func:`ci_verdict`).
+- ``"single-network"``: the paper reports the value of ONE trained network (Hassibi & Stork's MONK weight
+  counts, NETtalk's 1,560 weights). A median over seeds answers a different question; the question here is
+  whether the paper's network is within what our seeds produce. The distribution-free prediction interval
+  for one more seed is ``[min, max]`` of our ``n`` values (it covers a new draw with probability
+  ``(n - 1) / (n + 1)``: 82% for 10 seeds; :func:`prediction_interval`). *reproduced* when some seed is at
+  least as good as the paper's network (the rule holds for it: the paper's value is inside the interval or
+  beyond it on the claim's side), *not reproduced* when none is (the paper's value lies beyond our best
+  seed). The fraction of seeds at least as good is printed beside the verdict (:func:`single_network`).
+
+The interval behind the population rule is the percentile bootstrap of :func:`bootstrap_ci` (scipy, seeded).
 Imports no torch; scipy only when an interval is computed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CI_LEVEL", "RESAMPLES", "STATISTICS", "VERDICTS", "bootstrap_ci", "check_rule", "satisfies", "verdict"]
+__all__ = ["CI_LEVEL", "OPS", "RESAMPLES", "STATISTICS", "VERDICT_RULES", "VERDICTS", "SingleNetwork",
+           "bootstrap_ci", "check_rule", "ci_verdict", "prediction_interval", "satisfies", "single_network",
+           "verdict_rule"]
 
 CI_LEVEL = 0.95
 RESAMPLES = 10_000
 STATISTICS = ("median", "mean")
 VERDICTS = ("reproduced", "partly", "not reproduced")
-_OPS = (">=", "<=", ">", "<", "within")
+VERDICT_RULES = ("population", "single-network")
+OPS = (">=", "<=", ">", "<", "within")
 
 
 def bootstrap_ci(values: Sequence[float], *, statistic: str = "median", level: float = CI_LEVEL,
@@ -50,9 +71,8 @@ def bootstrap_ci(values: Sequence[float], *, statistic: str = "median", level: f
 
 
 def check_rule(rule: Any, where: str = "rule") -> dict:
-    """``rule`` as a dict, after checking it is ``{'op': '>=' | '<=' | '>' | '<', 'threshold': x}`` or
-    ``{'op': 'within', 'target': x, 'tolerance': t}``; a ValueError naming ``where`` otherwise."""
-    if not isinstance(rule, Mapping) or rule.get("op") not in _OPS:
+    """A copy of ``rule`` after checking its shape; a clear error otherwise."""
+    if not isinstance(rule, Mapping) or rule.get("op") not in OPS:
         raise ValueError(f"{where} must be {{'op': '>=' | '<=' | '>' | '<', 'threshold': x}} or "
                          f"{{'op': 'within', 'target': x, 'tolerance': t}}; got {rule!r}")
     keys = ("target", "tolerance") if rule["op"] == "within" else ("threshold",)
@@ -62,6 +82,14 @@ def check_rule(rule: Any, where: str = "rule") -> dict:
     if rule["op"] == "within" and rule["tolerance"] < 0:
         raise ValueError(f"{where} needs a non-negative tolerance; got {rule['tolerance']!r}")
     return dict(rule)
+
+
+def verdict_rule(claim: Mapping, where: str = "claim") -> str:
+    """The claim's ``verdict_rule`` (default ``"population"``), checked."""
+    name = claim.get("verdict_rule", "population")
+    if name not in VERDICT_RULES:
+        raise ValueError(f"{where} verdict_rule must be one of {VERDICT_RULES}; got {name!r}")
+    return name
 
 
 def satisfies(rule: Mapping, value: float) -> bool:
@@ -75,10 +103,10 @@ def satisfies(rule: Mapping, value: float) -> bool:
     return {">=": value >= t, "<=": value <= t, ">": value > t, "<": value < t}[op]
 
 
-def verdict(rule: Mapping, estimate: float, low: float, high: float) -> str:
-    """``"reproduced"`` when all of ``[low, high]`` meets ``rule``, ``"partly"`` when only ``estimate``
-    does, ``"not reproduced"`` otherwise. Every rule accepts an interval of values, so checking both ends
-    suffices."""
+def ci_verdict(rule: Mapping, estimate: float, low: float, high: float) -> str:
+    """The population rule: ``"reproduced"`` when all of ``[low, high]`` meets ``rule``, ``"partly"`` when
+    only ``estimate`` does, ``"not reproduced"`` otherwise. Every rule accepts an interval of values, so
+    checking both ends suffices."""
     if not low <= estimate <= high:
         raise ValueError(f"the interval must contain the estimate: low <= estimate <= high; got {low}, "
                          f"{estimate}, {high}")
@@ -87,3 +115,34 @@ def verdict(rule: Mapping, estimate: float, low: float, high: float) -> str:
     if satisfies(rule, estimate):
         return "partly"
     return "not reproduced"
+
+
+def prediction_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """``(low, high, level)``: the distribution-free prediction interval ``[min, max]`` for one more seed
+    and its coverage ``(n - 1) / (n + 1)`` (0 for one value: one seed predicts nothing)."""
+    if not values:
+        raise ValueError("values must be a non-empty list of numbers (one per seed); got []")
+    n = len(values)
+    return float(min(values)), float(max(values)), (n - 1) / (n + 1)
+
+
+@dataclass(frozen=True)
+class SingleNetwork:
+    """The single-network rule's result: the prediction interval, how many of the ``n`` seeds are at least as
+    good as the paper's network (``as_good``), and the verdict."""
+
+    low: float
+    high: float
+    level: float
+    as_good: int
+    n: int
+    verdict: str
+
+
+def single_network(rule: Mapping, values: Sequence[float]) -> SingleNetwork:
+    """The single-network rule (module docstring): *reproduced* when at least one seed satisfies ``rule``
+    (whose threshold, or target, is the paper's value), *not reproduced* otherwise."""
+    low, high, level = prediction_interval(values)
+    as_good = sum(satisfies(rule, v) for v in values)
+    return SingleNetwork(low, high, level, as_good, len(values),
+                         "reproduced" if as_good else "not reproduced")

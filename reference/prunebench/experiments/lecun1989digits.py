@@ -57,7 +57,7 @@ from typing import Any
 import torch
 from torch.nn.utils import prune as torch_prune
 
-from .. import methods, prune, report, tasks
+from .. import methods, prune, stats, tasks
 from ..curvature import hessian_diag
 from ..curvature.sharing import connection_sums
 from ..evaluate import evaluate
@@ -753,8 +753,8 @@ _SHORT = {"reproduced": "yes", "partly": "partly", "not reproduced": "no"}
 
 
 def _decided(claim: dict) -> tuple[str, float]:
-    estimate, low, high = report.bootstrap_ci(claim["values"])
-    return report.verdict(claim["rule"], estimate, low, high), estimate
+    estimate, low, high = stats.bootstrap_ci(claim["values"])
+    return stats.ci_verdict(claim["rule"], estimate, low, high), estimate
 
 
 def _sensitivity_table(runs, config, total: int) -> dict:

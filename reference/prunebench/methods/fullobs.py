@@ -342,8 +342,10 @@ class _Surgeon:
                 parts[sel] = 0.5 * z**2
             self.d.index_add_(0, blk.pos, (Ft**2).sum(0), alpha=-1.0)
             blk.append(Ft.T.to(blk.U.dtype))
-        self.w[Q] = 0.0
         self.alive[Q] = False
+        # Deleted weights stay exactly 0 (a later group's update would move the ones still in the stored
+        # matrix by roundoff).
+        self.w.masked_fill_(~self.alive, 0.0)
         return parts
 
     def flush(self, blk: _Block) -> None:
