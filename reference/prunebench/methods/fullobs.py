@@ -470,12 +470,12 @@ class FullOBS(PruningMethod):
     # ------------------------------------------------------------------------------------------------------
     # The sequence
 
-    def _groups(self, surgeon: _Surgeon, allowed: torch.Tensor, stops: Sequence[int]
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    def _groups(self, surgeon: _Surgeon, allowed: torch.Tensor, stops: Sequence[int],
+                quota: _Quota | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
         """Delete greedily until each count in ``stops``; yields ``(Q, saliency parts, count so far)`` per
-        group, a group never crossing a stop."""
+        group, a group never crossing a stop (nor, with ``quota``, a tensor's quota)."""
         stats = surgeon.stats
-        left = int(allowed.sum())
+        left = int(allowed.sum()) if quota is None else min(int(allowed.sum()), quota.total())
         done = 0
         for stop in stops:
             while done < stop and left:
@@ -488,6 +488,9 @@ class FullOBS(PruningMethod):
                     Q = torch.argmin(s).reshape(1)
                 else:
                     Q = torch.topk(s, k, largest=False, sorted=True).indices
+                if quota is not None:
+                    Q = quota.take(Q, allowed)
+                    k = Q.numel()
                 parts = surgeon.delete(Q)
                 allowed[Q] = False
                 left -= k
@@ -500,10 +503,12 @@ class FullOBS(PruningMethod):
 
     def prune_path(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                    counts: Sequence[int], *, mask: dict[str, torch.Tensor] | None = None,
-                   candidates: dict[str, torch.Tensor] | None = None) -> Iterator[Checkpoint]:
+                   candidates: dict[str, torch.Tensor] | None = None,
+                   quotas: dict[str, int] | None = None) -> Iterator[Checkpoint]:
         """One deletion sequence from ``model``, yielding a :class:`Checkpoint` after each of ``counts``
         (increasing numbers of deletions, counted from now): the one-shot states at several sparsities from a
-        single inverse. Groups are cut short so that each count is met exactly."""
+        single inverse. Groups are cut short so that each count is met exactly. ``quotas`` (layer ranking):
+        at most that many deletions per tensor, the best among the tensors whose quota is not yet met."""
         counts = [int(c) for c in counts]
         if not counts or any(c < 0 for c in counts) or counts != sorted(counts):
             raise ValueError("counts must be a non-empty increasing list of non-negative integers; got "
@@ -514,16 +519,17 @@ class FullOBS(PruningMethod):
         self.last_stats = surgeon.stats
         allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
         allowed &= surgeon.alive
+        quota = None if quotas is None else _Quota(layout, quotas, allowed)
         w0 = surgeon.w.clone()
         offsets = [layout.slice(name).start for name in layout.names]
         params = dict(model.named_parameters())
         if self.procedure == "one-step":
-            yield from self._one_step_path(surgeon, layout, allowed, counts, params)
+            yield from self._one_step_path(surgeon, layout, allowed, counts, params, quota)
             return
         order: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
         done, remaining = 0, list(counts)
-        groups = self._groups(surgeon, allowed, counts)
+        groups = self._groups(surgeon, allowed, counts, quota)
         while remaining:
             while done < remaining[0]:
                 step = next(groups, None)
@@ -541,14 +547,17 @@ class FullOBS(PruningMethod):
                 return
 
     def _one_step_path(self, surgeon: _Surgeon, layout, allowed: torch.Tensor, counts: list[int],
-                       params: dict[str, torch.Tensor]) -> Iterator[Checkpoint]:
-        """WoodFisher's one-shot at each count: the ``count`` smallest ``L_q`` of one ranking, deleted with
-        the sum of their single-weight updates (each deletion's saliency is its own ``L_q``)."""
+                       params: dict[str, torch.Tensor], quota: _Quota | None = None) -> Iterator[Checkpoint]:
+        """WoodFisher's one-shot at each count: the ``count`` smallest ``L_q`` of one ranking (with
+        ``quota``: of each tensor's own ranking), deleted with the sum of their single-weight updates (each
+        deletion's saliency is its own ``L_q``)."""
         stats = surgeon.stats
         _sync(surgeon.device)
         start = time.perf_counter()
         s = surgeon.saliencies(allowed)
         ranking = torch.argsort(s, stable=True)[: int(allowed.sum())]
+        if quota is not None:
+            ranking = quota.take(ranking, allowed.clone())
         w0 = surgeon.w.clone()
         offsets = [layout.slice(name).start for name in layout.names]
         for count in counts:
@@ -565,7 +574,8 @@ class FullOBS(PruningMethod):
                 return
             start = time.perf_counter()
 
-    def select(self, model, loss_fn, inputs, targets, *, count, mask=None, candidates=None) -> Selection:
+    def select(self, model, loss_fn, inputs, targets, *, count, mask=None, candidates=None,
+               quotas=None) -> Selection:
         """The first ``count`` deletions of the sequence (``None``: every candidate), their joint change."""
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
@@ -573,10 +583,12 @@ class FullOBS(PruningMethod):
             count = sum(int(c.sum()) for c in candidates.values())
         if count == 0:
             return Selection()
-        path = self.prune_path(model, loss_fn, inputs, targets, [count], mask=mask, candidates=candidates)
+        path = self.prune_path(model, loss_fn, inputs, targets, [count], mask=mask, candidates=candidates,
+                               quotas=quotas)
         return next(path).selection()
 
-    def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None) -> Iterator[Step]:
+    def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None,
+                 quotas=None) -> Iterator[Step]:
         """One deletion at a time, in order, with the cumulative change of every weight. Within a group every
         step carries the change after the whole group (the members are deleted jointly); with
         ``procedure="one-step"`` each step carries the one-step change of every deletion so far (one
@@ -588,7 +600,7 @@ class FullOBS(PruningMethod):
                         for c, m in zip(candidates.values(), mask.values(), strict=True))
             previous = 0
             for checkpoint in self.prune_path(model, loss_fn, inputs, targets, range(1, total + 1), mask=mask,
-                                              candidates=candidates):
+                                              candidates=candidates, quotas=quotas):
                 for d in checkpoint.deletions[previous:]:
                     yield Step(d, checkpoint.delta)
                 previous = checkpoint.count
@@ -597,10 +609,11 @@ class FullOBS(PruningMethod):
         self.last_stats = surgeon.stats
         allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
         allowed &= surgeon.alive
+        quota = None if quotas is None else _Quota(layout, quotas, allowed)
         w0 = surgeon.w.clone()
         offsets = [layout.slice(name).start for name in layout.names]
         params = dict(model.named_parameters())
-        for Q, parts, _ in self._groups(surgeon, allowed, [int(allowed.sum())]):
+        for Q, parts, _ in self._groups(surgeon, allowed, [int(allowed.sum())], quota):
             delta = _unflatten(layout, surgeon.w - w0, params)
             for d in _name_deletions(layout, offsets, [Q], [parts]):
                 yield Step(d, delta)
@@ -650,6 +663,37 @@ class FullOBS(PruningMethod):
             dw = -(surgeon.w[q] / surgeon.d[q]) * surgeon.column(q)
             dw[q] = -surgeon.w[q]
             yield _unflatten(layout, dw, params)
+
+
+class _Quota:
+    """Per-tensor deletion quotas over the flat positions of ``layout`` (layer ranking)."""
+
+    def __init__(self, layout, quotas: dict[str, int], allowed: torch.Tensor):
+        self.owner = torch.empty(allowed.numel(), dtype=torch.long, device=allowed.device)
+        self.slices = []
+        self.left = []
+        for i, name in enumerate(layout.names):
+            sl = layout.slice(name)
+            self.owner[sl] = i
+            self.slices.append(sl)
+            self.left.append(max(int(quotas.get(name, 0)), 0))
+            if self.left[-1] == 0:
+                allowed[sl] = False
+
+    def total(self) -> int:
+        return sum(self.left)
+
+    def take(self, Q: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """The members of ``Q`` (in order) that fit their tensors' quotas; the quotas are charged and the
+        positions of tensors whose quota is met are removed from ``allowed``."""
+        keep = []
+        for j, i in enumerate(self.owner[Q].tolist()):
+            if self.left[i] > 0:
+                self.left[i] -= 1
+                keep.append(j)
+                if self.left[i] == 0:
+                    allowed[self.slices[i]] = False
+        return Q[torch.tensor(keep, dtype=torch.long, device=Q.device)]
 
 
 def _positive_int(key: str, value, allow_zero: bool = False, hint: str = "") -> None:
