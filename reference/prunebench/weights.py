@@ -78,7 +78,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... for unsafe or corrupt files
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:120]
         raise ValueError(f"weights file {path} cannot be loaded with torch.load(weights_only=True) ({reason}); "
                          "a full pickle is never executed: save the model's state_dict() (tensors only) with "
                          "torch.save, or use .npz / .safetensors") from None
