@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["parse_params", "prune_file", "register_cli", "sample_order", "topk_accuracy"]
+__all__ = ["parse_params", "prune_file", "prune_model", "register_cli", "sample_order", "topk_accuracy"]
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -102,32 +102,54 @@ def _check_args(sparsity: float, steps: int, samples: int, ranking: str) -> None
     check_choice("ranking", ranking, RANKINGS)
 
 
+def _method(method_name: str, params: dict[str, Any]):
+    from . import methods
+
+    cls = methods.get_class(method_name)
+    params = dict(params)
+    if "samples" in inspect.signature(cls.__init__).parameters and "samples" not in params:
+        params["samples"] = None
+    return methods.get(method_name, **params)
+
+
 def prune_file(task_name: str, weights: str | os.PathLike[str], method_name: str, params: dict[str, Any], *,
                sparsity: float, ranking: str = "global", samples: int = 1000, order: str = "0", steps: int = 1,
                root=None, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """Load ``weights`` into ``task_name``'s architecture, prune it and evaluate it.
 
-    Returns ``(pruned model, result)``; ``result`` holds the fields of ``prunebench prune --json``. A method
-    parameter ``samples`` that is not given is set to ``None`` (all of the points chosen here).
+    Returns ``(pruned model, {"result": ..., "names": ...})``; ``result`` holds the fields of
+    ``prunebench prune --json``, ``names`` the file's key of each parameter.
     """
-    import torch
-
-    from . import methods, prune, tasks
+    from . import tasks
     from .models import build
     from .weights import file_sha256, load_weights
 
     _check_args(sparsity, steps, samples, ranking)
     task = tasks.get(task_name)
-    cls = methods.get_class(method_name)
-    params = dict(params)
-    if "samples" in inspect.signature(cls.__init__).parameters and "samples" not in params:
-        params["samples"] = None
-    method = methods.get(method_name, **params)
+    method = _method(method_name, params)
     model = build(task.model, dtype=task.dtype)
     names = load_weights(model, weights)
     digest = file_sha256(weights)
     data = task.data(root, device)
-    model = model.to(device)
+    result = prune_model(task, model.to(device), data, method_name, method.params, sparsity=sparsity,
+                         ranking=ranking, samples=samples, order=order, steps=steps)
+    result = {"task": task.name, "weights": str(weights), "weights_sha256": digest, **result}
+    result["layer_sparsity"] = {names[k]: v for k, v in result["layer_sparsity"].items()}
+    return model, {"result": result, "names": names}
+
+
+def prune_model(task, model, data, method_name: str, params: dict[str, Any], *, sparsity: float,
+                ranking: str = "global", samples: int = 1000, order: str = "0", steps: int = 1) -> dict[str, Any]:
+    """Prune ``model`` (in place) of ``task`` with ``data`` (a :class:`~prunebench.tasks.TaskData`) and
+    evaluate it; the curvature samples are the first ``samples`` training points of ``order``. A method
+    parameter ``samples`` that is not given is set to ``None`` (all of the points chosen here). Returns the
+    fields of ``prunebench prune --json`` except the file's."""
+    import torch
+
+    from . import methods, prune
+
+    _check_args(sparsity, steps, samples, ranking)
+    method = _method(method_name, params)
     n = data.x_train.shape[0]
     if samples > n:
         raise ValueError(f"samples must be at most the {n} training points of task {task.name}; got {samples}")
@@ -144,10 +166,10 @@ def prune_file(task_name: str, weights: str | os.PathLike[str], method_name: str
                                   ranking=ranking)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    per_tensor = {names[k.removesuffix("_orig")]: float(1 - m.to(torch.float64).mean())
+    per_tensor = {k.removesuffix("_orig"): float(1 - m.to(torch.float64).mean())
                   for k, m in methods.model_mask(model).items()}
-    result = {
-        "task": task.name, "weights": str(weights), "weights_sha256": digest, "method": method_name,
+    return {
+        "method": method_name,
         "params": method.params, "ranking": ranking, "target_sparsity": sparsity, "steps": steps,
         "samples": samples, "sample_order": str(order), "sparsity": outcome.sparsity,
         "layer_sparsity": per_tensor,
@@ -157,7 +179,6 @@ def prune_file(task_name: str, weights: str | os.PathLike[str], method_name: str
         "deleted": len(outcome.deletions), "stopped": outcome.stopped, "seconds": seconds,
         "peak_memory_bytes": int(peak), "torch_threads": torch.get_num_threads(),
     }
-    return model, {"result": result, "names": names}
 
 
 def _run(args: argparse.Namespace) -> int:

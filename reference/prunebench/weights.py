@@ -61,8 +61,8 @@ def _read(path: Path) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as archive:
                 return {key: np.asarray(archive[key]) for key in archive.files}
         except ValueError as exc:  # an object array needs pickle
-            raise ValueError(f"weights file {path} holds an array that needs pickle to load ({exc}); save plain "
-                             "numeric arrays with numpy.savez") from None
+            raise ValueError(f"weights file {path} holds pickled data, which is never loaded (numpy: "
+                             f"{str(exc).split('. ')[0]}); save plain numeric arrays with numpy.savez") from None
         except (zipfile.BadZipFile, OSError) as exc:
             raise ValueError(f"weights file {path} is not a readable .npz archive ({exc}); write it with "
                              "numpy.savez") from None
