@@ -102,8 +102,8 @@ def _extensions() -> list[Callable]:
     import importlib
 
     found = []
-    for module in ("prunebench.methods.cli", "prunebench.prune_weights", "prunebench.saliency_check", "prunebench.experiments",
-                   "prunebench.report", "prunebench.leaderboard", "prunebench.bench_report"):
+    for module in ("prunebench.methods.cli", "prunebench.prune_weights", "prunebench.saliency_check",
+                   "prunebench.experiments", "prunebench.report", "prunebench.leaderboard", "prunebench.bench_report"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -33,7 +33,6 @@ And the sensitivity of the published model's results to the sample count (100, 1
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 from typing import Any
 

@@ -83,7 +83,7 @@ def kronecker_factors(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor
     reduction = getattr(loss_fn, "reduction", "mean")
     scale = 1.0 / n if reduction == "mean" else 1.0  # s: the loss's reduction
     factors = {}
-    for (name, module, wkey, bkey), g in zip(layers, grads, strict=True):
+    for (name, _, wkey, bkey), g in zip(layers, grads, strict=True):
         a = captured[name][0].reshape(n, -1).to(torch.float64)
         if bkey is not None:
             a = torch.cat([a, a.new_ones(n, 1)], dim=1)
