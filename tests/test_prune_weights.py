@@ -144,3 +144,16 @@ def test_sample_order_and_params(tmp_path):
         "damping": 1e-5, "blocks": "module", "samples": None, "pi": True}
     with pytest.raises(ValueError, match=r"--param must look like key=value"):
         parse_params(["damping"])
+
+
+def test_published_model_task_is_the_checkpoint(data_root):
+    from conftest import needs_dataset
+    from prunebench import tasks
+
+    needs_dataset(data_root, "woodfisher-mnist")
+    task = tasks.get("woodfisher-published")
+    model, data, info = task.trained(0, data_root)
+    assert info["test_accuracy"] == pytest.approx(0.9397, abs=1e-12)
+    assert info["weights_sha256"] == "3c3f060288a780db464337f14f67c918df58c7a9ff13b14d962881f526b80502"
+    with pytest.raises(ValueError, match=r"one published model: seed must be 0; got 1"):
+        task.trained(1, data_root)
