@@ -127,6 +127,10 @@ def test_cli_json_and_out(tmp_path, capsys, data_root):
     with np.load(out / "weights.npz") as saved:
         assert set(saved.files) == {"fc1.weight", "fc2.weight", "fc3.weight"}
         assert float((saved["fc1.weight"] == 0).mean()) == pytest.approx(0.9, abs=1e-3)
+    status = main(["prune", "--task", "mnist-woodfisher", "--weights", str(good), "--method", "magnitude",
+                   "--sparsity", "0.8", "--steps", "3", "--json", "--root", str(data_root)])
+    steps = json.loads(capsys.readouterr().out)
+    assert status == 0 and steps["steps"] == 3 and steps["sparsity"] == pytest.approx(0.8, abs=1e-4)
 
 
 def test_sample_order_and_params(tmp_path):
