@@ -44,7 +44,7 @@ report: $(STAMP)
 # make bench [BENCH=regex] [ASV_RANGE=range]: asv on HEAD by default (docs/benchmarks.md lists subsets).
 ASV_RANGE ?= HEAD^!
 # The saliency-vs-measured-dE report of every method on trained XOR, MONK-1 and digits models (seed 0).
-SALIENCY_TASKS ?= xor monk-1 digits
+SALIENCY_TASKS ?= xor monks-1 digits
 SALIENCY_METHODS ?= random magnitude magnitude:scope=layer obd:curvature=lecun-lm obd:curvature=lecun \
 	obd:curvature=exact obd:curvature=ggn obd:curvature=fisher obd:curvature=hutchinson obs:hessian=recursion \
 	obs:hessian=exact:on_indefinite=damp obs:hessian=ggn:damping=1e-8 obs:hessian=fisher:damping=1e-8 \

@@ -102,7 +102,7 @@ class PruningAccuracy:
         try:
             from prunebench import tasks
 
-            task = tasks.get("monk-1")
+            task = tasks.get("monks-1")
             model, data, _ = task.trained(0, _data_root(), cache=False)
         except (ImportError, AttributeError, ValueError, FileNotFoundError) as exc:
             first_line = str(exc).splitlines()[0] if str(exc) else ""
@@ -122,7 +122,7 @@ class PruningAccuracy:
     def track_test_accuracy(self, cache, method, sparsity):
         model, data = cache
         model = copy.deepcopy(model)
-        task = self.tasks.get("monk-1")
+        task = self.tasks.get("monks-1")
         self.prune.one_shot(model, self.method, task.loss_fn(), data.x_train, data.t_train, sparsity)
         return task.accuracy(model, data.x_test, data.y_test)
 

@@ -16,6 +16,23 @@ def _isolated_cache(tmp_path_factory):
     yield
 
 
+CLEAN_COMMIT = "0123456789abcdef" * 2 + "01234567"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_source():
+    """Tests run in a checkout that may hold uncommitted work; the code under test sees a clean tree at a fixed
+    commit (tests of the dirty-tree rules patch :func:`prunebench.records.git_state` themselves; the real one
+    stays at ``records.real_git_state``)."""
+    from prunebench import records
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(records, "real_git_state", records.git_state, raising=False)
+        patch.setattr(records, "git_state", lambda outputs=(): {"commit": CLEAN_COMMIT, "dirty": False,
+                                                                "changed": [], "diff_sha256": None})
+        yield
+
+
 def shared_data_root() -> Path | None:
     """``PRUNEBENCH_DATA`` or ``../shared/datasets`` beside the checkout, when it exists."""
     env = os.environ.get("PRUNEBENCH_DATA")

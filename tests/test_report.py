@@ -17,8 +17,11 @@ from prunebench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
+COMMIT = "0123456789abcdef" * 2 + "01234567"
 PROVENANCE = {"command": "prunebench reproduce toy --out results/toy", "prunebench": "0.1.0",
-              "git_commit": "0123456789abcdef", "python": "3.11.9", "torch": "2.13.0", "numpy": "2.4.6",
+              "git_commit": COMMIT, "dirty": False,
+              "units": [{"git_commit": COMMIT, "dirty": False, "prunebench": "0.1.0", "units": 3, "stale": 0}],
+              "python": "3.11.9", "torch": "2.13.0", "numpy": "2.4.6",
               "device": "cpu", "device_name": "x86_64", "dtype": "float64", "seeds": [0, 1, 2],
               "wall_time_s": 12.34, "created": "2026-11-21T10:00:00Z"}
 ORIGIN = "toy/record.json, sha256 abababababababab"
@@ -180,7 +183,7 @@ def test_claims_golden_markdown_latex_csv():
     assert md.startswith("# toy: Toy experiment\n\nClaims of Hassibi & Stork (1993) [`hassibi1993obs`]")
     assert "- `c1`: one weight either way" in md and "- synthetic data" in md
     assert ("command: `prunebench reproduce toy --out results/toy` · prunebench: 0.1.0 · git commit: "
-            "0123456789abcdef") in md
+            f"{COMMIT} · units: 3, all computed at its commit") in md
     assert ("seeds: 0-2 (3) · wall time: 12.3 s (sum over units) · created: 2026-11-21T10:00:00Z · "
             "record: toy/record.json, sha256 abababababababab") in md
     assert "@inproceedings{hassibi1993obs," in md and "@software{prunebench2026," in md
@@ -418,7 +421,9 @@ def test_committed_results_are_up_to_date():
     results = REPO / "results"
     if not list(results.glob("*/record.json")):
         pytest.skip("no records committed under results/ yet (run `make reproduce-all`, commit results/)")
-    stale = report.check(results, results, REPO / "README.md")
+    # Whether each committed record was made from a clean commit is `prunebench report --check`'s business (CI
+    # runs it); the rules themselves are tested on fixtures below.
+    stale = report.check(results, results, REPO / "README.md", provenance=False)
     assert not stale, ("committed tables or README sections are stale; run `prunebench report --results "
                        "results --out results` and commit:\n" + "\n".join(stale))
 
@@ -433,3 +438,34 @@ def test_readme_how_to_cite_section_is_current():
 def test_report_imports_no_torch():
     code = "import prunebench.report, sys; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"dirty": True}, "made from a dirty source tree (0123456789ab-dirty)"),
+    ({"git_commit": COMMIT + "-dirty", "dirty": None}, "made from a dirty source tree (0123456789ab-dirty)"),
+    ({"git_commit": "0123456789ab"}, "commit '0123456789ab' is not a full 40-hex hash"),
+    ({"units": None}, "its units carry no provenance"),
+    ({"units": [{"git_commit": "f" * 40, "dirty": False, "prunebench": "0.0.9", "units": 3, "stale": 3}]},
+     "3 unit(s) were computed by other code or configuration (--reuse-stale)"),
+    ({"units": [{"git_commit": COMMIT, "dirty": True, "prunebench": "0.1.0", "units": 3, "stale": 0}]},
+     "3 unit(s) were computed from a dirty source tree"),
+])
+def test_check_fails_on_records_not_from_a_clean_commit(tmp_path, capsys, change, expected):
+    record = _record(tables=[], figures=[], curves=[])
+    for key, value in change.items():
+        if value is None:
+            record["provenance"].pop(key)
+        else:
+            record["provenance"][key] = value
+    _write(tmp_path / "results", record)
+    (tmp_path / "README.md").write_text(README)
+    args = ["report", "--results", str(tmp_path / "results"), "--readme", str(tmp_path / "README.md")]
+    assert main(args) == 0
+    section = (tmp_path / "README.md").read_text()
+    assert "**Provenance**: " in section  # the mark is shown where the record is summarised
+    if "dirty source tree (" in expected:
+        assert "0123456789ab-dirty" in section
+    assert main([*args, "--check"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'results' / 'toy' / 'record.json'}: {expected}" in err
+    assert report.check(tmp_path / "results", tmp_path / "results", tmp_path / "README.md", provenance=False) == []

@@ -163,9 +163,9 @@ def test_cli_methods_lists_every_method_with_flags_and_citation(capsys):
 
 
 def test_monk1_saliency_agreement_for_obs_and_obd(data_root):
-    obs = check_saliency("monk-1", "obs", params={"hessian": "exact", "damping": 1e-8}, seed=0,
+    obs = check_saliency("monks-1", "obs", params={"hessian": "exact", "damping": 1e-8}, seed=0,
                          root=data_root)
-    obd = check_saliency("monk-1", "obd", params={"curvature": "exact"}, seed=0, root=data_root)
+    obd = check_saliency("monks-1", "obd", params={"curvature": "exact"}, seed=0, root=data_root)
     assert len(obs.names) == 58
     # Deleting one of 58 weights of a trained MONK net is a small step: the second-order predictions rank the
     # measured damage well (threshold far below the values seen, ~0.95+).

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from prunebench import records
 from prunebench.cli import main
 
 ARGS = ["reproduce", "obs-xor", "--quick", "--seeds", "4", "--no-progress"]
@@ -31,10 +32,12 @@ def serial(tmp_path_factory):
     return out
 
 
-def test_killed_run_resumes_to_the_same_record(serial, tmp_path):
+def test_killed_run_resumes_to_the_same_record(serial, tmp_path, monkeypatch):
+    # Both runs see the real source tree (clean in CI; marked dirty, with the same diff, in a working copy).
+    monkeypatch.setattr(records, "git_state", records.real_git_state)
     out = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "prunebench", *ARGS, "--out", str(out)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "prunebench", *ARGS, "--out", str(out), "--allow-dirty"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
@@ -50,7 +53,7 @@ def test_killed_run_resumes_to_the_same_record(serial, tmp_path):
     for path in (out / "units").glob("*.json"):
         json.loads(path.read_text())  # every unit file on disk is complete JSON
 
-    assert main([*ARGS, "--out", str(out)]) == 0
+    assert main([*ARGS, "--out", str(out), "--allow-dirty"]) == 0
     assert _results(out) == _results(serial)
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     for name, mtime in done_before.items():  # finished units were reused, not recomputed

@@ -7,7 +7,7 @@ from prunebench import tasks
 
 
 def test_unknown_task_lists_valid_names():
-    with pytest.raises(ValueError, match=r"task must be one of \[.*'monk-1'.*\]; got 'monk-4'"):
+    with pytest.raises(ValueError, match=r"task must be one of \[.*'monks-1'.*\]; got 'monk-4'"):
         tasks.get("monk-4")
 
 

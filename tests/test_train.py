@@ -47,7 +47,7 @@ def test_xor_trains_to_zero_error_at_a_minimum():
 
 
 def test_monk1_trains_to_full_training_accuracy_at_a_minimum(data_root):
-    task = tasks.get("monk-1")
+    task = tasks.get("monks-1")
     model, task_data, info = task.trained(seed=0, root=data_root, cache=False)
     assert info["train_accuracy"] == 1.0
     assert info["fit"]["objective_grad_norm"] < GRAD_TOL

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 
 from . import __version__
@@ -46,6 +47,9 @@ def _cmd_train(args) -> int:
     from .evaluate import evaluate
 
     task = tasks.get(args.task)
+    if args.json:
+        state = records.git_state([args.json])
+        records.require_clean(state, args.allow_dirty)
     model, task_data, info = task.trained(args.seed, args.root, device=args.device, cache=not args.no_cache)
     result = evaluate(model, task, task_data)
     print(repr(model))
@@ -55,7 +59,7 @@ def _cmd_train(args) -> int:
         print(f"  {key:24s} {value}")
     if args.json:
         prov = records.provenance(device=args.device, dtype=str(task.dtype).removeprefix("torch."),
-                                  seeds=[args.seed], wall_time=info["fit"]["wall_time"])
+                                  seeds=[args.seed], wall_time=info["fit"]["wall_time"], state=state)
         rec = records.make_record("train", {"task": task.name, "seed": args.seed}, {"fit": info, "evaluation": result},
                                   prov)
         records.atomic_write_json(args.json, rec)
@@ -89,6 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-cache", action="store_true", help="retrain even when a checkpoint is cached")
     p.add_argument("--json", default=None, help="write the evaluation record here")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write the --json record although tracked source files differ from the commit (marked dirty)")
     _add_common_data(p)
     p.set_defaults(func=_cmd_train)
 
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    warnings.filterwarnings("always", message=r"task name .* is deprecated", category=DeprecationWarning)
     if getattr(args, "device", "cpu").startswith("cuda"):
         import torch
 

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from . import records
-from .experiments.base import Experiment, parse_seeds, run_units
+from ._validation import task_name
+from .experiments.base import Experiment, parse_seeds, run_units, units_provenance
 
 __all__ = ["CHEAP_TASKS", "CHECK_SPARSITY", "MEMORY_MEASURE", "PRESETS", "PROTOCOL", "PUBLISHED",
            "PUBLISHED_MODEL_TASKS", "README_BEGIN", "README_END", "RETRAIN", "SCHEMA", "SEEDS", "SPARSITIES", "TASKS",
@@ -59,7 +60,7 @@ PROTOCOL = "1"
 
 SCHEMA = "prunebench.leaderboard-entry/1"
 
-TASKS = ("digits", "usps", "monk-1", "monk-2", "monk-3", "mnist", "woodfisher-published")
+TASKS = ("digits", "usps", "monks-1", "monks-2", "monks-3", "mnist", "woodfisher-published")
 """Protocol tasks (``prunebench tasks``); USPS and MNIST need their files in the data root."""
 
 PUBLISHED_MODEL_TASKS = ("woodfisher-published",)
@@ -82,7 +83,7 @@ RETRAIN: dict[str, dict[str, Any]] = {
 L-BFGS iterations (digits, MONK), or one Adam epoch at lr 1e-3, batch 128 (USPS: 57 steps; MNIST: 469 steps); the
 task's weight decay is added."""
 
-CHEAP_TASKS = ("monk-1", "monk-2", "monk-3", "digits")
+CHEAP_TASKS = ("monks-1", "monks-2", "monks-3", "digits")
 """Tasks whose entries ``check`` re-runs by default (seconds per entry once the dense models are cached)."""
 
 CHECK_SPARSITY = 0.9
@@ -440,12 +441,14 @@ def _task_info(spec, root) -> dict[str, Any]:
 
 def run(tasks: Sequence[str], entries: Sequence[tuple[str, str, dict[str, Any]]], *, seeds: Sequence[int],
         sparsities: Sequence[float] = SPARSITIES, out: str | Path = "leaderboard", work: str | Path | None = None,
-        jobs: int = 1, scheduler: str | None = None, device: str = "cpu", root=None, progress: bool = True
-        ) -> list[Path]:
+        jobs: int = 1, scheduler: str | None = None, device: str = "cpu", root=None, progress: bool = True,
+        allow_dirty: bool = False, reuse_stale: bool = False) -> list[Path]:
     """Run (or resume) every ``(task, entry)`` and write ``<out>/entries/<task>/<entry>.json``; returns the paths.
 
     Units (one per seed) are saved under ``<work>/<task>/<entry>/units`` (default ``<out>/.work``, git-ignored)
-    and skipped when run again. ``entries`` come from :func:`resolve_methods`."""
+    and skipped when run again, unless computed by other code or configuration (``reuse_stale`` keeps those).
+    ``entries`` come from :func:`resolve_methods`. The source tree must be clean (tracked files equal to the
+    commit, outputs aside) unless ``allow_dirty``, which marks the entries dirty."""
     from . import methods
     from . import tasks as task_registry
 
@@ -457,7 +460,9 @@ def run(tasks: Sequence[str], entries: Sequence[tuple[str, str, dict[str, Any]]]
                          f"{sparsities}")
     specs = [task_registry.get(t) for t in tasks]
     out, work = Path(out), Path(work) if work is not None else Path(out) / ".work"
-    args = argparse.Namespace(jobs=jobs, scheduler=scheduler, no_progress=not progress)
+    state = records.git_state([out, work])
+    records.require_clean(state, allow_dirty)
+    args = argparse.Namespace(jobs=jobs, scheduler=scheduler, no_progress=not progress, reuse_stale=reuse_stale)
     written = []
     for spec in specs:
         info = _task_info(spec, root)
@@ -471,12 +476,13 @@ def run(tasks: Sequence[str], entries: Sequence[tuple[str, str, dict[str, Any]]]
             units = [{"id": f"seed={s}", "seed": s} for s in seeds]
             start = time.perf_counter()
             done = run_units(_EntryUnits(f"{spec.name}/{entry}", root), config, units, work / spec.name / entry,
-                             args)
+                             args, state=state)
             per_seed = [done[u["id"]]["result"] for u in units]
             prov = records.provenance(device=device, dtype=info["dtype"], seeds=list(seeds),
-                                      wall_time=sum(done[u["id"]]["wall_time_s"] for u in units))
+                                      wall_time=sum(done[u["id"]]["wall_time_s"] for u in units), state=state)
             prov.update(session_wall_time_s=time.perf_counter() - start, threads=THREADS, cpu=records.cpu_name(),
-                        logical_cpus=os.cpu_count())
+                        logical_cpus=os.cpu_count(),
+                        units=units_provenance(config, [done[u["id"]] for u in units], state))
             document = {
                 "schema": SCHEMA, "protocol": PROTOCOL, "task": spec.name, "entry": entry, "task_info": info,
                 "method": method_info,
@@ -520,6 +526,7 @@ def read_entry(path: str | Path) -> dict:
         raise LeaderboardError(f"{path} is not valid JSON ({exc}); regenerate it with `prunebench leaderboard "
                                "run`") from None
     validate_entry(entry, str(path))
+    entry["task"] = task_name(entry["task"], warn=False)  # an entry made before its task was renamed
     if (path.parent.name, path.stem) != (entry["task"], entry["entry"]):
         raise LeaderboardError(f"{path} holds task {entry['task']!r}, entry {entry['entry']!r}; it must be named "
                                f"entries/{entry['task']}/{entry['entry']}.json")
@@ -920,13 +927,14 @@ def _rerun(entry: Mapping, root, rtol: float) -> list[str]:
 def check(directory: str | Path = "leaderboard", readme: str | Path | None = "README.md", *,
           tasks: Sequence[str] | None = None, entries: Sequence[str] | None = None, rerun: str = "cheap",
           allow_partial: bool = False, root=None, rtol: float = TOLERANCE["loss_rtol"],
-          progress: bool = False) -> list[str]:
+          progress: bool = False, provenance: bool = True) -> list[str]:
     """Every problem with the leaderboard in ``directory``, as one line each (empty: all good).
 
     1. each entry follows the schema and sits at ``entries/<task>/<entry>.json``;
     2. its AUCs and aggregates are what its per-seed numbers give;
     3. unless ``allow_partial``, it follows the protocol (version, sparsities, seeds, threads);
-    4. entries of a task share the dense model of each seed;
+    4. entries of a task share the dense model of each seed; when ``provenance``, each was made from a clean
+       commit with every unit computed by that code (:func:`prunebench.records.provenance_problems`);
     5. ``LEADERBOARD.md`` and the README block are what :func:`render` writes now, and the figures exist;
     6. ``rerun="cheap"`` re-runs the first seed at :data:`CHECK_SPARSITY` of each entry on :data:`CHEAP_TASKS`
        (``"all"``: on every task; ``"none"``: skip), restricted to ``tasks`` and ``entries`` when given, and
@@ -934,6 +942,7 @@ def check(directory: str | Path = "leaderboard", readme: str | Path | None = "RE
     """
     if rerun not in ("none", "cheap", "all"):
         raise ValueError(f"rerun must be one of ['none', 'cheap', 'all']; got {rerun!r}")
+    tasks = None if tasks is None else [task_name(t) for t in tasks]
     directory = Path(directory)
     problems: list[str] = []
     loaded = []
@@ -944,6 +953,8 @@ def check(directory: str | Path = "leaderboard", readme: str | Path | None = "RE
             problems.append(str(exc))
             continue
         problems += _consistency(entry)
+        if provenance:
+            problems += records.provenance_problems(entry["provenance"], f"{entry['task']}/{entry['entry']}")
         if not allow_partial:
             problems += _conformance(entry)
         loaded.append(entry)
@@ -1012,7 +1023,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             try:
                 (path,) = run([task], [entry], seeds=seeds, sparsities=sparsities, out=args.out, work=args.work,
                               jobs=args.jobs, scheduler=args.scheduler, device=args.device, root=args.root,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, allow_dirty=args.allow_dirty,
+                              reuse_stale=args.reuse_stale)
             except Exception as exc:  # --keep-going: report any failure of one entry, run the others
                 if not args.keep_going:
                     raise
@@ -1070,6 +1082,12 @@ def register_cli(subparsers) -> None:
     q.add_argument("--scheduler", default=None, help="address of a Dask scheduler: run the units on that cluster")
     q.add_argument("--device", default="cpu", help="cpu (default; committed entries) or cuda")
     q.add_argument("--root", default=None, help="data root (default: $PRUNEBENCH_DATA, ./datasets, user cache)")
+    q.add_argument("--allow-dirty", action="store_true",
+                   help="run although tracked source files differ from the commit; the entries are marked dirty "
+                        "and `leaderboard check` fails on them")
+    q.add_argument("--reuse-stale", action="store_true",
+                   help="reuse saved units computed by other code or configuration instead of computing them again "
+                        "(the entry lists them as stale)")
     q.add_argument("--keep-going", action="store_true",
                    help="when an entry fails (e.g. its curvature does not fit in memory), report it and go on")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -432,7 +432,8 @@ def _provenance_items(record: Mapping, origin: str) -> list[tuple[str, str, bool
     device = prov.get("device", "?") + (f" ({prov['device_name']})" if prov.get("device_name") else "")
     return [("command", str(prov.get("command", "?")), True),
             ("prunebench", str(prov.get("prunebench", "?")), False),
-            ("git commit", str(prov.get("git_commit", "?")), False),
+            ("git commit", records.commit_label(prov), False),
+            ("units", _units_text(prov), False),
             ("python", str(prov.get("python", "?")), False), ("torch", str(prov.get("torch", "?")), False),
             ("numpy", str(prov.get("numpy", "?")), False), ("device", device, False),
             ("dtype", str(prov.get("dtype", "?")), False),
@@ -440,6 +441,21 @@ def _provenance_items(record: Mapping, origin: str) -> list[tuple[str, str, bool
             ("wall time", "?" if wall is None else f"{wall:.1f} s (sum over units)", False),
             ("created", str(prov.get("created", "?")), False),
             *([("record", origin, False)] if origin else [])]
+
+
+def _units_text(prov: Mapping) -> str:
+    """The compact unit provenance of a record: ``"100, all at its commit"`` or one group per commit."""
+    groups = prov.get("units")
+    if groups is None:
+        return "no per-unit provenance (made by an older prunebench)"
+    total = sum(g["units"] for g in groups)
+    stale = sum(g["stale"] for g in groups)
+    if len(groups) == 1 and not stale and groups[0]["git_commit"] == str(prov.get("git_commit")).removesuffix(
+            "-dirty") and groups[0]["dirty"] == records.is_dirty(prov):
+        return f"{total}, all computed at its commit"
+    parts = [f"{g['units']} at {records.commit_label(g, 12)}" + (f" ({g['stale']} stale)" if g["stale"] else "")
+             for g in groups]
+    return f"{total}: " + ", ".join(parts)
 
 
 def _papers(record: Mapping) -> list[str]:
@@ -861,9 +877,12 @@ def _compact(loaded: LoadedRecord, base: str) -> list[str]:
         links = "; ".join(f"[{_md_cell(f.get('title') or f['id'])}]({base}{name}/figures/{f['id']}.svg)"
                           for f in figures)
         lines += [f"Figures: {links}.", ""]
-    commit = str(prov.get("git_commit", "?"))[:12]
     lines += [f"Seeds: {len(prov.get('seeds', []))}; prunebench {prov.get('prunebench', '?')}, "
-              f"commit {commit}, {prov.get('device', '?')}, {prov.get('dtype', '?')}.", ""]
+              f"commit {records.commit_label(prov, 12)}, {prov.get('device', '?')}, {prov.get('dtype', '?')}.", ""]
+    problems = records.provenance_problems(prov, "record")
+    if problems:
+        lines += [f"**Provenance**: {'; '.join(p.removeprefix('record: ') for p in problems)}. "
+                  "`prunebench report --check` fails until it is regenerated.", ""]
     return lines
 
 
@@ -1019,15 +1038,21 @@ def write(results: str | Path, out: str | Path, readme: str | Path | None = None
     return written
 
 
-def check(results: str | Path, out: str | Path, readme: str | Path | None = None) -> list[str]:
-    """What is stale, one line each: outputs under ``out`` (and sections of ``readme``) that differ from what
-    the records under ``results`` generate, are missing, or are no longer generated. Tables, the index and
-    the README are compared byte for byte; figures must exist (their bytes depend on the matplotlib
-    build)."""
+def check(results: str | Path, out: str | Path, readme: str | Path | None = None, *,
+          provenance: bool = True) -> list[str]:
+    """What is wrong, one line each: outputs under ``out`` (and sections of ``readme``) that differ from what
+    the records under ``results`` generate, are missing, or are no longer generated; and, when ``provenance``,
+    records that may not back the committed tables (:func:`prunebench.records.provenance_problems`: a dirty
+    source, a short or unknown commit, stale or dirty units). Tables, the index and the README are compared
+    byte for byte; figures must exist (their bytes depend on the matplotlib build)."""
     out = Path(out)
     loaded = _load_some(results)
     files = _generate(loaded, figures=False)
     stale = []
+    if provenance:
+        for item in loaded:
+            stale += records.provenance_problems(item.record["provenance"],
+                                                 str(Path(results) / item.name / "record.json"))
     for rel, data in sorted(files.items()):
         path = out / rel
         if not path.exists():
@@ -1058,8 +1083,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.check:
         stale = check(results, out, readme)
         if stale:
-            print("stale (regenerate with `prunebench report --results "
-                  f"{results} --out {out}`):\n" + "\n".join(f"  {s}" for s in stale), file=sys.stderr)
+            print(f"{len(stale)} problem(s) (regenerate stale outputs with `prunebench report --results {results} "
+                  f"--out {out}`, and records from a clean commit with the command in their provenance):\n"
+                  + "\n".join(f"  {s}" for s in stale), file=sys.stderr)
             return 1
         print(f"up to date: every table under {out}" + (f" and the sections of {readme}" if readme else ""))
         return 0
@@ -1084,6 +1110,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--no-readme", action="store_true", help="leave the README alone")
     p.add_argument("--no-figures", action="store_true", help="tables only (faster)")
     p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 naming every stale table, figure or README section")
+                   help="write nothing; exit 1 naming every stale table, figure or README section and every "
+                        "record made from a dirty source or with stale units")
     p.set_defaults(func=_cmd_report)
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import data
+from ._validation import task_name
 from .models import Net, build
 from .train import FitReport, TrainConfig, fit, load_checkpoint, save_checkpoint
 
@@ -191,11 +192,11 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          max_restarts=20, required_train_accuracy=1.0,
          notes=("weight decay 1e-4 keeps the minimum finite (without it sigmoid weights grow without bound)",
                 "restarted from a derived seed when training ends in a local minimum (about 30% of inits)")),
-    Task("monk-1", "monks-1", "monk-17-3-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-4),
+    Task("monks-1", "monks-1", "monk-17-3-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-4),
          description="MONK-1, 17-3-1 sigmoid (58 weights)", notes=(_MONK_NOTE,)),
-    Task("monk-2", "monks-2", "monk-17-2-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-4),
+    Task("monks-2", "monks-2", "monk-17-2-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-4),
          description="MONK-2, 17-2-1 sigmoid (39 weights)", notes=(_MONK_NOTE,)),
-    Task("monk-3", "monks-3", "monk-17-2-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-2),
+    Task("monks-3", "monks-3", "monk-17-2-1", "mse", "binary", TrainConfig(epochs=3000, weight_decay=1e-2),
          description="MONK-3, 17-2-1 sigmoid (39 weights), 5% label noise", notes=(_MONK_NOTE,)),
     Task("digits", "digits", "lenet-digits", "mse", "pm1", TrainConfig(epochs=600),
          description="scikit-learn 8x8 digits, LeNet-style shared-weight net, MSE on -1/+1 targets",
@@ -235,7 +236,9 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 
 
 def get(name: str) -> Task:
-    """The task called ``name``; a clear error lists the valid ones."""
+    """The task called ``name`` (or a deprecated name of it, :data:`prunebench._validation.DEPRECATED_TASK_NAMES`);
+    a clear error lists the valid ones."""
+    name = task_name(name)
     if name not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}; got {name!r}. Run `prunebench tasks` to list them.")
     return TASKS[name]

@@ -64,6 +64,16 @@ def _add_common(p: argparse.ArgumentParser, experiment: Experiment) -> None:
                    help="address of a Dask scheduler (e.g. tcp://10.0.0.5:8786): run units on that cluster")
     p.add_argument("--root", default=None, help="data root (default: $PRUNEBENCH_DATA, ./datasets, user cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_provenance(p)
+
+
+def _add_provenance(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="run although tracked source files differ from the commit; the record is marked dirty and "
+                        "`prunebench report --check` fails on it")
+    p.add_argument("--reuse-stale", action="store_true",
+                   help="reuse saved units computed by other code or configuration instead of computing them again "
+                        "(the record lists them as stale)")
 
 
 def _run_one(args) -> int:
@@ -110,4 +120,5 @@ def register_cli(subparsers) -> None:
     q.add_argument("--seeds", default=None)
     q.add_argument("--quick", action="store_true")
     q.add_argument("--no-progress", action="store_true")
+    _add_provenance(q)
     q.set_defaults(func=_run_all)

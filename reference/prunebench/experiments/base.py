@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from .. import records
 
-__all__ = ["Experiment", "execute", "parse_seeds", "run_units"]
+__all__ = ["Experiment", "execute", "parse_seeds", "run_units", "units_provenance"]
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,17 @@ def _check_config(out: Path, config: dict) -> None:
 
 
 def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
-    """Run (or resume) ``experiment`` with parsed CLI ``args``; returns the path of the record written."""
+    """Run (or resume) ``experiment`` with parsed CLI ``args``; returns the path of the record written.
+
+    The source tree must be clean (tracked files equal to the commit, outputs aside) unless ``args.allow_dirty``,
+    which marks the record dirty; this is checked before any work."""
     seeds = parse_seeds(args.seeds, experiment.quick_seeds if args.quick else experiment.default_seeds)
     if args.jobs < 1:
         raise ValueError(f"--jobs must be a positive integer; got {args.jobs}")
     config = experiment.config(args, seeds)
     out = Path(args.out or Path("results") / experiment.name)
+    state = records.git_state([out])
+    records.require_clean(state, getattr(args, "allow_dirty", False))
     needed = experiment.data_needed(config)
     if needed is not None:
         from .. import data  # imports torch: not at module level (the leaderboard renders without it)
@@ -119,7 +124,7 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
     units = experiment.units(config)
     ids = [u["id"] for u in units]
     start = time.perf_counter()
-    done = run_units(experiment, config, units, out, args)
+    done = run_units(experiment, config, units, out, args, state=state)
     results = {unit_id: done[unit_id]["result"] for unit_id in ids}
     summary = experiment.summarize(config, results)
     if isinstance(summary, dict):  # what `prunebench report` names and cites (docs/record-schema.md)
@@ -128,45 +133,78 @@ def execute(experiment: Experiment, args: argparse.Namespace) -> Path:
             summary.setdefault("paper", experiment.paper)
     unit_time = sum(done[i]["wall_time_s"] for i in ids)
     prov = records.provenance(device=config.get("device", "cpu"), dtype=str(config.get("dtype", "float64")),
-                              seeds=seeds, wall_time=unit_time)
+                              seeds=seeds, wall_time=unit_time, state=state)
     prov["session_wall_time_s"] = time.perf_counter() - start
+    prov["units"] = units_provenance(config, [done[i] for i in ids], state)
     record = records.make_record(experiment.name, config, summary, prov)
     return records.atomic_write_json(out / "record.json", record)
 
 
-def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[str, Any]], out: Path,
-              args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Compute the ``units`` of ``experiment`` not yet saved in ``<out>/units`` and return every unit's payload
-    (``{"unit", "result", "wall_time_s"}``) keyed by unit id.
+def _unit_config(config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
+    return {"config": config, "unit": unit}
 
-    ``args`` supplies ``jobs``, ``scheduler`` and ``no_progress``. ``<out>/config.json`` pins ``config``: a folder
-    holding units of another configuration is refused. Workers receive ``experiment`` itself (it must pickle), so
-    code other than ``prunebench reproduce`` can run its units here too (the leaderboard does).
+
+def units_provenance(config: dict[str, Any], payloads: list[dict[str, Any]],
+                     state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The compact provenance of finished units (:func:`prunebench.records.summarize_units`) against ``state``."""
+    return records.summarize_units([p.get("provenance") for p in payloads],
+                                   [records.unit_provenance(state, _unit_config(config, p["unit"])) for p in payloads])
+
+
+def run_units(experiment: Experiment, config: dict[str, Any], units: list[dict[str, Any]], out: Path,
+              args: argparse.Namespace, *, state: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Compute the ``units`` of ``experiment`` not yet saved in ``<out>/units`` and return every unit's payload
+    (``{"unit", "result", "wall_time_s", "provenance"}``) keyed by unit id.
+
+    ``args`` supplies ``jobs``, ``scheduler``, ``no_progress`` and ``reuse_stale``. ``<out>/config.json`` pins
+    ``config``: a folder holding units of another configuration is refused. Each unit file carries its provenance
+    (:func:`prunebench.records.unit_provenance`: commit, clean/dirty, version, configuration hash); a saved unit
+    whose provenance differs from this run's (``state``, default :func:`prunebench.records.git_state` now) is
+    stale and computed again, unless ``args.reuse_stale``. Workers receive ``experiment`` itself (it must
+    pickle), so code other than ``prunebench reproduce`` can run its units here too (the leaderboard does).
     """
     ids = [u["id"] for u in units]
     bad = [i for i in ids if not _UNIT_ID.match(i)]
     if bad or len(set(ids)) != len(ids):
         raise RuntimeError(f"experiment {experiment.name} produced invalid or duplicate unit ids: {bad or ids}")
+    state = records.git_state([out]) if state is None else state
     (out / "units").mkdir(parents=True, exist_ok=True)
     _check_config(out, config)
 
     def path_of(unit_id: str) -> Path:
         return out / "units" / f"{unit_id}.json"
 
+    def provenance_of(unit: dict[str, Any]) -> dict[str, Any]:
+        return records.unit_provenance(state, _unit_config(config, unit))
+
     done: dict[str, dict] = {}
-    for unit_id in ids:
+    stale: list[str] = []
+    for unit in units:
         try:
-            done[unit_id] = json.loads(path_of(unit_id).read_text())
+            payload = json.loads(path_of(unit["id"]).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             continue
+        if payload.get("provenance") != provenance_of(unit):
+            stale.append(unit["id"])
+            if not getattr(args, "reuse_stale", False):
+                continue
+        done[unit["id"]] = payload
+    if stale:
+        first = json.loads(path_of(stale[0]).read_text()).get("provenance") or {}
+        origin = (f"commit {records.commit_label(first, 12)}, prunebench {first.get('prunebench')}"
+                  if first else "no provenance")
+        action = ("reusing them (--reuse-stale: the record says so)" if getattr(args, "reuse_stale", False)
+                  else "computing them again (--reuse-stale keeps them)")
+        log.warning("%s: %d of %d saved units were computed by other code or configuration (e.g. %s: %s); %s",
+                    experiment.name, len(stale), len(units), stale[0], origin, action)
     pending = [u for u in units if u["id"] not in done]
     if done:
         log.warning("%s: resuming, %d of %d units already done", experiment.name, len(done), len(units))
-    _run_pending(experiment, config, pending, path_of, args, done)
+    _run_pending(experiment, config, pending, path_of, args, done, provenance_of)
     return done
 
 
-def _run_pending(experiment, config, pending, path_of, args, done) -> None:
+def _run_pending(experiment, config, pending, path_of, args, done, provenance_of) -> None:
     """Compute the pending units; each is written atomically here, by the caller, as soon as it arrives, so
     the output folder need not be shared with remote workers."""
     from tqdm.auto import tqdm
@@ -176,6 +214,7 @@ def _run_pending(experiment, config, pending, path_of, args, done) -> None:
     bar = tqdm(total=len(pending), desc=experiment.name, unit="unit", disable=getattr(args, "no_progress", False))
 
     def save(payload: dict) -> None:
+        payload["provenance"] = provenance_of(payload["unit"])
         records.atomic_write_json(path_of(payload["unit"]["id"]), payload)
         done[payload["unit"]["id"]] = payload
         bar.update()

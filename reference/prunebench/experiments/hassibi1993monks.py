@@ -15,7 +15,7 @@ abstract].
 
 Protocol (one unit per problem and seed):
 
-1. Train the task (``monk-1``: 17-3-1, ``monk-2``/``monk-3``: 17-2-1, sigmoid, biases, MSE, weight decay
+1. Train the task (``monks-1``: 17-3-1, ``monks-2``/``monks-3``: 17-2-1, sigmoid, biases, MSE, weight decay
    lambda/2 |w|^2, full-batch L-BFGS; :mod:`prunebench.tasks`) on the original training set; record its train
    and test accuracy (A0 and T0).
 2. Prune one weight (or bias) at a time with each variant until a documented rule stops it:
@@ -55,17 +55,17 @@ from .hassibi1993xor import non_negative_int
 __all__ = ["PAPER", "PROBLEMS", "ObsMonks", "masked_copy", "prune_in_sequence", "prune_with_retraining",
            "variant_specs"]
 
-PROBLEMS = ("monk-1", "monk-2", "monk-3")
+PROBLEMS = ("monks-1", "monks-2", "monks-3")
 
 PAPER = {
-    "monk-1": {"bpwd_weights": 58, "obs_weights": 14, "train": 100.0, "test": 100.0},
-    "monk-2": {"bpwd_weights": 39, "obs_weights": 15, "train": 100.0, "test": 100.0},
-    "monk-3": {"bpwd_weights": 39, "obs_weights": 4, "train": 93.4, "test": 97.2},
+    "monks-1": {"bpwd_weights": 58, "obs_weights": 14, "train": 100.0, "test": 100.0},
+    "monks-2": {"bpwd_weights": 39, "obs_weights": 15, "train": 100.0, "test": 100.0},
+    "monks-3": {"bpwd_weights": 39, "obs_weights": 4, "train": 93.4, "test": 97.2},
 }
 """Hassibi & Stork's MONK table [secondary; the reductions equal the abstract's 90/76/62%]: BPWD and OBS
 weight counts and the accuracies (%) that BPWD and OBS share."""
 
-SIZES = {"monk-1": (124, 432), "monk-2": (169, 432), "monk-3": (122, 432)}
+SIZES = {"monks-1": (124, 432), "monks-2": (169, 432), "monks-3": (122, 432)}
 """Training and test set sizes (PAPERS.md section 3)."""
 
 STOP_RATIO = 0.1
@@ -222,7 +222,8 @@ class ObsMonks(Experiment):
 
 
 def _name(problem: str) -> str:
-    return problem.upper()
+    """``monks-1`` -> ``MONK-1``, as the paper writes it."""
+    return problem.replace("monks-", "MONK-")
 
 
 def _median_range(values: list[float], digits: int = 1) -> list:
