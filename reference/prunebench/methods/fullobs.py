@@ -115,7 +115,7 @@ from .base import (
 __all__ = ["BLOCKS", "DTYPES", "HESSIANS", "PROCEDURES", "Checkpoint", "FullOBS", "SurgeryStats"]
 
 HESSIANS = ("fisher", "ggn")
-BLOCKS = (None, "module")
+BLOCKS = (None, "module", "parameter")
 DTYPES = ("float64", "float32")
 PROCEDURES = ("sequential", "one-step")
 
@@ -377,7 +377,8 @@ class FullOBS(PruningMethod):
 
     def __init__(self, *, hessian: str = "fisher", damping: float = 1e-4, samples: int | None = 1000,
                  seed: int = 0, group_size: int = 1, blocks: str | None = None, dtype: str = "float64",
-                 procedure: str = "sequential", flush: int = 256, compact: float = 0.1):
+                 procedure: str = "sequential", flush: int = 256, compact: float = 0.1,
+                 max_block: int | None = None):
         """
         Args:
             hessian: ``"fisher"`` (empirical Fisher, WoodFisher's) or ``"ggn"`` (Gauss-Newton, one term per
@@ -388,13 +389,19 @@ class FullOBS(PruningMethod):
                 has more; ``None``: all).
             seed: seed of that subset.
             group_size: weights deleted jointly per ranking (1: the paper's OBS).
-            blocks: ``None`` (the full network) or ``"module"`` (one inverse per layer: blockwise OBS).
+            blocks: ``None`` (the full network), ``"module"`` (one inverse per layer, weight and bias together:
+                blockwise OBS) or ``"parameter"`` (one per parameter tensor: WoodFisher's layout, whose
+                ``woodfisherblock`` pruner inverts a layer's weight and its bias separately).
             dtype: ``"float64"`` or ``"float32"`` for the inverse (see the precision notes above).
             procedure: ``"sequential"`` (OBS: re-rank after every group, exact joint update, downdate) or
                 ``"one-step"`` (WoodFisher's one-shot: one ranking by ``L_q``, and the *sum* of the
                 single-weight updates of everything deleted, no downdate; ``group_size`` is unused).
             flush: deletions whose downdates are delayed and then applied as one matrix product (speed only).
             compact: fraction of deleted rows of a block at which it is compacted (speed only).
+            max_block: cut every block into consecutive pieces of at most this many weights, each inverted on
+                its own (WoodFisher's ``--fittable-params``); ``None``: whole blocks. WoodFisher's blockwise
+                pruner is ``blocks="parameter", procedure="one-step"`` with its ``max_block``; their MNIST test
+                sets none, and there each layer is one block.
         """
         check_choice("hessian", hessian, HESSIANS)
         check_choice("blocks", blocks, BLOCKS)
@@ -408,15 +415,19 @@ class FullOBS(PruningMethod):
         _positive_int("seed", seed, allow_zero=True)
         if samples is not None:
             _positive_int("samples", samples, hint=" or None (all the data)")
+        if max_block is not None:
+            _positive_int("max_block", max_block, hint=" or None (whole blocks)")
         if isinstance(compact, bool) or not isinstance(compact, int | float) or not 0 < compact <= 1:
             raise ValueError("compact must be a float in (0, 1] (the deleted fraction that triggers a "
                              f"compaction); got {compact!r}")
         self.hessian, self.damping, self.samples, self.seed = hessian, float(damping), samples, seed
         self.group_size, self.blocks, self.dtype = group_size, blocks, dtype
         self.procedure, self.flush, self.compact = procedure, flush, float(compact)
+        self.max_block = max_block
         self.last_stats: SurgeryStats | None = None
+        extra = {} if max_block is None else {"max_block": max_block}  # entries made before it keep their params
         self._record(hessian=hessian, damping=damping, samples=samples, seed=seed, group_size=group_size,
-                     blocks=blocks, dtype=dtype, procedure=procedure, flush=flush, compact=compact)
+                     blocks=blocks, dtype=dtype, procedure=procedure, flush=flush, compact=compact, **extra)
 
     # ------------------------------------------------------------------------------------------------------
     # The inverse
@@ -446,7 +457,8 @@ class FullOBS(PruningMethod):
         start = time.perf_counter()
         try:
             inv = inverse_hessian(model, loss_fn, X, T, method="woodbury", hessian=self.hessian,
-                                  alpha=self.damping, block_size=block_size, dtype=dtype, blocks=self.blocks)
+                                  alpha=self.damping, block_size=block_size, dtype=dtype, blocks=self.blocks,
+                                  max_block=self.max_block)
         except MemoryError as exc:
             raise MemoryError(f"obs-full cannot hold its inverse: {exc} obs-full keeps this one matrix (it "
                               "compacts it in place as weights are deleted); pass dtype='float32' to halve "
