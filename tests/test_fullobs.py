@@ -245,7 +245,7 @@ def test_prune_path_meets_each_count_and_matches_one_shot():
     ({"damping": 0.0}, r"damping must be a positive float \(e.g. 1e-4\); got 0.0"),
     ({"group_size": 0}, r"group_size must be an integer >= 1; got 0"),
     ({"samples": 0}, r"samples must be an integer >= 1 or None \(all the data\); got 0"),
-    ({"blocks": "layer"}, r"blocks must be one of \[None, 'module'\]; got 'layer'"),
+    ({"blocks": "layer"}, r"blocks must be one of \[None, 'module', 'parameter'\]; got 'layer'"),
     ({"dtype": "float16"}, r"dtype must be one of \['float64', 'float32'\]; got 'float16'"),
     ({"flush": 1.5}, r"flush must be an integer >= 1; got 1.5"),
     ({"compact": 0}, r"compact must be a float in \(0, 1\]"),
