@@ -77,6 +77,7 @@ def _add_common_data(p: argparse.ArgumentParser) -> None:
 
 _EXTENSIONS = {
     "methods": ("prunebench.methods.cli", "list the pruning methods (built in and plug-ins) with flags"),
+    "prune": ("prunebench.prune_weights", "prune your own trained weights of a task's architecture"),
     "check-saliency": ("prunebench.saliency_check", "compare each method's predicted dE with the measured one"),
     "reproduce": ("prunebench.experiments", "run a published experiment (see `prunebench reproduce --help`)"),
     "report": ("prunebench.report", "regenerate reproduced tables and figures from the result records"),

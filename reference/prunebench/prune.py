@@ -10,6 +10,11 @@ recomputed. Save and reload a pruned model, masks included, with :func:`pruneben
 
 Sparsity is the fraction of *prunable* entries deleted. By default every free parameter is prunable, biases
 included, as in both papers (OBD counts free parameters; OBS deletes weights and biases alike).
+
+Ranking scope (``ranking``), for every method: ``"global"`` ranks all prunable entries together and deletes
+the lowest until the target; ``"layer"`` prunes each prunable tensor to the target separately (its own
+count, ``floor(sparsity * size)``), which is what pruning "each layer to 95%" means (WoodFisher's
+``diagfisher`` pruner, for instance).
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .methods.base import Deletion, PruningMethod, Selection, candidate_mask, guest, model_mask
+from .methods.base import RANKINGS, Deletion, PruningMethod, Selection, candidate_mask, check_choice, guest, model_mask
 from .models import effective_params
 from .train import TrainConfig, fit
 
-__all__ = ["PruneResult", "apply_selection", "has_path", "iterative", "one_shot", "one_shot_path",
+__all__ = ["PruneResult", "apply_selection", "has_path", "iterative", "layer_quotas", "one_shot", "one_shot_path",
            "prunable_names", "pruned_fraction", "step"]
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,21 @@ def _counts(model: nn.Module, names: list[str] | None = None) -> tuple[int, int]
     wanted = None if names is None else {n.removesuffix("_orig") for n in names}
     chosen = [m for n, m in mask.items() if wanted is None or n.removesuffix("_orig") in wanted]
     return sum(int((~m).sum()) for m in chosen), sum(m.numel() for m in chosen)
+
+
+def layer_quotas(model: nn.Module, names: list[str], sparsity: float) -> dict[str, int]:
+    """Layer ranking's deletions still to make in each tensor of ``names`` to bring it to ``sparsity`` on its
+    own: ``floor(sparsity * size) - already deleted`` (at least 0), keyed like ``named_parameters``."""
+    mask = model_mask(model)
+    wanted = {n.removesuffix("_orig") for n in names}
+    return {n: max(_deletion_count(sparsity, m.numel()) - int((~m).sum()), 0)
+            for n, m in mask.items() if n.removesuffix("_orig") in wanted}
+
+
+def _supports_quotas(method: PruningMethod) -> bool:
+    import inspect
+
+    return "quotas" in inspect.signature(method.select).parameters
 
 
 def pruned_fraction(model: nn.Module, names: list[str] | None = None) -> float:
@@ -148,20 +168,26 @@ def _loss(model, loss_fn, inputs, targets) -> float:
 
 
 def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
-         targets: torch.Tensor, *, count: int | None, include_bias: bool = True) -> PruneResult:
+         targets: torch.Tensor, *, count: int | None, include_bias: bool = True,
+         quotas: dict[str, int] | None = None) -> PruneResult:
     """Delete up to ``count`` more prunable entries chosen by ``method`` (``None``: as many as the method's
-    own stopping rule allows). ``count=0`` leaves the model untouched."""
+    own stopping rule allows), at most ``quotas[name]`` of each tensor when given (layer ranking; see
+    :func:`layer_quotas`). ``count=0`` leaves the model untouched."""
     if count is not None and (isinstance(count, bool) or not isinstance(count, numbers.Integral)
                               or count < 0):
         raise ValueError(f"count must be a non-negative integer or None; got {count!r}")
+    if quotas is not None and not _supports_quotas(method):
+        raise ValueError(f"ranking='layer' needs a method whose select() takes quotas; {type(method).__name__} "
+                         "does not. Use ranking='global'")
     names = prunable_names(model, include_bias)
     if count == 0:
         return PruneResult(sparsity=pruned_fraction(model, names))
     before = _loss(model, loss_fn, inputs, targets)
     mask = model_mask(model)
+    extra = {} if quotas is None else {"quotas": quotas}
     with guest(method):
         selection = method.select(model, loss_fn, inputs, targets, count=count, mask=mask,
-                                  candidates=candidate_mask(model, mask, names))
+                                  candidates=candidate_mask(model, mask, names), **extra)
     return _applied(model, method, selection, loss_fn, inputs, targets, before, include_bias)
 
 
@@ -181,12 +207,20 @@ def _applied(model: nn.Module, method: PruningMethod, selection: Selection, loss
 
 
 def one_shot(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
-             targets: torch.Tensor, sparsity: float, *, include_bias: bool = True) -> PruneResult:
+             targets: torch.Tensor, sparsity: float, *, include_bias: bool = True,
+             ranking: str = "global") -> PruneResult:
     """Prune once, without retraining, until ``sparsity`` of the prunable entries are deleted (entries deleted
-    before count towards it). Sparsity 0 leaves the model untouched. A method with a stopping rule may stop
-    early (``result.stopped`` says so)."""
-    already, total = _counts(model, prunable_names(model, include_bias))
+    before count towards it), ranked over all of them (``ranking="global"``) or each tensor brought to
+    ``sparsity`` separately (``"layer"``). Sparsity 0 leaves the model untouched. A method with a stopping
+    rule may stop early (``result.stopped`` says so)."""
+    check_choice("ranking", ranking, RANKINGS)
+    names = prunable_names(model, include_bias)
+    already, total = _counts(model, names)
     target = _deletion_count(sparsity, total)
+    if ranking == "layer":
+        quotas = layer_quotas(model, names, sparsity)
+        return step(model, method, loss_fn, inputs, targets, count=sum(quotas.values()),
+                    include_bias=include_bias, quotas=quotas)
     return step(model, method, loss_fn, inputs, targets, count=max(target - already, 0),
                 include_bias=include_bias)
 
@@ -237,13 +271,15 @@ def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, i
 def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
               targets: torch.Tensor, sparsity: float, *, rounds: int = 5,
               retrain: TrainConfig | int | None = None, include_bias: bool = True,
-              seed: int = 0) -> PruneResult:
+              seed: int = 0, ranking: str = "global") -> PruneResult:
     """OBD's procedure: delete a chunk, optionally retrain with the masks kept, recompute curvature, repeat.
 
     ``rounds`` equal chunks reach ``sparsity``. ``retrain``: a :class:`~prunebench.train.TrainConfig`, or an
     integer n for n full-batch L-BFGS iterations, or ``None`` for none. Curvature is recomputed at the start
-    of each round because the method is called afresh on the current model.
+    of each round because the method is called afresh on the current model. ``ranking="layer"`` brings
+    every prunable tensor to each round's sparsity separately.
     """
+    check_choice("ranking", ranking, RANKINGS)
     if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer; got {rounds!r}")
     if isinstance(retrain, int) and not isinstance(retrain, bool):
@@ -258,8 +294,13 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
     for r in range(1, rounds + 1):
         goal = start + (max(target - start, 0) * r) // rounds
         done, _ = _counts(model, names)
-        chunk = step(model, method, loss_fn, inputs, targets, count=max(goal - done, 0),
-                     include_bias=include_bias)
+        if ranking == "layer":
+            quotas = layer_quotas(model, names, float(Fraction(repr(float(sparsity))) * r / rounds))
+            chunk = step(model, method, loss_fn, inputs, targets, count=sum(quotas.values()),
+                         include_bias=include_bias, quotas=quotas)
+        else:
+            chunk = step(model, method, loss_fn, inputs, targets, count=max(goal - done, 0),
+                         include_bias=include_bias)
         info = chunk.rounds[0] if chunk.rounds else {"deleted": 0, "predicted_change": 0.0,
                                                       "loss_before": _loss(model, loss_fn, inputs, targets),
                                                       "loss_pruned": None, "loss_retrained": None}

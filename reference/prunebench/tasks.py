@@ -63,15 +63,22 @@ class Task:
     max_restarts: int = 0
     required_train_accuracy: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    input_normalization: tuple[float, float] | None = None
+    weights: str | None = None
+    """A published checkpoint (a path under the data root) that *is* the dense model: one model, seed 0."""
 
     def loss_fn(self, reduction: str = "mean") -> nn.Module:
         """The objective E = loss_fn(model(x), t)."""
         return nn.MSELoss(reduction=reduction) if self.loss == "mse" else nn.CrossEntropyLoss(reduction=reduction)
 
     def data(self, root=None, device="cpu") -> TaskData:
-        """Load the dataset and code the targets for this task's objective."""
+        """Load the dataset, normalise the inputs (``(x - mean) / std`` when ``input_normalization`` is
+        ``(mean, std)``) and code the targets for this task's objective."""
         splits = data.load(self.dataset, root)
         (x_tr, y_tr), (x_te, y_te) = splits.train, splits.test
+        if self.input_normalization is not None:
+            mean, std = self.input_normalization
+            x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
         shape = build(self.model).input_shape
         x_tr, x_te = x_tr.reshape(-1, *shape), x_te.reshape(-1, *shape)
         return TaskData(x_tr, self._code(y_tr), y_tr, x_te, self._code(y_te), y_te).to(device, self.dtype)
@@ -99,9 +106,14 @@ class Task:
 
     def recipe_digest(self) -> str:
         """Twelve hex digits naming the recipe (training config, model, objective), the cache key of its nets.
-        A stopping rule left unset is left out, so recipes without one keep their earlier digests."""
-        recipe = {k: v for k, v in asdict(self.recipe).items() if not (k == "grad_rms_tol" and v is None)}
-        text = json.dumps({"recipe": recipe, "model": self.model, "loss": self.loss,
+        Fields added later are left out at their defaults (a stopping rule left unset, SGD momentum 0.9, no
+        learning-rate decay), so older recipes keep their digests."""
+        recipe = asdict(self.recipe)
+        for key, default in (("grad_rms_tol", None), ("momentum", 0.9), ("lr_decay", 1.0)):
+            if recipe[key] == default:
+                del recipe[key]
+        extra = {} if self.input_normalization is None else {"input_normalization": self.input_normalization}
+        text = json.dumps({"recipe": recipe, **extra, "model": self.model, "loss": self.loss,
                            "targets": self.targets, "restarts": self.max_restarts,
                            "required": self.required_train_accuracy}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -126,6 +138,8 @@ class Task:
         info: the leaderboard trains and prunes on one thread, an experiment on what its units were given.
         """
         task_data = self.data(root, device)
+        if self.weights is not None:
+            return self._published(seed, root, task_data, device)
         threads = torch.get_num_threads()
         path = cache_dir() / "models" / f"{self.name}-seed{seed}-{self.recipe_digest()}-threads{threads}.pt"
         if cache and path.is_file():
@@ -140,6 +154,28 @@ class Task:
                 "test_accuracy": self.accuracy(model, task_data.x_test, task_data.y_test)}
         if cache:
             save_checkpoint(model.cpu(), path, meta)
+        return model.to(device), task_data, meta
+
+
+    def _published(self, seed: int, root, task_data: TaskData, device: str) -> tuple[Net, TaskData, dict]:
+        from .weights import file_sha256, load_weights
+
+        if seed != 0:
+            raise ValueError(f"task {self.name} is one published model: seed must be 0; got {seed}")
+        for base in data.data_roots(root):
+            path = Path(base) / self.weights
+            if path.is_file():
+                break
+        else:
+            raise FileNotFoundError(f"task {self.name} needs the published weights {self.weights} under a data "
+                                    "root; set PRUNEBENCH_DATA or --root to the shared datasets")
+        model = build(self.model, dtype=self.dtype)
+        load_weights(model, path)
+        meta = {"task": self.name, "seed": 0, "weights": self.weights, "weights_sha256": file_sha256(path),
+                "restarts": 0, "fit": {"loss": None, "iterations": 0, "objective_grad_norm": None,
+                                       "wall_time": 0.0},
+                "train_accuracy": self.accuracy(model, task_data.x_train, task_data.y_train),
+                "test_accuracy": self.accuracy(model, task_data.x_test, task_data.y_test)}
         return model.to(device), task_data, meta
 
 
@@ -191,6 +227,20 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("mnist", "mnist", "mlp-784-40-20-10", "ce", "index",
          TrainConfig(optimizer="adam", epochs=20, lr=1e-3, batch_size=128), dtype=torch.float32,
          description="MNIST, MLP 784-40-20-10 without biases, ReLU, cross-entropy (WoodFisher's test net)"),
+    Task("mnist-woodfisher", "mnist", "mlp-784-40-20-10", "ce", "index",
+         TrainConfig(optimizer="sgd", epochs=25, lr=1e-3, momentum=0.5, batch_size=64, lr_decay=0.9),
+         dtype=torch.float32, input_normalization=(0.1307, 0.3081),
+         description="MNIST, MLP 784-40-20-10, WoodFisher's inputs ((x - 0.1307) / 0.3081) and SGD recipe",
+         notes=("the task of WoodFisher's published checkpoint (Singh & Alistarh 2020; the shared dataset "
+                "woodfisher-mnist): SGD lr 1e-3, momentum 0.5, batch 64, 25 epochs, ExponentialLR 0.9 per "
+                "epoch, as recorded in their configuration",)),
+    Task("woodfisher-published", "mnist", "mlp-784-40-20-10", "ce", "index",
+         TrainConfig(optimizer="sgd", epochs=25, lr=1e-3, momentum=0.5, batch_size=64, lr_decay=0.9),
+         dtype=torch.float32, input_normalization=(0.1307, 0.3081),
+         weights="woodfisher-mnist/woodfisher_mnist_mlpnet.npz",
+         description="MNIST, WoodFisher's published MLP 784-40-20-10 checkpoint (93.97%), their input scaling",
+         notes=("the dense model is the published checkpoint (shared dataset woodfisher-mnist), not trained "
+                "here: one model, seed 0; the numbers of Singh & Alistarh (2020) were measured on it",)),
     Task("nettalk", "nettalk", "nettalk-203-80-26", "mse", "bits", _NETTALK_RECIPE, dtype=torch.float32,
          description="NETtalk, 203-80-26 sigmoid net, MSE on 26 articulatory/stress bits",
          notes=(_NETTALK_NOTE,)),

@@ -43,6 +43,8 @@ class TrainConfig:
     ``finish_lbfgs`` runs that many full-batch L-BFGS iterations after a first-order phase, to land on a
     minimum. ``batch_size=None`` means full batch. ``grad_rms_tol``: stop L-BFGS once the RMS gradient per free
     parameter is at most this (``epochs`` or ``finish_lbfgs`` is then the cap); None: run the iterations.
+    ``momentum`` is SGD's (unused by the others); ``lr_decay`` multiplies the learning rate after every epoch of
+    adam/sgd (``torch.optim.lr_scheduler.ExponentialLR``; 1 keeps it constant).
     """
 
     optimizer: str = "lbfgs"
@@ -53,6 +55,8 @@ class TrainConfig:
     finish_lbfgs: int = 0
     tolerance_grad: float = 1e-9
     grad_rms_tol: float | None = None
+    momentum: float = 0.9
+    lr_decay: float = 1.0
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -65,6 +69,10 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive float; got {self.lr!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be a float >= 0; got {self.weight_decay!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be a float in [0, 1); got {self.momentum!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be a float in (0, 1]; got {self.lr_decay!r}")
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ValueError(f"batch_size must be None (full batch) or a positive integer; got {self.batch_size!r}")
         if self.grad_rms_tol is not None and (isinstance(self.grad_rms_tol, bool) or not self.grad_rms_tol > 0):
@@ -188,7 +196,8 @@ def _first_order(model, loss_fn, X, Y, config: TrainConfig, history):
     if config.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=config.lr)
     else:
-        opt = torch.optim.SGD(params, lr=config.lr, momentum=0.9)
+        opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
     n = X.shape[0]
     batch = config.batch_size or n
     generator = torch.Generator().manual_seed(int(torch.initial_seed()) % (2**63))
@@ -205,6 +214,7 @@ def _first_order(model, loss_fn, X, Y, config: TrainConfig, history):
             total += objective.item() * len(idx)
             steps += 1
         history.append(total / n)
+        schedule.step()
         if not math.isfinite(history[-1]):
             raise FloatingPointError(f"training diverged: objective is {history[-1]} after {len(history)} epochs; "
                                      f"lower lr (now {config.lr})")

@@ -244,7 +244,7 @@ def inverse_hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, 
                     method: str = "recursion", *, hessian: str = "fisher", alpha: float = 1e-6,
                     damping: float = 0.0, block_size: int = 256, dtype: torch.dtype = torch.float64,
                     blocks: str | Sequence[Sequence[str]] | None = None,
-                    on_indefinite: str = "raise") -> InverseCurvature:
+                    on_indefinite: str = "raise", max_block: int | None = None) -> InverseCurvature:
     """The inverse of ``A = G + (alpha + damping) I`` for ``E = loss_fn(model(inputs), targets)``.
 
     Args:
@@ -267,6 +267,9 @@ def inverse_hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, 
             module's weight and bias), ``"parameter"``, or groups of parameter names, each group contiguous in
             ``named_parameters()`` order and together covering every parameter.
         on_indefinite: ``"raise"`` (default) or ``"damp"`` when a Cholesky factorisation fails.
+        max_block: when given, every block is cut into consecutive pieces of at most this many weights (the
+            last one shorter), each inverted on its own: WoodFisher's ``--fittable-params`` layout (Singh &
+            Alistarh 2020, ``pruners/woodfisherblock.py``).
 
     Returns:
         :class:`InverseCurvature`. Raises ``MemoryError`` before allocating when the matrices and the
@@ -281,6 +284,10 @@ def inverse_hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, 
     targets = targets.detach().to(device, dtype if targets.is_floating_point() else targets.dtype)
     layout = ParamLayout.from_model(work)
     slices = _block_slices(layout, blocks)
+    if max_block is not None:
+        if isinstance(max_block, bool) or not isinstance(max_block, int) or max_block < 1:
+            raise ValueError(f"max_block must be a positive int or None; got {max_block!r}")
+        slices = [slice(a, min(a + max_block, sl.stop)) for sl in slices for a in range(sl.start, sl.stop, max_block)]
     copies = 2 if (method == "cholesky" and on_indefinite == "damp") else 1
     needed = copies * sum((sl.stop - sl.start) ** 2 for sl in slices) * _itemsize(dtype)
     workspace = 4 * layout.num_params * block_size * _itemsize(dtype)

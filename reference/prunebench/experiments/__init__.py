@@ -21,6 +21,7 @@ _MODULES = {
     "obs-monks": "hassibi1993monks",
     "obs-nettalk": "hassibi1993nettalk",
     "obs-mnist": "obs_mnist",
+    "woodfisher-mnist": "singh2020woodfisher",
 }
 """Experiment name -> module in this package defining a class with that ``name``."""
 

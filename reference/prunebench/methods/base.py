@@ -19,6 +19,12 @@ Hooks, all taking the model, the objective ``E = loss_fn(model(inputs), targets)
   of it. Rank-once methods need not touch them; a method that re-ranks after each deletion (OBS) overrides
   :meth:`~PruningMethod.sequence`.
 
+Ranking scope: ``select`` and ``sequence`` take ``quotas`` (``None``, or a dict keyed like ``named_parameters``
+of how many entries of each tensor to delete): ``None`` is one ranking over every candidate (``"global"``);
+with quotas each tensor is pruned to its own count (``"layer"``: the lowest-ranked entries of each tensor; a
+method that re-ranks after every deletion takes the best deletion among the tensors whose quota is not yet
+met). :func:`prunebench.prune.one_shot` turns ``ranking="layer"`` into the quotas.
+
 Masks: ``mask`` and ``candidates`` are dicts keyed like ``named_parameters`` of boolean tensors shaped like
 each parameter: ``mask`` is True where an entry is still present, ``candidates`` where it may be deleted now
 (present and prunable). Saliencies and curvature are with respect to the effective tensors (``weight_orig *
@@ -43,9 +49,12 @@ from torch import nn
 
 from ..models import effective_params
 
-__all__ = ["CURVATURE_KINDS", "Deletion", "MethodError", "PruningMethod", "Selection", "Step", "candidate_mask",
-           "check_choice", "check_tensors", "effective_weights", "guest", "method_name", "model_mask",
-           "zero_where_deleted"]
+__all__ = ["CURVATURE_KINDS", "RANKINGS", "Deletion", "MethodError", "PruningMethod", "Selection", "Step",
+           "candidate_mask", "check_choice", "check_quotas", "check_tensors", "effective_weights", "guest",
+           "method_name", "model_mask", "zero_where_deleted"]
+
+RANKINGS = ("global", "layer")
+"""Ranking scopes: one ranking over all prunable tensors, or each tensor pruned to the target separately."""
 
 CURVATURE_KINDS = (None, "gradient", "diag", "dense", "inverse")
 """Values the ``curvature`` flag may take."""
@@ -246,7 +255,8 @@ class PruningMethod:
 
     def sequence(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
                  mask: dict[str, torch.Tensor] | None = None,
-                 candidates: dict[str, torch.Tensor] | None = None) -> Iterator[Step]:
+                 candidates: dict[str, torch.Tensor] | None = None,
+                 quotas: dict[str, int] | None = None) -> Iterator[Step]:
         """The deletions in the order this method makes them, one :class:`Step` at a time, until no candidate
         is left (the generator's return value says why it ended).
 
@@ -256,7 +266,7 @@ class PruningMethod:
         """
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
-        order = self._rank(self._checked_saliency(model, loss_fn, inputs, targets, mask), candidates)
+        order = self._rank(self._checked_saliency(model, loss_fn, inputs, targets, mask), candidates, quotas)
         params = dict(model.named_parameters())
         deleted: list[Deletion] = []
         for d in order:
@@ -270,8 +280,10 @@ class PruningMethod:
 
     def select(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
                count: int | None, mask: dict[str, torch.Tensor] | None = None,
-               candidates: dict[str, torch.Tensor] | None = None) -> Selection:
-        """Choose up to ``count`` deletions among ``candidates`` (``None``: until the sequence ends).
+               candidates: dict[str, torch.Tensor] | None = None,
+               quotas: dict[str, int] | None = None) -> Selection:
+        """Choose up to ``count`` deletions among ``candidates`` (``None``: until the sequence ends), at most
+        ``quotas[name]`` of each tensor when ``quotas`` is given (layer ranking).
 
         Rank-once methods take the ``count`` lowest saliencies (ties broken by parameter order, then index)
         and, when they move weights, one joint :meth:`update`; methods that override :meth:`sequence` take its
@@ -280,9 +292,10 @@ class PruningMethod:
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
         if type(self).sequence is not PruningMethod.sequence:
-            steps = self.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidates)
+            extra = {} if quotas is None else {"quotas": quotas}
+            steps = self.sequence(model, loss_fn, inputs, targets, mask=mask, candidates=candidates, **extra)
             return self._take(steps, count)
-        order = self._rank(self._checked_saliency(model, loss_fn, inputs, targets, mask), candidates)
+        order = self._rank(self._checked_saliency(model, loss_fn, inputs, targets, mask), candidates, quotas)
         chosen = order if count is None else order[:count]
         reached = count is not None and len(order) >= count
         selection = Selection(chosen, stopped="count" if reached else "exhausted")
@@ -311,11 +324,17 @@ class PruningMethod:
         return selection
 
     @staticmethod
-    def _rank(saliency: Tensors, candidates: dict[str, torch.Tensor]) -> list[Deletion]:
-        """Candidates in increasing saliency (stable: ties keep parameter order, then flat index)."""
+    def _rank(saliency: Tensors, candidates: dict[str, torch.Tensor],
+              quotas: dict[str, int] | None = None) -> list[Deletion]:
+        """Candidates in increasing saliency (stable: ties keep parameter order, then flat index); with
+        ``quotas``, only the ``quotas[name]`` lowest of each tensor."""
         names, flat_idx, values = [], [], []
         for name, allowed in candidates.items():
             idx = torch.nonzero(allowed.reshape(-1), as_tuple=True)[0]
+            if quotas is not None:
+                own = saliency[name].detach().reshape(-1)[idx].to("cpu", torch.float64)
+                keep = torch.argsort(own, stable=True)[: max(int(quotas.get(name, 0)), 0)]
+                idx = idx[keep.to(idx.device).sort().values]
             if idx.numel():
                 names.extend([name] * idx.numel())
                 flat_idx.append(idx.cpu())
@@ -325,6 +344,19 @@ class PruningMethod:
         all_values, all_idx = torch.cat(values), torch.cat(flat_idx)
         order = torch.argsort(all_values, stable=True).tolist()
         return [Deletion(names[i], int(all_idx[i]), float(all_values[i])) for i in order]
+
+
+def check_quotas(quotas: dict[str, int] | None, candidates: dict[str, torch.Tensor]) -> None:
+    """Raise the one-voice ValueError unless ``quotas`` is ``None`` or maps names of ``candidates`` to
+    non-negative integers."""
+    if quotas is None:
+        return
+    unknown = sorted(set(quotas) - set(candidates))
+    if unknown:
+        raise ValueError(f"quotas must be keyed like named_parameters {sorted(candidates)}; got unknown {unknown}")
+    bad = {k: v for k, v in quotas.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
+    if bad:
+        raise ValueError(f"quotas must be non-negative integers; got {bad}")
 
 
 def zero_where_deleted(saliency: Tensors, mask: dict[str, torch.Tensor]) -> Tensors:

@@ -115,7 +115,7 @@ from .base import (
 __all__ = ["BLOCKS", "DTYPES", "HESSIANS", "PROCEDURES", "Checkpoint", "FullOBS", "SurgeryStats"]
 
 HESSIANS = ("fisher", "ggn")
-BLOCKS = (None, "module")
+BLOCKS = (None, "module", "parameter")
 DTYPES = ("float64", "float32")
 PROCEDURES = ("sequential", "one-step")
 
@@ -379,7 +379,8 @@ class FullOBS(PruningMethod):
 
     def __init__(self, *, hessian: str = "fisher", damping: float = 1e-4, samples: int | None = 1000,
                  seed: int = 0, group_size: int = 1, blocks: str | None = None, dtype: str = "float64",
-                 procedure: str = "sequential", flush: int = 256, compact: float = 0.1):
+                 procedure: str = "sequential", flush: int = 256, compact: float = 0.1,
+                 max_block: int | None = None):
         """
         Args:
             hessian: ``"fisher"`` (empirical Fisher, WoodFisher's) or ``"ggn"`` (Gauss-Newton, one term per
@@ -390,13 +391,19 @@ class FullOBS(PruningMethod):
                 has more; ``None``: all).
             seed: seed of that subset.
             group_size: weights deleted jointly per ranking (1: the paper's OBS).
-            blocks: ``None`` (the full network) or ``"module"`` (one inverse per layer: blockwise OBS).
+            blocks: ``None`` (the full network), ``"module"`` (one inverse per layer, weight and bias together:
+                blockwise OBS) or ``"parameter"`` (one per parameter tensor: WoodFisher's layout, whose
+                ``woodfisherblock`` pruner inverts a layer's weight and its bias separately).
             dtype: ``"float64"`` or ``"float32"`` for the inverse (see the precision notes above).
             procedure: ``"sequential"`` (OBS: re-rank after every group, exact joint update, downdate) or
                 ``"one-step"`` (WoodFisher's one-shot: one ranking by ``L_q``, and the *sum* of the
                 single-weight updates of everything deleted, no downdate; ``group_size`` is unused).
             flush: deletions whose downdates are delayed and then applied as one matrix product (speed only).
             compact: fraction of deleted rows of a block at which it is compacted (speed only).
+            max_block: cut every block into consecutive pieces of at most this many weights, each inverted on
+                its own (WoodFisher's ``--fittable-params``); ``None``: whole blocks. WoodFisher's blockwise
+                pruner is ``blocks="parameter", procedure="one-step"`` with its ``max_block``; their MNIST test
+                sets none, and there each layer is one block.
         """
         check_choice("hessian", hessian, HESSIANS)
         check_choice("blocks", blocks, BLOCKS)
@@ -410,15 +417,19 @@ class FullOBS(PruningMethod):
         _positive_int("seed", seed, allow_zero=True)
         if samples is not None:
             _positive_int("samples", samples, hint=" or None (all the data)")
+        if max_block is not None:
+            _positive_int("max_block", max_block, hint=" or None (whole blocks)")
         if isinstance(compact, bool) or not isinstance(compact, int | float) or not 0 < compact <= 1:
             raise ValueError("compact must be a float in (0, 1] (the deleted fraction that triggers a "
                              f"compaction); got {compact!r}")
         self.hessian, self.damping, self.samples, self.seed = hessian, float(damping), samples, seed
         self.group_size, self.blocks, self.dtype = group_size, blocks, dtype
         self.procedure, self.flush, self.compact = procedure, flush, float(compact)
+        self.max_block = max_block
         self.last_stats: SurgeryStats | None = None
+        extra = {} if max_block is None else {"max_block": max_block}  # entries made before it keep their params
         self._record(hessian=hessian, damping=damping, samples=samples, seed=seed, group_size=group_size,
-                     blocks=blocks, dtype=dtype, procedure=procedure, flush=flush, compact=compact)
+                     blocks=blocks, dtype=dtype, procedure=procedure, flush=flush, compact=compact, **extra)
 
     # ------------------------------------------------------------------------------------------------------
     # The inverse
@@ -448,7 +459,8 @@ class FullOBS(PruningMethod):
         start = time.perf_counter()
         try:
             inv = inverse_hessian(model, loss_fn, X, T, method="woodbury", hessian=self.hessian,
-                                  alpha=self.damping, block_size=block_size, dtype=dtype, blocks=self.blocks)
+                                  alpha=self.damping, block_size=block_size, dtype=dtype, blocks=self.blocks,
+                                  max_block=self.max_block)
         except MemoryError as exc:
             raise MemoryError(f"obs-full cannot hold its inverse: {exc} obs-full keeps this one matrix (it "
                               "compacts it in place as weights are deleted); pass dtype='float32' to halve "
@@ -472,12 +484,12 @@ class FullOBS(PruningMethod):
     # ------------------------------------------------------------------------------------------------------
     # The sequence
 
-    def _groups(self, surgeon: _Surgeon, allowed: torch.Tensor, stops: Sequence[int]
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    def _groups(self, surgeon: _Surgeon, allowed: torch.Tensor, stops: Sequence[int],
+                quota: _Quota | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
         """Delete greedily until each count in ``stops``; yields ``(Q, saliency parts, count so far)`` per
-        group, a group never crossing a stop."""
+        group, a group never crossing a stop (nor, with ``quota``, a tensor's quota)."""
         stats = surgeon.stats
-        left = int(allowed.sum())
+        left = int(allowed.sum()) if quota is None else min(int(allowed.sum()), quota.total())
         done = 0
         for stop in stops:
             while done < stop and left:
@@ -490,6 +502,9 @@ class FullOBS(PruningMethod):
                     Q = torch.argmin(s).reshape(1)
                 else:
                     Q = torch.topk(s, k, largest=False, sorted=True).indices
+                if quota is not None:
+                    Q = quota.take(Q, allowed)
+                    k = Q.numel()
                 parts = surgeon.delete(Q)
                 allowed[Q] = False
                 left -= k
@@ -502,10 +517,12 @@ class FullOBS(PruningMethod):
 
     def prune_path(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                    counts: Sequence[int], *, mask: dict[str, torch.Tensor] | None = None,
-                   candidates: dict[str, torch.Tensor] | None = None) -> Iterator[Checkpoint]:
+                   candidates: dict[str, torch.Tensor] | None = None,
+                   quotas: dict[str, int] | None = None) -> Iterator[Checkpoint]:
         """One deletion sequence from ``model``, yielding a :class:`Checkpoint` after each of ``counts``
         (increasing numbers of deletions, counted from now): the one-shot states at several sparsities from a
-        single inverse. Groups are cut short so that each count is met exactly."""
+        single inverse. Groups are cut short so that each count is met exactly. ``quotas`` (layer ranking):
+        at most that many deletions per tensor, the best among the tensors whose quota is not yet met."""
         counts = [int(c) for c in counts]
         if not counts or any(c < 0 for c in counts) or counts != sorted(counts):
             raise ValueError("counts must be a non-empty increasing list of non-negative integers; got "
@@ -516,16 +533,17 @@ class FullOBS(PruningMethod):
         self.last_stats = surgeon.stats
         allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
         allowed &= surgeon.alive
+        quota = None if quotas is None else _Quota(layout, quotas, allowed)
         w0 = surgeon.w.clone()
         offsets = [layout.slice(name).start for name in layout.names]
         params = dict(model.named_parameters())
         if self.procedure == "one-step":
-            yield from self._one_step_path(surgeon, layout, allowed, counts, params)
+            yield from self._one_step_path(surgeon, layout, allowed, counts, params, quota)
             return
         order: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
         done, remaining = 0, list(counts)
-        groups = self._groups(surgeon, allowed, counts)
+        groups = self._groups(surgeon, allowed, counts, quota)
         while remaining:
             while done < remaining[0]:
                 step = next(groups, None)
@@ -543,14 +561,17 @@ class FullOBS(PruningMethod):
                 return
 
     def _one_step_path(self, surgeon: _Surgeon, layout, allowed: torch.Tensor, counts: list[int],
-                       params: dict[str, torch.Tensor]) -> Iterator[Checkpoint]:
-        """WoodFisher's one-shot at each count: the ``count`` smallest ``L_q`` of one ranking, deleted with
-        the sum of their single-weight updates (each deletion's saliency is its own ``L_q``)."""
+                       params: dict[str, torch.Tensor], quota: _Quota | None = None) -> Iterator[Checkpoint]:
+        """WoodFisher's one-shot at each count: the ``count`` smallest ``L_q`` of one ranking (with
+        ``quota``: of each tensor's own ranking), deleted with the sum of their single-weight updates (each
+        deletion's saliency is its own ``L_q``)."""
         stats = surgeon.stats
         _sync(surgeon.device)
         start = time.perf_counter()
         s = surgeon.saliencies(allowed)
         ranking = torch.argsort(s, stable=True)[: int(allowed.sum())]
+        if quota is not None:
+            ranking = quota.take(ranking, allowed.clone())
         w0 = surgeon.w.clone()
         offsets = [layout.slice(name).start for name in layout.names]
         for count in counts:
@@ -567,7 +588,8 @@ class FullOBS(PruningMethod):
                 return
             start = time.perf_counter()
 
-    def select(self, model, loss_fn, inputs, targets, *, count, mask=None, candidates=None) -> Selection:
+    def select(self, model, loss_fn, inputs, targets, *, count, mask=None, candidates=None,
+               quotas=None) -> Selection:
         """The first ``count`` deletions of the sequence (``None``: every candidate), their joint change."""
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
@@ -575,10 +597,12 @@ class FullOBS(PruningMethod):
             count = sum(int(c.sum()) for c in candidates.values())
         if count == 0:
             return Selection()
-        path = self.prune_path(model, loss_fn, inputs, targets, [count], mask=mask, candidates=candidates)
+        path = self.prune_path(model, loss_fn, inputs, targets, [count], mask=mask, candidates=candidates,
+                               quotas=quotas)
         return next(path).selection()
 
-    def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None) -> Iterator[Step]:
+    def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None,
+                 quotas=None) -> Iterator[Step]:
         """One deletion at a time, in order, with the cumulative change of every weight. Within a group every
         step carries the change after the whole group (the members are deleted jointly); with
         ``procedure="one-step"`` each step carries the one-step change of every deletion so far (one
@@ -590,7 +614,7 @@ class FullOBS(PruningMethod):
                         for c, m in zip(candidates.values(), mask.values(), strict=True))
             previous = 0
             for checkpoint in self.prune_path(model, loss_fn, inputs, targets, range(1, total + 1), mask=mask,
-                                              candidates=candidates):
+                                              candidates=candidates, quotas=quotas):
                 for d in checkpoint.deletions[previous:]:
                     yield Step(d, checkpoint.delta)
                 previous = checkpoint.count
@@ -599,10 +623,11 @@ class FullOBS(PruningMethod):
         self.last_stats = surgeon.stats
         allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
         allowed &= surgeon.alive
+        quota = None if quotas is None else _Quota(layout, quotas, allowed)
         w0 = surgeon.w.clone()
         offsets = [layout.slice(name).start for name in layout.names]
         params = dict(model.named_parameters())
-        for Q, parts, _ in self._groups(surgeon, allowed, [int(allowed.sum())]):
+        for Q, parts, _ in self._groups(surgeon, allowed, [int(allowed.sum())], quota):
             delta = _unflatten(layout, surgeon.w - w0, params)
             for d in _name_deletions(layout, offsets, [Q], [parts]):
                 yield Step(d, delta)
@@ -652,6 +677,37 @@ class FullOBS(PruningMethod):
             dw = -(surgeon.w[q] / surgeon.d[q]) * surgeon.column(q)
             dw[q] = -surgeon.w[q]
             yield _unflatten(layout, dw, params)
+
+
+class _Quota:
+    """Per-tensor deletion quotas over the flat positions of ``layout`` (layer ranking)."""
+
+    def __init__(self, layout, quotas: dict[str, int], allowed: torch.Tensor):
+        self.owner = torch.empty(allowed.numel(), dtype=torch.long, device=allowed.device)
+        self.slices = []
+        self.left = []
+        for i, name in enumerate(layout.names):
+            sl = layout.slice(name)
+            self.owner[sl] = i
+            self.slices.append(sl)
+            self.left.append(max(int(quotas.get(name, 0)), 0))
+            if self.left[-1] == 0:
+                allowed[sl] = False
+
+    def total(self) -> int:
+        return sum(self.left)
+
+    def take(self, Q: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """The members of ``Q`` (in order) that fit their tensors' quotas; the quotas are charged and the
+        positions of tensors whose quota is met are removed from ``allowed``."""
+        keep = []
+        for j, i in enumerate(self.owner[Q].tolist()):
+            if self.left[i] > 0:
+                self.left[i] -= 1
+                keep.append(j)
+                if self.left[i] == 0:
+                    allowed[self.slices[i]] = False
+        return Q[torch.tensor(keep, dtype=torch.long, device=Q.device)]
 
 
 def _positive_int(key: str, value, allow_zero: bool = False, hint: str = "") -> None:

@@ -166,8 +166,9 @@ class OBS(PruningMethod):
             dw[q] = -w[q]
             yield self._unflatten(layout, dw, model)
 
-    def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None):
-        """One weight at a time: smallest L_q among the candidates, eq. (5) update, downdate, repeat.
+    def sequence(self, model, loss_fn, inputs, targets, *, mask=None, candidates=None, quotas=None):
+        """One weight at a time: smallest L_q among the candidates, eq. (5) update, downdate, repeat (with
+        ``quotas``: among the tensors whose quota is not yet met).
 
         Ends when no candidate is left (``"exhausted"``) or, with ``stop_ratio``, when the smallest L_q
         exceeds ``stop_ratio`` times E, the objective predicted after the deletions so far (``"stop-rule"``).
@@ -181,6 +182,12 @@ class OBS(PruningMethod):
         w = w0.clone()
         allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
         allowed &= present
+        left = None
+        if quotas is not None:
+            left = dict(quotas)
+            for name in layout.names:
+                if left.get(name, 0) <= 0:
+                    allowed[layout.slice(name)] = False
         with torch.no_grad():
             objective = float(loss_fn(model(inputs), targets))
         owners = [(name, layout.slice(name).start) for name in layout.names]
@@ -200,5 +207,9 @@ class OBS(PruningMethod):
             allowed[q] = False
             objective += saliency
             name, start = next((n, s0) for n, s0 in reversed(owners) if s0 <= q)
+            if left is not None:
+                left[name] -= 1
+                if left[name] <= 0:
+                    allowed[layout.slice(name)] = False
             yield Step(Deletion(name, q - start, saliency), self._unflatten(layout, w - w0, model))
         return "exhausted"
