@@ -186,13 +186,13 @@ def test_claims_golden_markdown_latex_csv():
     table = [line for line in md.splitlines() if line.startswith("|")]
     assert table == [
         "| id   | claim                | source                 | metric                 |      paper |       ours "
-        "[95% CI] |   seeds | rule           | verdict        |",
+        "[95% CI] |   seeds | rule           | verdict rule       | verdict        |",
         "|:-----|:---------------------|:-----------------------|:-----------------------|-----------:|------------"
-        "--------:|--------:|:---------------|:---------------|",
+        "--------:|--------:|:---------------|:-------------------|:---------------|",
         "| c1   | OBS keeps 14 weights | [secondary] MONK table | weights left (weights) | 14 weights | 14 [13, 15] "
-        "weights |       3 | 14 ± 1 weights | **reproduced** |",
+        "weights |       3 | 14 ± 1 weights | population: 95% CI | **reproduced** |",
         "| c2   | Accuracy \\| test     | [secondary] MONK table | weights left (%)       |          — |        97 "
-        "[97, 97]% |       1 | ≥ 95%          | **reproduced** |"]
+        "[97, 97]% |       1 | ≥ 95%          | population: 95% CI | **reproduced** |"]
     assert md.startswith("# toy: Toy experiment\n\nClaims of Hassibi & Stork (1993) [`hassibi1993obs`]")
     assert "- `c1`: one weight either way" in md and "- synthetic data" in md
     assert ("command: `prunebench reproduce toy --out results/toy` · prunebench: 0.1.0 · git commit: "
