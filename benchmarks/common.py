@@ -46,7 +46,7 @@ _steady_allocator()
 
 ANCHOR_MODELS = ["mlp-64-32-10", "mlp-256-128-64-10", "lenet-usps", "lenet-300-100", "monk-17-3-1",
                  "monk-17-2-1", "mlp-784-40-20-10"]
-"""The anchor models of issue 7 (lenet-300-100 is the MLP 784-300-100-10 of the speed targets)."""
+"""The anchor models of the curvature benchmark (lenet-300-100 is the MLP 784-300-100-10 of the speed targets)."""
 
 ZOO_MODELS = ["mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100", "mlp-784-40-20-10", "mlp-64-32x6-10",
               "lenet-usps", "lenet1990", "lenet-zip1989", "cnn-dwsep", "cnn-dilated", "cnn-relu-maxpool"]

@@ -1,4 +1,4 @@
-"""Full-network Optimal Brain Surgeon at scale (issue 11): time, GFLOP/s and memory to 95% sparsity, and what
+"""Full-network Optimal Brain Surgeon at scale: time, GFLOP/s and memory to 95% sparsity, and what
 the group size costs in accuracy.
 
 ``FullOBSScale`` runs ``obs-full`` (:mod:`prunebench.methods.fullobs`) on the 784-40-20-10 MNIST MLP (32,360

@@ -498,7 +498,8 @@ def _missed(targets: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], 
 
 
 def check_targets(rows: Iterable[Mapping[str, Any]], rate: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Each speed target of issue 3, per model it covers: ``{target, model, value, threshold, met}``."""
+    """Each speed target of the curvature benchmark (ratios to one gradient), per model it covers:
+    ``{target, model, value, threshold, met}``."""
     rows = ratio_rows(rows)
     out = []
     for statement, method, models, threshold in TARGETS:
