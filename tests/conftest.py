@@ -53,3 +53,14 @@ def data_root() -> Path:
 def needs_dataset(root: Path | None, folder: str) -> None:
     if root is None or not (root / folder).is_dir():
         pytest.skip(f"dataset folder {folder!r} not found under the data root; set PRUNEBENCH_DATA")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny kernels: OpenMP wake-up latency dominates them on a shared CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

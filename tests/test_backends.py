@@ -29,13 +29,7 @@ MODELS = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-sc
 CASES = grid(MODELS)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny kernels: one intra-op thread avoids OpenMP wake-up latency on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def close(actual, expected, name):

@@ -32,14 +32,7 @@ from prunebench.models import Net, build, effective_params
 RTOL = 1e-10
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These are many tiny kernels: one intra-op thread avoids OpenMP wake-up latency on a shared, busy CPU
-    (measured 0.04 ms vs up to 200 ms for a small CNN forward pass on 2 loaded cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def close(actual, expected, name, rtol=RTOL, floor=1e-12):

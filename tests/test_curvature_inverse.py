@@ -26,13 +26,7 @@ RTOL = 1e-10
 ALPHA = 1e-3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny kernels: one intra-op thread avoids OpenMP wake-up latency on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def close(actual, expected, name, rtol=RTOL, floor=1e-10):

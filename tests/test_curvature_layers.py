@@ -50,12 +50,7 @@ LECUN_UNSUPPORTED = {"avgpool2d-ceil-exclude-pad"}
 """Average pooling whose windows have different divisors: OBD's recursion refuses it (a clear error)."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def close(actual, expected, name, rtol=RTOL):
