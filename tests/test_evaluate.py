@@ -24,11 +24,13 @@ def xor():
 def test_evaluate_a_dense_model(xor):
     task, model, data = xor
     out = evaluate(model, task, data)
-    assert out["train_accuracy"] == 1.0
-    assert out["loss_db"] == pytest.approx(10 * math.log10(out["loss"]))
-    assert out["total_parameters"] == out["remaining_parameters"] == 9 and out["sparsity"] == 0.0
-    assert "actual_change" not in out and "predicted_change" not in out
-    json.dumps(out, allow_nan=False)
+    assert out.train_accuracy == 1.0
+    assert out.loss_db == pytest.approx(10 * math.log10(out.loss))
+    assert out.total_parameters == out.remaining_parameters == 9 and out.sparsity == 0.0
+    assert out.actual_change is None and out.predicted_change is None
+    assert "actual_change" not in out.as_dict() and "predicted_change" not in out.as_dict()
+    assert out.deleted_parameters == 0
+    json.dumps(out.as_dict(), allow_nan=False)
 
 
 def test_evaluate_a_pruned_model_with_predicted_and_actual_change(xor):
@@ -41,10 +43,10 @@ def test_evaluate_a_pruned_model_with_predicted_and_actual_change(xor):
         before = float(loss_fn(pruned(data.x_train), data.t_train))
     result = prune.one_shot(pruned, Magnitude(), loss_fn, data.x_train, data.t_train, 0.3)
     out = evaluate(pruned, task, data, baseline_loss=before, predicted_change=result.predicted_change)
-    assert out["remaining_parameters"] == 7 and out["sparsity"] == pytest.approx(2 / 9)
-    assert out["nonzero_parameters"] <= 7
-    assert out["actual_change"] == pytest.approx(out["loss"] - before)
-    assert out["predicted_change"] == result.predicted_change
+    assert out.remaining_parameters == 7 and out.sparsity == pytest.approx(2 / 9)
+    assert out.nonzero_parameters <= 7
+    assert out.actual_change == pytest.approx(out.loss - before)
+    assert out.predicted_change == result.predicted_change
 
 
 def test_cross_entropy_tasks_have_no_decibel_objective():
@@ -53,6 +55,6 @@ def test_cross_entropy_tasks_have_no_decibel_objective():
     x, y = torch.randn(12, 64, generator=g), torch.randint(0, 10, (12,), generator=g)
     data = TaskData(x, y, y, x, y, y)
     out = evaluate(build("mlp-64-32-10", seed=0), task, data)
-    assert out["loss_db"] is None and out["test_loss_db"] is None
-    assert 0.0 <= out["test_accuracy"] <= 1.0
-    json.dumps(out, allow_nan=False)
+    assert out.loss_db is None and out.test_loss_db is None
+    assert 0.0 <= out.test_accuracy <= 1.0
+    json.dumps(out.as_dict(), allow_nan=False)

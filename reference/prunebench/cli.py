@@ -55,7 +55,7 @@ def _cmd_train(args) -> int:
         state = records.git_state([args.json])
         records.require_clean(state, args.allow_dirty)
     model, task_data, info = task.trained(args.seed, args.root, device=args.device, cache=not args.no_cache)
-    result = evaluate(model, task, task_data)
+    result = evaluate(model, task, task_data).as_dict()
     print(repr(model))
     print(f"task {task.name} seed {args.seed}: final |grad| {info['fit']['objective_grad_norm']:.2e} after "
           f"{info['fit']['iterations']} iterations")

@@ -1,6 +1,7 @@
 """Evaluate a (pruned) model on its task: objective, objective in dB, accuracy, sparsity, and dE.
 
-The fields are plain Python numbers (JSON-ready) for a :mod:`prunebench.records` record:
+:func:`evaluate` returns an :class:`Evaluation`; its fields are plain Python numbers, and
+:meth:`Evaluation.as_dict` gives them JSON-ready for a :mod:`prunebench.records` record:
 
 - ``loss``, ``test_loss``: the task objective E (``task.loss_fn()``, reduction "mean") on each split;
 - ``loss_db``, ``test_loss_db``: 10 log10(MSE), OBD's Fig. 1-2 axis (``None`` for cross-entropy tasks);
@@ -16,6 +17,7 @@ The fields are plain Python numbers (JSON-ready) for a :mod:`prunebench.records`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -25,16 +27,48 @@ from .methods.base import model_mask
 from .models import effective_params
 from .tasks import Task, TaskData
 
-__all__ = ["evaluate"]
+__all__ = ["Evaluation", "evaluate"]
 
 
 def _db(mse: float) -> float | None:
     return 10.0 * math.log10(mse) if mse > 0 else None
 
 
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """One model evaluated on its task's splits (fields: module docstring)."""
+
+    loss: float
+    loss_db: float | None
+    test_loss: float
+    test_loss_db: float | None
+    train_accuracy: float
+    test_accuracy: float
+    total_parameters: int
+    remaining_parameters: int
+    nonzero_parameters: int
+    sparsity: float
+    baseline_loss: float | None = None
+    actual_change: float | None = None
+    predicted_change: float | None = None
+
+    @property
+    def deleted_parameters(self) -> int:
+        """Free parameters deleted (``total_parameters - remaining_parameters``)."""
+        return self.total_parameters - self.remaining_parameters
+
+    def as_dict(self) -> dict:
+        """The fields as a JSON-ready dict; the dE fields only when they were given."""
+        out = dataclasses.asdict(self)
+        for key in ("baseline_loss", "actual_change", "predicted_change"):
+            if out[key] is None:
+                del out[key]
+        return out
+
+
 def evaluate(model: nn.Module, task: Task, task_data: TaskData, *, baseline_loss: float | None = None,
-             predicted_change: float | None = None) -> dict:
-    """The evaluation fields (module docstring) of ``model`` on ``task``'s data."""
+             predicted_change: float | None = None) -> Evaluation:
+    """The :class:`Evaluation` of ``model`` on ``task``'s data."""
     loss_fn = task.loss_fn()
     with torch.no_grad():
         loss = float(loss_fn(model(task_data.x_train), task_data.t_train))
@@ -44,21 +78,18 @@ def evaluate(model: nn.Module, task: Task, task_data: TaskData, *, baseline_loss
     remaining = sum(int(m.sum()) for m in mask.values())
     nonzero = sum(int((t.detach() != 0).sum()) for t in effective_params(model).values())
     mse = task.loss == "mse"
-    out = {
-        "loss": loss,
-        "loss_db": _db(loss) if mse else None,
-        "test_loss": test_loss,
-        "test_loss_db": _db(test_loss) if mse else None,
-        "train_accuracy": task.accuracy(model, task_data.x_train, task_data.y_train),
-        "test_accuracy": task.accuracy(model, task_data.x_test, task_data.y_test),
-        "total_parameters": total,
-        "remaining_parameters": remaining,
-        "nonzero_parameters": nonzero,
-        "sparsity": 1.0 - remaining / total if total else 0.0,
-    }
-    if baseline_loss is not None:
-        out["baseline_loss"] = float(baseline_loss)
-        out["actual_change"] = loss - float(baseline_loss)
-    if predicted_change is not None:
-        out["predicted_change"] = float(predicted_change)
-    return out
+    return Evaluation(
+        loss=loss,
+        loss_db=_db(loss) if mse else None,
+        test_loss=test_loss,
+        test_loss_db=_db(test_loss) if mse else None,
+        train_accuracy=task.accuracy(model, task_data.x_train, task_data.y_train),
+        test_accuracy=task.accuracy(model, task_data.x_test, task_data.y_test),
+        total_parameters=total,
+        remaining_parameters=remaining,
+        nonzero_parameters=nonzero,
+        sparsity=1.0 - remaining / total if total else 0.0,
+        baseline_loss=None if baseline_loss is None else float(baseline_loss),
+        actual_change=None if baseline_loss is None else loss - float(baseline_loss),
+        predicted_change=None if predicted_change is None else float(predicted_change),
+    )

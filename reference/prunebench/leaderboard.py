@@ -42,12 +42,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import records
 from ._validation import output_folder, task_name
 from .experiments.base import Experiment, parse_seeds, run_units, units_provenance
 from .report import markdown_table
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluation
 
 __all__ = ["CHEAP_TASKS", "CHECK_SPARSITY", "MEMORY_MEASURE", "PRESETS", "PROTOCOL", "PUBLISHED",
            "PUBLISHED_MODEL_TASKS", "README_BEGIN", "README_END", "RETRAIN", "SCHEMA", "SEEDS", "SPARSITIES", "TASKS",
@@ -362,8 +365,8 @@ def _saliency_cost(method, model, loss_fn, inputs, targets, device: str) -> dict
     return {"saliency_time_s": seconds, "saliency_peak_mib": peak}
 
 
-def _metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    return {m: float(result[m if m != "train_loss" else "loss"]) for m in _METRICS}
+def _metrics(result: Evaluation) -> dict[str, float]:
+    return {m: float(getattr(result, m if m != "train_loss" else "loss")) for m in _METRICS}
 
 
 def run_seed(task: str, method: str, params: Mapping[str, Any], seed: int, *,
@@ -395,12 +398,12 @@ def run_seed(task: str, method: str, params: Mapping[str, Any], seed: int, *,
             elapsed = time.perf_counter() - began
             pruning = pruning + elapsed if prune.has_path(instance) else elapsed
             pruned = evaluate(model, spec, data)
-            one_shot.append({"sparsity": float(s), "achieved_sparsity": pruned["sparsity"],
+            one_shot.append({"sparsity": float(s), "achieved_sparsity": pruned.sparsity,
                              "seconds": pruning, "stopped": result.stopped, **_metrics(pruned)})
             began = time.perf_counter()
             fit(model, loss_fn, x, t, budget, seed=seed)
             again = evaluate(model, spec, data)
-            retrained.append({"sparsity": float(s), "achieved_sparsity": again["sparsity"],
+            retrained.append({"sparsity": float(s), "achieved_sparsity": again.sparsity,
                               "seconds": time.perf_counter() - began, **_metrics(again)})
     dense_acc = dense_metrics["test_accuracy"]
     fit_info = info.get("fit", {})

@@ -166,8 +166,8 @@ def bpwd_task(problem: str, bpwd: dict | None) -> tasks.Task:
 def _point(model, task, data) -> list:
     """[weights remaining, train accuracy %, test accuracy %, train loss] of ``model``."""
     ev = evaluate(model, task, data)
-    return [ev["remaining_parameters"], round(100 * ev["train_accuracy"], 6),
-            round(100 * ev["test_accuracy"], 6), ev["loss"]]
+    return [ev.remaining_parameters, round(100 * ev.train_accuracy, 6),
+            round(100 * ev.test_accuracy, 6), ev.loss]
 
 
 def masked_copy(model):

@@ -60,7 +60,7 @@ from torch.nn.utils import prune as torch_prune
 from .. import methods, prune, stats, tasks
 from ..curvature import hessian_diag
 from ..curvature.sharing import connection_sums
-from ..evaluate import evaluate
+from ..evaluate import Evaluation, evaluate
 from ..methods.base import Selection, candidate_mask, model_mask
 from ..models import effective_params
 from ..train import TrainConfig, fit
@@ -145,12 +145,12 @@ def deletion_counts(total: int, step: float, max_fraction: float) -> list[int]:
     return [math.floor(k * s * total) for k in range(1, math.floor(end / s) + 1)]
 
 
-def _point(ev: dict, saliency_sum: float, loss_before: float, absent: int = 0) -> dict[str, Any]:
+def _point(ev: Evaluation, saliency_sum: float, loss_before: float, absent: int = 0) -> dict[str, Any]:
     """One point of a deletion curve; ``absent``: entries the dense net already lacks (a fixed connection
     table), which are no deletions."""
-    return {"deleted": ev["total_parameters"] - ev["remaining_parameters"] - absent,
-            "remaining": ev["remaining_parameters"], "loss": ev["loss"], "test_loss": ev["test_loss"],
-            "train_accuracy": ev["train_accuracy"], "test_accuracy": ev["test_accuracy"],
+    return {"deleted": ev.deleted_parameters - absent,
+            "remaining": ev.remaining_parameters, "loss": ev.loss, "test_loss": ev.test_loss,
+            "train_accuracy": ev.train_accuracy, "test_accuracy": ev.test_accuracy,
             "saliency_sum": float(saliency_sum), "loss_before": float(loss_before)}
 
 
@@ -181,8 +181,8 @@ def deletion_curve(model, task: tasks.Task, data: tasks.TaskData, method: method
     x, t = data.x_train, data.t_train
     net = _copy(model)
     ev = evaluate(net, task, data)
-    absent = ev["total_parameters"] - ev["remaining_parameters"]
-    points = [_point(ev, 0.0, ev["loss"], absent)]
+    absent = ev.deleted_parameters
+    points = [_point(ev, 0.0, ev.loss, absent)]
     for count in counts:
         before = points[-1]["loss"]
         result = prune.step(net, method, loss_fn, x, t, count=max(count - points[-1]["deleted"], 0))
@@ -191,9 +191,9 @@ def deletion_curve(model, task: tasks.Task, data: tasks.TaskData, method: method
         if retrain is not None:
             fitted = fit(net, loss_fn, x, t, retrain, seed=seed)
             after = evaluate(net, task, data)
-            point.update(loss_pruned=ev["loss"], test_loss_pruned=ev["test_loss"], loss=after["loss"],
-                         test_loss=after["test_loss"], train_accuracy=after["train_accuracy"],
-                         test_accuracy=after["test_accuracy"], retrain_iterations=fitted.iterations,
+            point.update(loss_pruned=ev.loss, test_loss_pruned=ev.test_loss, loss=after.loss,
+                         test_loss=after.test_loss, train_accuracy=after.train_accuracy,
+                         test_accuracy=after.test_accuracy, retrain_iterations=fitted.iterations,
                          retrain_grad_rms=fitted.grad_rms, retrain_stop=fitted.stop)
         points.append(point)
     return points
@@ -225,8 +225,8 @@ def rank_once_curve(model, task: tasks.Task, data: tasks.TaskData, method: metho
     first_order = [-float(grads[d.name].reshape(-1)[d.index] * weights[d.name].reshape(-1)[d.index])
                    for d in order.deletions]
     ev = evaluate(model, task, data)
-    absent = ev["total_parameters"] - ev["remaining_parameters"]
-    points = [{**_point(ev, 0.0, ev["loss"], absent), "gradient_term": 0.0}]
+    absent = ev.deleted_parameters
+    points = [{**_point(ev, 0.0, ev.loss, absent), "gradient_term": 0.0}]
     done = 0
     for count in counts:
         count = min(count, len(order.deletions))

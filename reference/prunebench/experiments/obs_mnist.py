@@ -213,9 +213,9 @@ class _Span:
 
 def _point(net, task, data, sparsity: float, predicted: float | None, dense_loss: float) -> dict:
     ev = evaluate(net, task, data)
-    return {"sparsity": sparsity, "achieved_sparsity": ev["sparsity"],
-            "test_accuracy": 100 * ev["test_accuracy"], "train_accuracy": 100 * ev["train_accuracy"],
-            "train_loss": ev["loss"], "actual_change": ev["loss"] - dense_loss, "predicted_change": predicted}
+    return {"sparsity": sparsity, "achieved_sparsity": ev.sparsity,
+            "test_accuracy": 100 * ev.test_accuracy, "train_accuracy": 100 * ev.train_accuracy,
+            "train_loss": ev.loss, "actual_change": ev.loss - dense_loss, "predicted_change": predicted}
 
 
 def run_variant(model, task, data, spec: dict, sparsities, seed: int, samples: int | None,
