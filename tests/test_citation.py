@@ -1,6 +1,6 @@
 """CITATION.cff is valid Citation File Format 1.2.0, and the README's BibTeX entries are well formed.
 
-The validation uses the CFF 1.2.0 JSON schema (tests/data/cff-1.2.0.schema.json, the file `cffconvert
+The validation uses the CFF 1.2.0 JSON schema (tests/fixtures/cff-1.2.0.schema.json, the file `cffconvert
 --validate` itself uses) with the installed jsonschema: cffconvert 2.0.0 needs jsonschema<4, which conflicts
 with the project's pin. When a `cffconvert` executable is on the PATH, it is run as well.
 """
@@ -18,7 +18,7 @@ import pytest
 from prunebench import report
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = Path(__file__).parent / "data" / "cff-1.2.0.schema.json"
+SCHEMA = Path(__file__).parent / "fixtures" / "cff-1.2.0.schema.json"
 
 REQUIRED = {"software": {"author", "title", "year"},
             "inproceedings": {"author", "title", "booktitle", "year"},
