@@ -92,8 +92,8 @@ def test_a_run_whose_data_is_missing_fails_before_any_unit(tmp_path, monkeypatch
     from prunebench.experiments import get
 
     # Only the empty root is searched (not $PRUNEBENCH_DATA, the checkout or the user cache), and offline.
-    monkeypatch.setattr("prunebench.data.data_roots", lambda root=None: [tmp_path / "empty"])
-    monkeypatch.setattr("prunebench.data._download", lambda spec, roots: (_ for _ in ()).throw(
+    monkeypatch.setattr("prunebench.data.fetch.data_roots", lambda root=None: [tmp_path / "empty"])
+    monkeypatch.setattr("prunebench.data.fetch._download", lambda spec, roots: (_ for _ in ()).throw(
         DatasetError(f"dataset {spec.name!r} not found (offline test)")))
     experiment = get("obd-usps")
     args = argparse.Namespace(seeds="1", quick=True, device="cpu", root=str(tmp_path / "empty"), jobs=1,

@@ -1,9 +1,7 @@
 """Property-based tests (hypothesis) for the validators, the sparsity-to-count rule, the loaders and the
 record schema: whatever the input, the answer is a correct value or a clear error of the documented type."""
 
-import dataclasses
 import gzip
-import hashlib
 import math
 from fractions import Fraction
 
@@ -12,6 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datafiles import register, write
 from prunebench import data, records
 from prunebench.experiments.base import parse_seeds
 from prunebench.prune import _deletion_count
@@ -114,19 +113,6 @@ def _leaves(obj):
     return [obj]
 
 
-def _register(monkeypatch, name, files):
-    spec = data.SPECS[name]
-    specs = tuple(data.FileSpec(n, len(b), hashlib.sha256(b).hexdigest(), ("https://example.org/" + n,))
-                  for n, b in files.items())
-    monkeypatch.setitem(data.SPECS, name, dataclasses.replace(spec, files=specs))
-
-
-def _write(root, folder, files):
-    (root / folder).mkdir(parents=True, exist_ok=True)
-    for n, b in files.items():
-        (root / folder / n).write_bytes(b)
-
-
 @pytest.mark.parametrize("dataset,folder,names,wrap", [
     ("monks-1", "monks", ["monks-1.train", "monks-1.test"], lambda b: b),
     ("usps", "usps", ["zip.train.gz", "zip.test.gz"], lambda b: b),
@@ -141,8 +127,8 @@ def test_loaders_answer_random_bytes_with_a_dataset_error(monkeypatch, tmp_path_
     """Random bytes whose digest is registered (so the checksum passes) must still fail as a DatasetError."""
     root = tmp_path_factory.mktemp("root")
     files = {n: wrap(payload) for n in names}
-    _register(monkeypatch, dataset, files)
-    _write(root, folder, files)
+    register(monkeypatch, dataset, files)
+    write(root, folder, files)
     try:
         splits = data.load(dataset, root, download=False)
     except data.DatasetError:
@@ -155,8 +141,8 @@ def test_loaders_answer_random_bytes_with_a_dataset_error(monkeypatch, tmp_path_
 def test_truncated_real_monks_file_is_refused(tmp_path_factory, cut, data_root_or_skip):
     original = (data_root_or_skip / "monks" / "monks-1.train").read_bytes()
     root = tmp_path_factory.mktemp("trunc")
-    _write(root, "monks", {n: (data_root_or_skip / "monks" / n).read_bytes() for n in ("monks-1.test",)})
-    _write(root, "monks", {"monks-1.train": original[:cut]})
+    write(root, "monks", {n: (data_root_or_skip / "monks" / n).read_bytes() for n in ("monks-1.test",)})
+    write(root, "monks", {"monks-1.train": original[:cut]})
     with pytest.raises(data.DatasetError, match="sha256"):
         data.load("monks-1", root, download=False)
 
