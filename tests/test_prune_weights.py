@@ -1,4 +1,5 @@
-"""``prunebench prune`` and the weights loader: formats, checks, one-line errors with exit status 2."""
+"""``prunebench prune``: CLI checks and one-line errors with exit status 2, sample orders and parameters,
+and the published-model task."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import torch
 from prunebench.cli import main
 from prunebench.models import build
 from prunebench.prune_weights import parse_params, sample_order
-from prunebench.weights import linear_aliases, load_weights, save_weights
 
 ARCH = "mlp-784-40-20-10"
 
@@ -24,36 +24,6 @@ def _arrays(seed: int = 0) -> dict[str, np.ndarray]:
 
 def _aliased(arrays):
     return {"fc1.weight": arrays["0.weight"], "fc2.weight": arrays["2.weight"], "fc3.weight": arrays["4.weight"]}
-
-
-@pytest.mark.parametrize("fmt", ["npz", "npz-aliases", "safetensors", "pt"])
-def test_formats_load_the_same_weights(tmp_path, fmt):
-    arrays = _arrays()
-    path = tmp_path / f"w.{fmt.split('-')[0]}"
-    if fmt == "npz":
-        np.savez(path, **arrays)
-    elif fmt == "npz-aliases":
-        np.savez(path, **_aliased(arrays))
-    elif fmt == "safetensors":
-        from safetensors.numpy import save_file
-
-        save_file(arrays, str(path))
-    else:
-        torch.save({k: torch.from_numpy(v) for k, v in arrays.items()}, path)
-    model = build(ARCH)
-    mapping = load_weights(model, path)
-    for name, p in model.named_parameters():
-        assert np.array_equal(p.detach().numpy(), arrays[name])
-    assert set(mapping) == {"0.weight", "2.weight", "4.weight"}
-    out = save_weights(model, tmp_path / "out.npz", mapping)
-    with np.load(out) as saved:
-        assert set(saved.files) == set(mapping.values())
-
-
-def test_linear_aliases_name_layers_in_order():
-    assert linear_aliases(build(ARCH)) == {"fc1.weight": "0.weight", "fc2.weight": "2.weight",
-                                           "fc3.weight": "4.weight"}
-    assert linear_aliases(build("lenet-digits")) == {}
 
 
 def _bad_files(tmp_path) -> dict[str, tuple]:
@@ -80,15 +50,6 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
     np.savez(nan_path, **nan)
     files["nan"] = (nan_path, r"'0.weight' must be finite; got 1 NaN or infinite entries")
     return files
-
-
-def test_loader_errors_are_one_line(tmp_path):
-    for label, (path, pattern) in _bad_files(tmp_path).items():
-        with pytest.raises(ValueError, match=pattern) as info:
-            load_weights(build(ARCH), path)
-        assert "\n" not in str(info.value), label
-    with pytest.raises(FileNotFoundError, match=r"weights file not found"):
-        load_weights(build(ARCH), tmp_path / "missing.npz")
 
 
 def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys, data_root):

@@ -1,0 +1,49 @@
+"""prunebench.methods.lecun1989obd: OBD's saliency."""
+
+import torch
+from torch import nn
+
+from helpers import assert_close
+from prunebench.curvature import hessian_diag
+from prunebench.curvature.oracle import dense_hessian
+from prunebench.methods import OBD
+from prunebench.models import Net, effective_params
+
+
+def _flat(d: dict) -> torch.Tensor:
+    return torch.cat([v.reshape(-1) for v in d.values()])
+
+
+def tiny_conv_problem(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Net("conv-tiny", (1, 5, 5), nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(),
+                    nn.Linear(18, 2)).double()
+    X = torch.randn(6, 1, 5, 5, generator=g, dtype=torch.float64)
+    Y = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    return model, nn.MSELoss(), X, Y
+
+
+def test_obd_saliency_is_half_h_kk_u_k_squared_over_free_parameters():
+    model, loss, X, Y = tiny_conv_problem()
+    sal = OBD(curvature="exact").saliency(model, loss, X, Y)
+    assert {k: v.shape for k, v in sal.items()} == {k: p.shape for k, p in model.named_parameters()}
+    # The conv kernel is one free parameter per entry (shared over 9 positions): its h_kk is the full second
+    # derivative in that parameter, i.e. the diagonal of the dense Hessian over named_parameters.
+    h = torch.diagonal(dense_hessian(model, loss, X, Y))
+    w = _flat(effective_params(model)).detach()
+    assert_close(_flat(sal), torch.clamp(0.5 * h * w**2, min=0), rtol=1e-10, atol=1e-15, name="OBD exact")
+    lm = hessian_diag(model, loss, X, Y, method="lecun-lm")
+    expected = {n: 0.5 * lm[n] * p.detach() ** 2 for n, p in model.named_parameters()}
+    assert_close(_flat(OBD().saliency(model, loss, X, Y)), _flat(expected), rtol=1e-12, atol=0,
+                 name="OBD lecun-lm")
+
+
+def test_obd_clips_negative_curvature_to_zero():
+    model, loss, X, Y = tiny_conv_problem(seed=1)  # untrained: the exact diagonal has negative entries
+    h = hessian_diag(model, loss, X, Y, method="exact")
+    assert h.health.negative_fraction > 0
+    sal = OBD(curvature="exact").saliency(model, loss, X, Y)
+    for n, s in sal.items():
+        assert torch.all(s >= 0) and torch.all(s[h[n] < 0] == 0)
