@@ -83,10 +83,10 @@ def test_unknown_backend_kind_and_unavailable_quantities():
     with pytest.raises(ValueError, match=r"backend must be one of \['native', 'torchfunc', 'backpack', "
                                          r"'curvlinops'\]; got 'jax'"):
         backends.diag("jax", "exact", model, loss_fn, X, y)
-    with pytest.raises(ValueError, match=r"kind must be one of \['exact', 'ggn', 'fisher'\]; got 'lecun'"):
+    with pytest.raises(ValueError, match=r"curvature must be one of \['exact', 'ggn', 'fisher'\]; got 'lecun'"):
         backends.dense("native", "lecun", model, loss_fn, X, y)
-    with pytest.raises(ValueError, match=r"method 'lecun' is not available with backend='curvlinops'"):
+    with pytest.raises(ValueError, match=r"curvature 'lecun' is not available with backend='curvlinops'"):
         backends.curvlinops_hessian_diag(model, loss_fn, X, y, "lecun")
     pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
-    with pytest.raises(ValueError, match=r"kind='exact' is not available densely from backend='backpack'"):
+    with pytest.raises(ValueError, match=r"curvature='exact' is not available densely from backend='backpack'"):
         backends.dense("backpack", "exact", model, loss_fn, X, y)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import prunebench.curvature.backends as backends
+import prunebench.curvature.peers as peers
 from cases import LAYER_MODELS, Case, grid, mlp, params
 from helpers import assert_close
 from prunebench.curvature import (
@@ -148,7 +149,7 @@ def _small():
 
 def test_unknown_method_and_backend_are_rejected():
     model, loss_fn, X, y = _small()
-    with pytest.raises(ValueError, match=r"method must be one of .*'exact'.*; got 'diag'"):
+    with pytest.raises(ValueError, match=r"curvature must be one of .*'exact'.*; got 'diag'"):
         hessian_diag(model, loss_fn, X, y, "diag")
     with pytest.raises(ValueError, match=r"backend must be one of .*; got 'jax'"):
         hessian_diag(model, loss_fn, X, y, backend="jax")
@@ -156,7 +157,7 @@ def test_unknown_method_and_backend_are_rejected():
         hessian_diag(model, loss_fn, X, y, "hutchinson", probes=0)
     with pytest.raises(ValueError, match=r"not available with backend='torchfunc'.*use backend='native'"):
         hessian_diag(model, loss_fn, X, y, "lecun", backend="torchfunc")
-    with pytest.raises(ValueError, match=r"method must be one of \['exact', 'ggn', 'fisher'\]; got 'lecun'"):
+    with pytest.raises(ValueError, match=r"curvature must be one of \['exact', 'ggn', 'fisher'\]; got 'lecun'"):
         hessian(model, loss_fn, X, y, "lecun")
     with pytest.raises(ValueError, match=r"backend must be 'native' or 'torchfunc' for dense matrices"):
         hessian(model, loss_fn, X, y, backend="backpack")
@@ -196,7 +197,7 @@ def reference(case: Case, method: str) -> torch.Tensor:
 
 def _backpack_supports(model: nn.Module, loss_fn: nn.Module, method: str) -> bool:
     try:
-        backends._check_backpack(model, loss_fn, method)
+        peers._check_backpack(model, loss_fn, method)
     except TypeError:
         return False
     return True
@@ -257,3 +258,18 @@ def test_nan_inputs_and_training_mode_dropout_are_refused():
     model.train()
     with pytest.raises(ValueError, match=r"layer '3' \(Dropout\) is in training mode.*call model.eval\(\)"):
         hessian_diag(model, loss_fn, X, y)
+
+
+def test_method_is_a_deprecated_alias_of_curvature():
+    model, loss_fn, X, y = _small()
+    with pytest.warns(DeprecationWarning, match=r"hessian_diag\(\): method= is deprecated; use curvature="):
+        old = hessian_diag(model, loss_fn, X, y, method="lecun")
+    new = hessian_diag(model, loss_fn, X, y, curvature="lecun")
+    assert all(torch.equal(old[k], new[k]) for k in new) and old.health == new.health
+    with pytest.warns(DeprecationWarning, match=r"CurvatureHealth.method is deprecated; use .curvature"):
+        assert new.health.method == "lecun"
+    with pytest.warns(DeprecationWarning, match=r"hessian\(\): method= is deprecated; use curvature="):
+        dense = hessian(model, loss_fn, X, y, method="ggn")
+    assert torch.equal(dense.matrix, hessian(model, loss_fn, X, y, "ggn").matrix)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'kind'"):
+        hessian_diag(model, loss_fn, X, y, kind="ggn")

@@ -77,7 +77,7 @@ def reference_of(model, loss_fn, X, y, method):
 def test_generic_path_has_no_lecun_and_linear_on_sequences_falls_back():
     model = Net("ln", (3,), nn.Linear(3, 4), nn.LayerNorm(4), nn.Tanh(), nn.Linear(4, 2)).double()
     X, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"method 'lecun' is OBD's recursion over the layers, and layer '1' "
+    with pytest.raises(ValueError, match=r"curvature 'lecun' is OBD's recursion over the layers, and layer '1' "
                                          r"\(LayerNorm\) is outside"):
         hessian_diag(model, nn.MSELoss(), X, y, "lecun")
     # A Linear on [N, L, features] (valid in torch; the sweeps need [N, features]) takes the generic path.

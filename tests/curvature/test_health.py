@@ -24,7 +24,7 @@ def test_health_reports_the_negative_fraction():
     result = hessian_diag(model, loss_fn, X, y, "exact")
     assert isinstance(result, Curvature) and isinstance(result, dict)
     values = torch.cat([v.reshape(-1) for v in result.values()])
-    assert result.health == CurvatureHealth(method="exact", backend="native",
+    assert result.health == CurvatureHealth(curvature="exact", backend="native",
                                             negative_fraction=int((values < 0).sum()) / values.numel())
     assert result.health.damping == 0.0 and result.health.failure is None
     assert hessian_diag(model, loss_fn, X, y, "ggn").health.negative_fraction == 0.0
@@ -75,7 +75,7 @@ def test_a_result_that_overflows_is_refused_naming_the_parameter():
     y = torch.rand(4, 1)
     with pytest.raises(ValueError, match=r"the lecun-lm Hessian diagonal of parameter 0.weight is not finite "
                                          r"\(\d+ NaN/inf entries\); the loss may have overflowed"):
-        hessian_diag(net, torch.nn.MSELoss(), x, y, method="lecun-lm")
-    healthy = hessian_diag(net, torch.nn.MSELoss(), x / 1e20, y, method="exact")
+        hessian_diag(net, torch.nn.MSELoss(), x, y, curvature="lecun-lm")
+    healthy = hessian_diag(net, torch.nn.MSELoss(), x / 1e20, y, curvature="exact")
     assert healthy.health.negative_fraction == pytest.approx(
         sum(int((v < 0).sum()) for v in healthy.values()) / sum(v.numel() for v in healthy.values()))

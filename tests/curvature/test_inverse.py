@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-import prunebench.curvature.inverse as inverse_module
 from cases import Case
 from helpers import assert_close
 from prunebench.curvature import (
+    _memory,
     oracle,
 )
 from prunebench.curvature.inverse import InverseCurvature, inverse_hessian
@@ -81,11 +81,11 @@ def test_three_paths_agree_with_the_inverse_of_the_damped_matrix(model, loss, he
     net, loss_fn, X, y = problem(model, loss)
     expected = torch.linalg.inv(damped(net, loss_fn, X, y, hessian))
     for method, block_size in (("recursion", 256), ("woodbury", 5), ("woodbury", 256), ("cholesky", 256)):
-        result = inverse_hessian(net, loss_fn, X, y, method, hessian=hessian, alpha=ALPHA,
+        result = inverse_hessian(net, loss_fn, X, y, method, curvature=hessian, alpha=ALPHA,
                                  block_size=block_size)
         close(result.matrix, expected, f"{method} (block_size={block_size})")
         assert result.health.damping == ALPHA and result.health.failure is None
-        assert result.health.method == hessian and result.method == method
+        assert result.health.curvature == hessian and result.solver == method
 
 
 def test_recursion_is_eq17_with_the_papers_vectors():
@@ -103,11 +103,11 @@ def test_recursion_is_eq17_with_the_papers_vectors():
         H_inv = H_inv - torch.outer(Hx, Hx) / (N + x @ Hx)
     fixed_point = torch.linalg.inv(ALPHA * torch.eye(P, dtype=torch.float64) + vectors.T @ vectors / N)
     close(H_inv, fixed_point, "eq. 17 by hand vs its fixed point")
-    result = inverse_hessian(net, loss_fn, X, y, "recursion", hessian="ggn", alpha=ALPHA)
+    result = inverse_hessian(net, loss_fn, X, y, "recursion", curvature="ggn", alpha=ALPHA)
     close(result.matrix, H_inv, "recursion vs eq. 17 by hand")
     # Fisher: X_k = sqrt(N s) g_k with s = 1/N for "mean".
     g = oracle.per_sample_grads(net, loss_fn, X, y)
-    fisher = inverse_hessian(net, loss_fn, X, y, "recursion", hessian="fisher", alpha=ALPHA)
+    fisher = inverse_hessian(net, loss_fn, X, y, "recursion", curvature="fisher", alpha=ALPHA)
     close(fisher.matrix, torch.linalg.inv(ALPHA * torch.eye(P, dtype=torch.float64) + g.T @ g / N), "fisher")
 
 
@@ -131,7 +131,7 @@ def test_condition_estimate_bounds_the_condition_number():
     net, loss_fn, X, y = problem("cnn-small", "ce-mean")
     kappa = float(torch.linalg.cond(damped(net, loss_fn, X, y, "ggn")))
     for method in ("recursion", "woodbury", "cholesky"):
-        health = inverse_hessian(net, loss_fn, X, y, method, hessian="ggn", alpha=ALPHA).health
+        health = inverse_hessian(net, loss_fn, X, y, method, curvature="ggn", alpha=ALPHA).health
         estimate = health.condition_estimate
         # kappa_2 <= kappa_1 <= P kappa_2, and the data-pass bound on ||A||_1 adds at most another factor P.
         assert kappa * (1 - 1e-9) <= estimate <= kappa * 73**2
@@ -149,7 +149,7 @@ def test_block_diagonal_is_the_inverse_of_the_block_diagonal_part(method):
     net, loss_fn, X, y = problem("cnn-small", "mse-mean")
     A = damped(net, loss_fn, X, y, "ggn")
     blocks = None if method == "block-diagonal" else "module"
-    result = inverse_hessian(net, loss_fn, X, y, method, hessian="ggn", alpha=ALPHA, blocks=blocks)
+    result = inverse_hessian(net, loss_fn, X, y, method, curvature="ggn", alpha=ALPHA, blocks=blocks)
     slices = [sl for sl, _ in result.blocks]
     assert slices == list(result.layout.blocks.values()) and len(slices) == 3  # conv, conv, linear
     expected = block_inverse(A, slices)
@@ -164,7 +164,7 @@ def test_block_diagonal_is_the_inverse_of_the_block_diagonal_part(method):
 def test_block_diagonal_exact_hessian_and_parameter_blocks():
     net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
     H = oracle.dense_hessian(net, loss_fn, X, y)
-    result = inverse_hessian(net, loss_fn, X, y, "block-diagonal", hessian="exact", alpha=0.0, damping=50.0,
+    result = inverse_hessian(net, loss_fn, X, y, "block-diagonal", curvature="exact", alpha=0.0, damping=50.0,
                              blocks="parameter")
     slices = [sl for sl, _ in result.blocks]
     assert len(slices) == 4
@@ -181,8 +181,8 @@ def test_indefinite_exact_hessian_raises_or_is_damped():
     assert float(torch.linalg.eigvalsh(H)[0]) < 0  # precondition: away from a minimum
     with pytest.raises(ValueError, match=r"is not positive definite: its Cholesky factorisation failed at "
                                          r"leading minor \d+ of 31\. Pass on_indefinite='damp'"):
-        inverse_hessian(net, loss_fn, X, y, "cholesky", hessian="exact", alpha=0.0)
-    result = inverse_hessian(net, loss_fn, X, y, "cholesky", hessian="exact", alpha=0.0, on_indefinite="damp")
+        inverse_hessian(net, loss_fn, X, y, "cholesky", curvature="exact", alpha=0.0)
+    result = inverse_hessian(net, loss_fn, X, y, "cholesky", curvature="exact", alpha=0.0, on_indefinite="damp")
     used = result.health.damping
     assert used > -float(torch.linalg.eigvalsh(H)[0])
     assert "not positive definite" in result.health.failure and result.health.negative_fraction >= 0
@@ -198,7 +198,7 @@ def test_memory_refusal_names_the_size_and_the_remedies(monkeypatch):
                r"\(layer-block-diagonal: .* GB\) or dtype=torch\.float32 \(284\.\d+ GB")
     with pytest.raises(MemoryError, match=message):
         inverse_hessian(net, nn.MSELoss(), X, y, "woodbury")
-    monkeypatch.setattr(inverse_module, "_available_bytes", lambda device: 1000)
+    monkeypatch.setattr(_memory, "available_bytes", lambda device: 1000)
     small, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
     with pytest.raises(MemoryError, match=r"P=9 parameters: a 9 x 9 float64 matrix \(twice: "
                                           r"on_indefinite='damp'"):
@@ -211,8 +211,8 @@ def test_float32_against_float64():
     # (alpha=1e-6, the paper's range: 2e-3), and a few downdates keep that error. The bound kappa * eps32
     # leaves a 100x margin.
     net, loss_fn, X, y = problem("monk-17-3-1", "mse-sum", n=40)
-    exact = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=1e-2)
-    single = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=1e-2, dtype=torch.float32)
+    exact = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=1e-2)
+    single = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=1e-2, dtype=torch.float32)
     assert single.matrix.dtype == torch.float32
     kappa = float(torch.linalg.cond(damped(net, loss_fn, X, y, "ggn", alpha=1e-2)))
     bound = kappa * torch.finfo(torch.float32).eps
@@ -227,12 +227,12 @@ def test_float32_against_float64():
 def test_argument_validation():
     net, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
     bad = [
-        (dict(method="lu"),
-         r"method must be one of \['recursion', 'woodbury', 'cholesky', 'block-diagonal'\]; got 'lu'"),
-        (dict(method="recursion", hessian="exact"),
-         r"hessian must be one of \['ggn', 'fisher'\] for method='recursion'; got 'exact' \(the exact "
-         r"Hessian has no outer-product form; use method='cholesky'\)"),
-        (dict(method="woodbury", alpha=0.0), r"alpha must be > 0 for method='woodbury'"),
+        (dict(solver="lu"),
+         r"solver must be one of \['recursion', 'woodbury', 'cholesky', 'block-diagonal'\]; got 'lu'"),
+        (dict(solver="recursion", curvature="exact"),
+         r"curvature must be one of \['ggn', 'fisher'\] for solver='recursion'; got 'exact' \(the exact "
+         r"Hessian has no outer-product form; use solver='cholesky'\)"),
+        (dict(solver="woodbury", alpha=0.0), r"alpha must be > 0 for solver='woodbury'"),
         (dict(alpha=-1.0), r"alpha must be a finite float >= 0; got -1\.0"),
         (dict(block_size=0), r"block_size must be a positive int; got 0"),
         (dict(dtype=torch.int64), r"dtype must be a floating torch\.dtype"),
@@ -256,5 +256,18 @@ def test_layers_outside_the_native_sweep_use_torch_func():
     loss_fn = nn.CrossEntropyLoss(reduction="mean")
     for hessian in ("ggn", "fisher"):
         expected = torch.linalg.inv(damped(net, loss_fn, X, y, hessian))
-        result = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian=hessian, alpha=ALPHA, block_size=4)
+        result = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature=hessian, alpha=ALPHA, block_size=4)
         close(result.matrix, expected, f"softplus {hessian}")
+
+
+def test_method_and_hessian_are_deprecated_aliases_of_solver_and_curvature():
+    net, loss_fn, X, y = Case("mlp-3-4-3-tanh", "mse-sum").build()
+    with pytest.warns(DeprecationWarning) as caught:
+        old = inverse_hessian(net, loss_fn, X, y, method="cholesky", hessian="ggn", alpha=ALPHA)
+    assert {str(w.message) for w in caught} >= {
+        "inverse_hessian(): method= is deprecated; use solver= (same values)",
+        "inverse_hessian(): hessian= is deprecated; use curvature= (same values)"}
+    new = inverse_hessian(net, loss_fn, X, y, solver="cholesky", curvature="ggn", alpha=ALPHA)
+    assert torch.equal(old.matrix, new.matrix) and old.health == new.health
+    with pytest.warns(DeprecationWarning, match=r"InverseCurvature.method is deprecated; use .solver"):
+        assert new.method == new.solver == "cholesky"

@@ -64,7 +64,7 @@ def restricted_inverse(A: torch.Tensor, removed: list[int]) -> torch.Tensor:
 @pytest.mark.parametrize("blocks", [None, "module"])
 def test_downdate_equals_the_inverse_with_the_row_and_column_removed(blocks):
     net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "ce-mean")
-    result = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=ALPHA, blocks=blocks)
+    result = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=ALPHA, blocks=blocks)
     slices = [sl for sl, _ in result.blocks]
     A = damped(net, loss_fn, X, y, "ggn")
     reference = A if blocks is None else torch.block_diag(*(A[sl, sl] for sl in slices))
@@ -89,7 +89,7 @@ def test_group_downdate_equals_one_at_a_time():
         single.downdate(q)
     close(group.matrix, restricted_inverse(A, Q), "group downdate vs inverse of the submatrix")
     close(group.matrix, single.matrix, "group vs one at a time")
-    blockwise = inverse_hessian(net, loss_fn, X, y, "block-diagonal", hessian="fisher", alpha=ALPHA)
+    blockwise = inverse_hessian(net, loss_fn, X, y, "block-diagonal", curvature="fisher", alpha=ALPHA)
     blockwise.downdate_group(torch.tensor(Q))
     reference = torch.block_diag(*(A[sl, sl] for sl, _ in blockwise.blocks))
     close(blockwise.to_dense(), restricted_inverse(reference, Q), "block-diagonal group downdate")
@@ -101,7 +101,7 @@ def test_obs_update_is_the_constrained_minimiser(Q):
     # dw_F = -A_FF^-1 A_FQ dw_Q, and the loss change is dw^T A dw / 2.
     net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
     A = damped(net, loss_fn, X, y, "ggn")
-    result = inverse_hessian(net, loss_fn, X, y, "woodbury", hessian="ggn", alpha=ALPHA)
+    result = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=ALPHA)
     w = torch.randn(A.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     dw, saliency = result.obs_update(Q, w)
     F = torch.tensor([i for i in range(A.shape[0]) if i not in Q])

@@ -320,7 +320,7 @@ def test_lecun_matches_its_definition_on_every_layer(case, lm):
     model, loss_fn, X, y = case.build()
     method = "lecun-lm" if lm else "lecun"
     if case.model in LECUN_UNSUPPORTED:
-        with pytest.raises(ValueError, match=r"OBD's recursion over the layers.*same divisor.*use method "
+        with pytest.raises(ValueError, match=r"OBD's recursion over the layers.*same divisor.*use curvature "
                                              r"'exact', 'ggn' or 'fisher'"):
             hessian_diag(model, loss_fn, X, y, method)
         return

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import prunebench.curvature.backends as backends
+import prunebench.curvature.peers as peers
 from cases import Case
 from helpers import assert_close
 from prunebench.curvature import (
@@ -30,16 +31,14 @@ def _small():
     return Case("mlp-3-4-3-tanh", "mse-sum").build()
 
 
-def test_peer_backends_are_dispatched_to_the_backends_module(monkeypatch):
-    import prunebench.curvature.backends as backends
-
+def test_peer_backends_are_dispatched_to_the_peers_module(monkeypatch):
     calls = []
 
-    def fake(model, loss_fn, inputs, targets, method):
-        calls.append(method)
+    def fake(model, loss_fn, inputs, targets, curvature):
+        calls.append(curvature)
         return {name: torch.full_like(p, -1.0) for name, p in model.named_parameters()}
 
-    monkeypatch.setattr(backends, "curvlinops_hessian_diag", fake)
+    monkeypatch.setattr(peers, "curvlinops_hessian_diag", fake)
     model, loss_fn, X, y = _small()
     result = hessian_diag(model, loss_fn, X, y, "ggn", backend="curvlinops")
     assert calls == ["ggn"]
@@ -101,7 +100,7 @@ def test_unsupported_layer_names_the_layer_and_the_backends_that_support_it():
     X, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     for kind in ("exact", "ggn"):
         with pytest.raises(TypeError, match=rf"layer '1' \(Softsign\) is not supported by backend='backpack' "
-                                            rf"for kind='{kind}'; backends that support it: torchfunc, "
+                                            rf"for curvature='{kind}'; backends that support it: torchfunc, "
                                             rf"curvlinops"):
             backends.diag("backpack", kind, net, nn.MSELoss(), X, y)
     # first-order quantities only need the parametrised layers
@@ -126,14 +125,14 @@ def test_curvlinops_takes_any_layer():
 
 @pytest.mark.parametrize("backend,module", [("backpack", "backpack"), ("curvlinops", "curvlinops")])
 def test_missing_extra_names_the_install_command(monkeypatch, backend, module):
-    real = backends.importlib.import_module
+    real = peers.importlib.import_module
 
     def missing(name, *args):
         if name == module:
             raise ModuleNotFoundError(f"No module named {name!r}")
         return real(name, *args)
 
-    monkeypatch.setattr(backends.importlib, "import_module", missing)
+    monkeypatch.setattr(peers.importlib, "import_module", missing)
     model, loss_fn, X, y = Case("mlp-3-4-3-tanh", "mse-sum").build()
     for call in (backends.diag, backends.dense):
         with pytest.raises(ImportError, match=rf"backend='{backend}' needs the optional dependency .* is not "

@@ -13,7 +13,7 @@ from prunebench.cli import main
 from prunebench.methods import PruningMethod, registry
 from prunebench.methods.base import MethodError
 
-PLUGIN = Path(__file__).resolve().parent / "plugin_example"
+PLUGIN = Path(__file__).resolve().parents[1] / "plugin_example"
 
 
 class _Guest(PruningMethod):

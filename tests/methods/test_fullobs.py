@@ -14,8 +14,7 @@ from torch import nn
 from cases import Case
 from helpers import assert_close
 from prunebench import methods, prune, tasks
-from prunebench.curvature import ParamLayout, hessian
-from prunebench.curvature import inverse as inverse_module
+from prunebench.curvature import ParamLayout, _memory, hessian
 from prunebench.methods import get
 from prunebench.methods.fullobs import FullOBS
 from prunebench.models import build, effective_params
@@ -51,7 +50,7 @@ def test_joint_update_on_a_quadratic_is_the_closed_form(group_size):
     Q = [4, 1, 2]
     delete = {"0.weight": torch.zeros(1, 6, dtype=torch.bool)}
     delete["0.weight"][0, Q] = True
-    obs = FullOBS(hessian="ggn", damping=damping, group_size=group_size)
+    obs = FullOBS(curvature="ggn", damping=damping, group_size=group_size)
     dw = obs.update(model, loss_fn, X, y, delete=delete)["0.weight"][0]
     expected = -A_inv[:, Q] @ torch.linalg.solve(A_inv[Q][:, Q], w[Q])
     # Woodbury from I / damping loses about eps * ||2 X^T X|| / damping (~1e-11) relative: 1e-9 is safe.
@@ -61,7 +60,7 @@ def test_joint_update_on_a_quadratic_is_the_closed_form(group_size):
 
 def test_joint_saliency_is_the_actual_loss_change_on_a_quadratic():
     model, loss_fn, X, y = _least_squares(seed=1)
-    obs = FullOBS(hessian="ggn", damping=1e-5, group_size=3)
+    obs = FullOBS(curvature="ggn", damping=1e-5, group_size=3)
     selection = obs.select(model, loss_fn, X, y, count=3)
     A_inv = torch.linalg.inv(2 * X.T @ X + 1e-5 * torch.eye(6, dtype=torch.float64))
     w = model[0].weight.detach()[0]
@@ -95,8 +94,8 @@ def test_group_size_one_is_the_papers_obs(case, hessian):
     """Same deletions in the same order and the same weights as prunebench's one-at-a-time OBS (dense
     Cholesky inverse, rank-1 downdates), here through delayed downdates and compactions."""
     model, loss_fn, X, y = _problem(case)
-    reference = methods.get("obs", hessian=hessian, damping=1e-3)
-    ours = FullOBS(hessian=hessian, damping=1e-3, samples=None, group_size=1, flush=4, compact=0.1)
+    reference = methods.get("obs", curvature=hessian, damping=1e-3)
+    ours = FullOBS(curvature=hessian, damping=1e-3, samples=None, group_size=1, flush=4, compact=0.1)
     ref_order, ref_steps = _sequence(reference, model, loss_fn, X, y)
     our_order, our_steps = _sequence(ours, model, loss_fn, X, y)
     assert our_order == ref_order
@@ -110,8 +109,8 @@ def test_group_size_one_is_the_papers_obs(case, hessian):
 
 def test_layer_blocks_are_block_diagonal_obs():
     model, loss_fn, X, y = _problem(Case("mlp-3-4-3-tanh", "mse-mean", n=16))
-    reference = methods.get("obs", hessian="block-diagonal", alpha=1e-3)
-    ours = FullOBS(hessian="ggn", damping=1e-3, samples=None, blocks="module", flush=3, compact=0.2)
+    reference = methods.get("obs", curvature="block-diagonal", alpha=1e-3)
+    ours = FullOBS(curvature="ggn", damping=1e-3, samples=None, blocks="module", flush=3, compact=0.2)
     ref_order, ref_steps = _sequence(reference, model, loss_fn, X, y)
     our_order, our_steps = _sequence(ours, model, loss_fn, X, y)
     assert our_order == ref_order
@@ -206,7 +205,7 @@ def test_float32_agrees_with_float64_on_a_trained_network(digits_mlp):
 def test_refuses_an_inverse_that_does_not_fit(monkeypatch):
     """The 784-40-20-10 MNIST MLP: 32,360^2 float32 entries are 4.19 GB; with 1 GB free it is refused before
     anything is allocated, with the size and the remedies."""
-    monkeypatch.setattr(inverse_module, "_available_bytes", lambda device: 10**9)
+    monkeypatch.setattr(_memory, "available_bytes", lambda device: 10**9)
     model = build("mlp-784-40-20-10", seed=0)
     X, y = torch.rand(4, 784), torch.tensor([0, 1, 2, 3])
     obs = FullOBS(dtype="float32", samples=4)
@@ -220,7 +219,7 @@ def test_refuses_an_inverse_that_does_not_fit(monkeypatch):
 def test_conformance():
     assert "update" in check_method("obs-full")
     assert "pruning" in check_method(methods.get("obs-full", group_size=4, dtype="float32", flush=3))
-    assert "pruning" in check_method(methods.get("obs-full", hessian="ggn", blocks="module", group_size=3))
+    assert "pruning" in check_method(methods.get("obs-full", curvature="ggn", blocks="module", group_size=3))
     assert "update" in check_method(methods.get("obs-full", procedure="one-step"))
 
 
@@ -241,7 +240,7 @@ def test_prune_path_meets_each_count_and_matches_one_shot():
 
 
 @pytest.mark.parametrize("params,match", [
-    ({"hessian": "exact"}, r"hessian must be one of \['fisher', 'ggn'\]; got 'exact'"),
+    ({"curvature": "exact"}, r"curvature must be one of \['ggn', 'fisher'\]; got 'exact'"),
     ({"damping": 0.0}, r"damping must be a positive float \(e.g. 1e-4\); got 0.0"),
     ({"group_size": 0}, r"group_size must be an integer >= 1; got 0"),
     ({"samples": 0}, r"samples must be an integer >= 1 or None \(all the data\); got 0"),
@@ -311,7 +310,7 @@ def _oracle(model, x, y, damping, max_block):
 def test_parameter_blocks_with_max_block_match_the_dense_oracle(max_block):
     model, x, y = _block_problem()
     damping = 1e-3
-    method = get("obs-full", hessian="fisher", damping=damping, samples=None, blocks="parameter",
+    method = get("obs-full", curvature="fisher", damping=damping, samples=None, blocks="parameter",
                  procedure="one-step", max_block=max_block)
     Finv, w = _oracle(model, x, y, damping, max_block)
     d = Finv.diagonal()
@@ -333,3 +332,15 @@ def test_max_block_validation():
     with pytest.raises(ValueError, match=r"max_block must be an integer >= 1 or None \(whole blocks\); got 0"):
         get("obs-full", max_block=0)
     assert "max_block" not in get("obs-full").params  # entries made before the option keep their parameters
+
+
+def test_hessian_is_a_deprecated_alias_of_curvature_and_params_keep_the_name_given():
+    with pytest.warns(DeprecationWarning, match=r"hessian= is deprecated; use curvature="):
+        old = FullOBS(hessian="ggn", damping=1e-3)
+    new = FullOBS(curvature="ggn", damping=1e-3)
+    assert list(old.params)[0] == "hessian" and list(new.params)[0] == "curvature"
+    assert {k: v for k, v in old.params.items() if k != "hessian"} == {
+        k: v for k, v in new.params.items() if k != "curvature"}
+    model, loss_fn, X, y = _problem(Case("mlp-3-4-3-tanh", "ce-mean", n=8))
+    a, b = old.saliency(model, loss_fn, X, y), new.saliency(model, loss_fn, X, y)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -34,7 +34,7 @@ def test_obd_saliency_is_half_h_kk_u_k_squared_over_free_parameters():
     h = torch.diagonal(dense_hessian(model, loss, X, Y))
     w = _flat(effective_params(model)).detach()
     assert_close(_flat(sal), torch.clamp(0.5 * h * w**2, min=0), rtol=1e-10, atol=1e-15, name="OBD exact")
-    lm = hessian_diag(model, loss, X, Y, method="lecun-lm")
+    lm = hessian_diag(model, loss, X, Y, curvature="lecun-lm")
     expected = {n: 0.5 * lm[n] * p.detach() ** 2 for n, p in model.named_parameters()}
     assert_close(_flat(OBD().saliency(model, loss, X, Y)), _flat(expected), rtol=1e-12, atol=0,
                  name="OBD lecun-lm")
@@ -42,7 +42,7 @@ def test_obd_saliency_is_half_h_kk_u_k_squared_over_free_parameters():
 
 def test_obd_clips_negative_curvature_to_zero():
     model, loss, X, Y = tiny_conv_problem(seed=1)  # untrained: the exact diagonal has negative entries
-    h = hessian_diag(model, loss, X, Y, method="exact")
+    h = hessian_diag(model, loss, X, Y, curvature="exact")
     assert h.health.negative_fraction > 0
     sal = OBD(curvature="exact").saliency(model, loss, X, Y)
     for n, s in sal.items():

@@ -153,7 +153,7 @@ def test_plugins_are_discovered_lazily_on_first_query(clean_registry, tmp_path, 
     ("obd", {"curvature": "hessian"}, r"curvature must be one of \['lecun-lm', 'lecun', .*got 'hessian'"),
     ("obd", {"probes": 0}, "probes must be a positive integer; got 0"),
     ("obd", {"backend": "jax"}, r"backend must be one of .*got 'jax'"),
-    ("obs", {"hessian": "diag"}, r"hessian must be one of \['recursion', 'exact', 'ggn', 'fisher', "
+    ("obs", {"curvature": "diag"}, r"curvature must be one of \['recursion', 'exact', 'ggn', 'fisher', "
                                  r"'block-diagonal'\]; got 'diag'"),
     ("obs", {"alpha": 0.0}, r"alpha must be a positive float \(the paper uses 1e-8 to 1e-4\); got 0.0"),
     ("obs", {"damping": -1.0}, "damping must be a float >= 0; got -1.0"),
@@ -173,8 +173,8 @@ VARIANTS = (
     + [("obd", {"curvature": "hutchinson", "probes": 10})]
     # Explicit Hessians become singular once a unit loses its outgoing weights (and the exact one is
     # indefinite away from a minimum): damping keeps them invertible.
-    + [("obs", {"hessian": h, "damping": 1e-4}) for h in ("ggn", "fisher")]
-    + [("obs", {"hessian": "block-diagonal"}), ("obs", {"hessian": "exact", "on_indefinite": "damp"})]
+    + [("obs", {"curvature": h, "damping": 1e-4}) for h in ("ggn", "fisher")]
+    + [("obs", {"curvature": "block-diagonal"}), ("obs", {"curvature": "exact", "on_indefinite": "damp"})]
 )
 
 
@@ -199,3 +199,10 @@ def test_params_rebuild_the_method(name):
 def test_methods_package_doctest_runs():
     result = doctest.testmod(methods)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_curvature_kinds_is_a_deprecated_alias_of_curvature_forms():
+    from prunebench.methods import base
+
+    with pytest.warns(DeprecationWarning, match="CURVATURE_KINDS is deprecated; use CURVATURE_FORMS"):
+        assert methods.CURVATURE_KINDS == base.CURVATURE_FORMS == (None, "gradient", "diag", "dense", "inverse")

@@ -80,7 +80,7 @@ def hessian_diag(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, tar
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
     if curvature == "hutchinson":
-        integer("probes", probes)
+        integer("probes", probes, expected="a positive int")
     params = effective_params(model)
     check_problem(model, params, inputs, targets)
     dtype = next(iter(params.values())).dtype

@@ -163,7 +163,7 @@ def _validate(solver, curvature, alpha, damping, block_size, dtype, blocks, on_i
     if solver in ("recursion", "woodbury") and not alpha > 0:
         raise ValueError(f"alpha must be > 0 for solver={solver!r} (it starts from H_0^-1 = I / alpha); "
                          f"got {alpha!r}")
-    integer("block_size", block_size)
+    integer("block_size", block_size, expected="a positive int")
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating torch.dtype such as torch.float64; got {dtype!r}")
     if on_indefinite not in ("raise", "damp"):
