@@ -4,58 +4,19 @@ and the published-model task."""
 from __future__ import annotations
 
 import json
-import pickle
 
 import numpy as np
 import pytest
-import torch
 
+from cases import aliased_weights, bad_weight_files, weight_arrays
 from prunebench.cli import main
-from prunebench.models import build
 from prunebench.prune_weights import parse_params, sample_order
-
-ARCH = "mlp-784-40-20-10"
-
-
-def _arrays(seed: int = 0) -> dict[str, np.ndarray]:
-    model = build(ARCH, seed=seed)
-    return {k: v.detach().numpy() for k, v in model.state_dict().items()}
-
-
-def _aliased(arrays):
-    return {"fc1.weight": arrays["0.weight"], "fc2.weight": arrays["2.weight"], "fc3.weight": arrays["4.weight"]}
-
-
-def _bad_files(tmp_path) -> dict[str, tuple]:
-    arrays = _arrays()
-    files = {}
-    pkl = tmp_path / "model.pkl"
-    pkl.write_bytes(pickle.dumps(arrays))
-    files["pickle-suffix"] = (pkl, r"weights file must end in one of .*Pickles \(\.pkl, \.ckpt\) are not read")
-    full = tmp_path / "full.pt"
-    torch.save({"model": torch.nn.Linear(2, 2)}, full)
-    files["full-pickle"] = (full, r"cannot be loaded with torch.load\(weights_only=True\).*never executed")
-    disguised = tmp_path / "disguised.npz"
-    disguised.write_bytes(pickle.dumps(arrays))
-    files["pickle-as-npz"] = (disguised, r"disguised.npz")
-    shapes = tmp_path / "shapes.npz"
-    np.savez(shapes, **{**arrays, "2.weight": np.zeros((20, 41), np.float32)})
-    files["wrong-shape"] = (shapes, r"'2.weight' must have shape \(20, 40\); got \(20, 41\)")
-    keys = tmp_path / "keys.npz"
-    np.savez(keys, **{**arrays, "6.weight": np.zeros((3, 3), np.float32)})
-    files["unknown-key"] = (keys, r"unknown keys \['6.weight'\], missing keys \[\]")
-    nan = {k: v.copy() for k, v in arrays.items()}
-    nan["0.weight"][3, 5] = np.nan
-    nan_path = tmp_path / "nan.npz"
-    np.savez(nan_path, **nan)
-    files["nan"] = (nan_path, r"'0.weight' must be finite; got 1 NaN or infinite entries")
-    return files
 
 
 def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys, data_root):
     good = tmp_path / "good.npz"
-    np.savez(good, **_arrays())
-    cases = [(path, pattern, "0.95") for path, pattern in _bad_files(tmp_path).values()]
+    np.savez(good, **weight_arrays())
+    cases = [(path, pattern, "0.95") for path, pattern in bad_weight_files(tmp_path).values()]
     cases += [(good, r"sparsity must be a float in \[0, 1\); got 1.0", "1.0"),
               (good, r"sparsity must be a float in \[0, 1\); got -0.5", "-0.5")]
     for path, pattern, sparsity in cases:
@@ -71,7 +32,7 @@ def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys, data_root):
 
 def test_cli_json_and_out(tmp_path, capsys, data_root):
     good = tmp_path / "good.npz"
-    np.savez(good, **_aliased(_arrays()))
+    np.savez(good, **aliased_weights(weight_arrays()))
     out = tmp_path / "out"
     status = main(["prune", "--task", "mnist-woodfisher", "--weights", str(good), "--method", "obd",
                    "--param", "curvature=fisher", "--sparsity", "0.9", "--ranking", "layer", "--samples", "50",

@@ -1,50 +1,25 @@
 """prunebench.curvature.dense: dense curvature matrices against the oracle, and the oracle fallback for
 layers outside the sweeps.
 
-Tolerances. Every exact native quantity is compared in float64 with ``rtol=1e-10`` and an absolute floor of
-``1e-12 * max|expected|`` (entries that cancel to ~0 carry rounding error relative to the largest ones): the
-sweeps reorder sums of O(P) terms, so agreement is ~1e-15 relative in practice and 1e-10 leaves a wide margin
-while catching any missing term (a dropped cross-layer or shared-weight term changes entries at O(1))."""
+Tolerances: :func:`helpers.close` (float64, ``rtol=1e-10``, absolute floor ``1e-12 * max|expected|``)."""
 
 from __future__ import annotations
-
-import functools
 
 import pytest
 import torch
 from torch import nn
 
 from cases import Case, params
-from helpers import assert_close
+from helpers import ORACLES, close, dense
 from prunebench.curvature import (
     DenseCurvature,
     ParamLayout,
     hessian,
-    oracle,
 )
 from prunebench.curvature.generic import FallbackWarning
 from prunebench.models import Net
 
-RTOL = 1e-10
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def close(actual, expected, name, rtol=RTOL, floor=1e-12):
-    """assert_close with the absolute floor scaled to the largest expected entry."""
-    expected = torch.as_tensor(expected)
-    scale = float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=rtol, atol=floor * scale, name=name)
-
-
-ORACLES = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}
-
-
-@functools.cache
-def dense(case: Case, method: str) -> torch.Tensor:
-    """The dense float64 oracle ``[P, P]`` of a case (cached: lenet-digits takes a few seconds)."""
-    return ORACLES[method](*case.build())
 
 
 @pytest.mark.parametrize("method", ["exact", "ggn", "fisher"])

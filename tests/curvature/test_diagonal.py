@@ -1,10 +1,7 @@
 """prunebench.curvature.diagonal: every Hessian diagonal against the dense float64 oracle, on every
 supported layer kind and setting, pruned and float32 models, Hutchinson's estimator, and bad input.
 
-Tolerances. Every exact native quantity is compared in float64 with ``rtol=1e-10`` and an absolute floor of
-``1e-12 * max|expected|`` (entries that cancel to ~0 carry rounding error relative to the largest ones): the
-sweeps reorder sums of O(P) terms, so agreement is ~1e-15 relative in practice and 1e-10 leaves a wide margin
-while catching any missing term (a dropped cross-layer or shared-weight term changes entries at O(1))."""
+Tolerances: :func:`helpers.close` (float64, ``rtol=1e-10``, absolute floor ``1e-12 * max|expected|``)."""
 
 from __future__ import annotations
 
@@ -18,36 +15,16 @@ from torch import nn
 
 import prunebench.curvature.backends as backends
 import prunebench.curvature.peers as peers
-from cases import LAYER_MODELS, Case, grid, mlp, params
-from helpers import assert_close
+from cases import LAYER_CASES, LAYER_MODELS, Case, grid, mlp, params
+from helpers import ORACLES, close, dense
 from prunebench.curvature import (
     ParamLayout,
     hessian,
     hessian_diag,
-    oracle,
 )
 from prunebench.models import Net, effective_params
 
-RTOL = 1e-10
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def close(actual, expected, name, rtol=RTOL, floor=1e-12):
-    """assert_close with the absolute floor scaled to the largest expected entry."""
-    expected = torch.as_tensor(expected)
-    scale = float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=rtol, atol=floor * scale, name=name)
-
-
-ORACLES = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}
-
-
-@functools.cache
-def dense(case: Case, method: str) -> torch.Tensor:
-    """The dense float64 oracle ``[P, P]`` of a case (cached: lenet-digits takes a few seconds)."""
-    return ORACLES[method](*case.build())
 
 
 SMALL = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-scaled-tanh",
@@ -167,19 +144,6 @@ HAS_BACKPACK = importlib.util.find_spec("backpack") is not None
 
 
 HAS_CURVLINOPS = importlib.util.find_spec("curvlinops") is not None
-
-
-def losses(name: str) -> tuple[str, ...]:
-    """Two losses per model (four for the plain MLP): NLL (sum and mean) after LogSoftmax, else MSE-sum and
-    CE-mean."""
-    if name.startswith("logsoftmax"):
-        return ("nll-sum", "nll-mean")
-    if name == "linear-bias":
-        return ("mse-sum", "mse-mean", "ce-sum", "ce-mean")
-    return ("mse-sum", "ce-mean")
-
-
-LAYER_CASES = [Case(name, loss, n=3) for name in LAYER_MODELS for loss in losses(name)]
 
 
 def _logits_model(model: Net) -> Net:

@@ -1,9 +1,6 @@
 """prunebench.curvature.generic: the generic exact path for models outside the native sweeps.
 
-Tolerances. Every exact native quantity is compared in float64 with ``rtol=1e-10`` and an absolute floor of
-``1e-12 * max|expected|`` (entries that cancel to ~0 carry rounding error relative to the largest ones): the
-sweeps reorder sums of O(P) terms, so agreement is ~1e-15 relative in practice and 1e-10 leaves a wide margin
-while catching any missing term (a dropped cross-layer or shared-weight term changes entries at O(1))."""
+Tolerances: :func:`helpers.close` (float64, ``rtol=1e-10``, absolute floor ``1e-12 * max|expected|``)."""
 
 from __future__ import annotations
 
@@ -14,24 +11,12 @@ import torch
 from torch import nn
 
 from cases import mlp
-from helpers import assert_close
-from prunebench.curvature import ParamLayout, hessian_diag, oracle
+from helpers import ORACLES, close
+from prunebench.curvature import ParamLayout, hessian_diag
 from prunebench.curvature.generic import FallbackWarning
 from prunebench.models import Net
 
-RTOL = 1e-10
-
-
-ORACLES = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def close(actual, expected, name, rtol=RTOL):
-    expected = torch.as_tensor(expected)
-    scale = float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=rtol, atol=1e-12 * scale, name=name)
 
 
 class Residual(nn.Module):

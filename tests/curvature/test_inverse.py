@@ -10,12 +10,14 @@ or a missing sample changes entries at O(1)."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
 
-from cases import Case
-from helpers import assert_close
+from cases import Case, damped, inverse_problem
+from helpers import close as oracle_close
 from prunebench.curvature import (
     _memory,
     oracle,
@@ -43,30 +45,7 @@ RTOL = 1e-10
 
 ALPHA = 1e-3
 
-
-def close(actual, expected, name, rtol=RTOL, floor=1e-10):
-    expected = torch.as_tensor(expected)
-    atol = floor * float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=rtol, atol=atol, name=name)
-
-
-def problem(model: str, loss: str, n: int = 6, dtype=torch.float64):
-    """``(model, loss_fn, X, y)``: the paper nets (xor-2-2-1, monk-17-3-1, built by name) or a tests/cases.py
-    model."""
-    if model in ("xor-2-2-1", "monk-17-3-1"):
-        net = build(model, seed=0, dtype=dtype)
-        gen = torch.Generator().manual_seed(1)
-        X = torch.randn(n, *net.input_shape, generator=gen, dtype=torch.float64).to(dtype)
-        y = torch.rand(n, 1, generator=gen, dtype=torch.float64).to(dtype)
-        return net, nn.MSELoss(reduction=loss.split("-")[1]), X, y
-    return Case(model, loss, n=n).build(dtype)
-
-
-def damped(model, loss_fn, X, y, hessian, alpha=ALPHA):
-    """``G + alpha I`` from the dense oracle."""
-    G = {"ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher, "exact": oracle.dense_hessian}[hessian](
-        model, loss_fn, X, y)
-    return G + alpha * torch.eye(G.shape[0], dtype=G.dtype)
+close = functools.partial(oracle_close, rtol=RTOL, floor=1e-10)
 
 
 PROBLEMS = [("xor-2-2-1", "mse-sum"), ("monk-17-3-1", "mse-mean"), ("mlp-3-4-3-tanh", "mse-sum"),
@@ -78,7 +57,7 @@ PROBLEMS = [("xor-2-2-1", "mse-sum"), ("monk-17-3-1", "mse-mean"), ("mlp-3-4-3-t
 @pytest.mark.parametrize("hessian", ["ggn", "fisher"])
 @pytest.mark.parametrize("model,loss", PROBLEMS, ids=[f"model={m},loss={lo}" for m, lo in PROBLEMS])
 def test_three_paths_agree_with_the_inverse_of_the_damped_matrix(model, loss, hessian):
-    net, loss_fn, X, y = problem(model, loss)
+    net, loss_fn, X, y = inverse_problem(model, loss)
     expected = torch.linalg.inv(damped(net, loss_fn, X, y, hessian))
     for method, block_size in (("recursion", 256), ("woodbury", 5), ("woodbury", 256), ("cholesky", 256)):
         result = inverse_hessian(net, loss_fn, X, y, method, curvature=hessian, alpha=ALPHA,
@@ -92,7 +71,7 @@ def test_recursion_is_eq17_with_the_papers_vectors():
     # The fixed point documented in the module, (alpha I + (1/N) sum_k sum_c X_kc X_kc^T)^-1, for
     # MSELoss("mean") with X_kc = sqrt(2/C) dF_c(w, in_k)/dw (the paper's X up to torch's constant), run
     # literally as eq. 17.
-    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-mean")
+    net, loss_fn, X, y = inverse_problem("mlp-3-4-3-tanh", "mse-mean")
     N = X.shape[0]
     J = oracle.output_jacobians(net, X)  # [N, C, P]
     C, P = J.shape[1], J.shape[2]
@@ -113,8 +92,8 @@ def test_recursion_is_eq17_with_the_papers_vectors():
 
 @pytest.mark.parametrize("model", ["mlp-3-4-3-tanh", "mlp-3-4-3-tanh-pruned"])
 def test_damping_adds_to_alpha_and_float32_models_are_promoted(model):
-    net32, loss_fn, X, y = problem(model, "ce-sum", dtype=torch.float32)
-    net64, _, X64, _ = problem(model, "ce-sum")
+    net32, loss_fn, X, y = inverse_problem(model, "ce-sum", dtype=torch.float32)
+    net64, _, X64, _ = inverse_problem(model, "ce-sum")
     with torch.no_grad():  # the float32 weights and data, exactly, in float64
         for p32, p64 in zip(net32.parameters(), net64.parameters(), strict=True):
             p64.copy_(p32)
@@ -128,7 +107,7 @@ def test_damping_adds_to_alpha_and_float32_models_are_promoted(model):
 
 
 def test_condition_estimate_bounds_the_condition_number():
-    net, loss_fn, X, y = problem("cnn-small", "ce-mean")
+    net, loss_fn, X, y = inverse_problem("cnn-small", "ce-mean")
     kappa = float(torch.linalg.cond(damped(net, loss_fn, X, y, "ggn")))
     for method in ("recursion", "woodbury", "cholesky"):
         health = inverse_hessian(net, loss_fn, X, y, method, curvature="ggn", alpha=ALPHA).health
@@ -146,7 +125,7 @@ def block_inverse(A: torch.Tensor, slices: list[slice]) -> torch.Tensor:
 
 @pytest.mark.parametrize("method", ["block-diagonal", "recursion", "cholesky"])
 def test_block_diagonal_is_the_inverse_of_the_block_diagonal_part(method):
-    net, loss_fn, X, y = problem("cnn-small", "mse-mean")
+    net, loss_fn, X, y = inverse_problem("cnn-small", "mse-mean")
     A = damped(net, loss_fn, X, y, "ggn")
     blocks = None if method == "block-diagonal" else "module"
     result = inverse_hessian(net, loss_fn, X, y, method, curvature="ggn", alpha=ALPHA, blocks=blocks)
@@ -162,7 +141,7 @@ def test_block_diagonal_is_the_inverse_of_the_block_diagonal_part(method):
 
 
 def test_block_diagonal_exact_hessian_and_parameter_blocks():
-    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
+    net, loss_fn, X, y = inverse_problem("mlp-3-4-3-tanh", "mse-sum")
     H = oracle.dense_hessian(net, loss_fn, X, y)
     result = inverse_hessian(net, loss_fn, X, y, "block-diagonal", curvature="exact", alpha=0.0, damping=50.0,
                              blocks="parameter")
@@ -176,7 +155,7 @@ def test_block_diagonal_exact_hessian_and_parameter_blocks():
 
 
 def test_indefinite_exact_hessian_raises_or_is_damped():
-    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
+    net, loss_fn, X, y = inverse_problem("mlp-3-4-3-tanh", "mse-sum")
     H = oracle.dense_hessian(net, loss_fn, X, y)
     assert float(torch.linalg.eigvalsh(H)[0]) < 0  # precondition: away from a minimum
     with pytest.raises(ValueError, match=r"is not positive definite: its Cholesky factorisation failed at "
@@ -199,7 +178,7 @@ def test_memory_refusal_names_the_size_and_the_remedies(monkeypatch):
     with pytest.raises(MemoryError, match=message):
         inverse_hessian(net, nn.MSELoss(), X, y, "woodbury")
     monkeypatch.setattr(_memory, "available_bytes", lambda device: 1000)
-    small, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
+    small, loss_fn, X, y = inverse_problem("xor-2-2-1", "mse-sum")
     with pytest.raises(MemoryError, match=r"P=9 parameters: a 9 x 9 float64 matrix \(twice: "
                                           r"on_indefinite='damp'"):
         inverse_hessian(small, loss_fn, X, y, "cholesky", on_indefinite="damp")
@@ -210,7 +189,7 @@ def test_float32_against_float64():
     # 0.01 * kappa * eps32 relative to its largest entry, for kappa from 9e2 (alpha=1e-2: 4e-7) to 9e6
     # (alpha=1e-6, the paper's range: 2e-3), and a few downdates keep that error. The bound kappa * eps32
     # leaves a 100x margin.
-    net, loss_fn, X, y = problem("monk-17-3-1", "mse-sum", n=40)
+    net, loss_fn, X, y = inverse_problem("monk-17-3-1", "mse-sum", n=40)
     exact = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=1e-2)
     single = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=1e-2, dtype=torch.float32)
     assert single.matrix.dtype == torch.float32
@@ -225,7 +204,7 @@ def test_float32_against_float64():
 
 
 def test_argument_validation():
-    net, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
+    net, loss_fn, X, y = inverse_problem("xor-2-2-1", "mse-sum")
     bad = [
         (dict(solver="lu"),
          r"solver must be one of \['recursion', 'woodbury', 'cholesky', 'block-diagonal'\]; got 'lu'"),

@@ -1,56 +1,27 @@
 """prunebench.curvature.inverse_curvature: the OBS downdates of an inverse and their index checks.
 
-Tolerances. The reference is ``torch.linalg.inv(A)`` for ``A = G + alpha I`` with ``G`` from the dense
-float64 oracle (independent of the vectors the fast paths use). Two correct float64 inverses differ by about
-``kappa(A) * eps``; the matrices here have ``kappa <= 1e6`` (``alpha = 1e-3``), so the comparison is
-``rtol=1e-10`` with an absolute floor of ``1e-10 * max|expected|`` (near-zero entries carry the rounding error
-of the largest ones; observed differences are <= 2e-13 of the largest entry). A wrong scale, a missing output
-or a missing sample changes entries at O(1)."""
+Tolerances as in ``test_inverse.py``: float64, ``rtol=1e-10``, absolute floor ``1e-10 * max|expected|``."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
-from torch import nn
 
-from cases import Case
-from helpers import assert_close
-from prunebench.curvature import oracle
+from cases import damped, inverse_problem
+from helpers import close as oracle_close
 from prunebench.curvature.inverse import inverse_hessian
-from prunebench.models import build
 
 RTOL = 1e-10
 
 
 ALPHA = 1e-3
 
+close = functools.partial(oracle_close, rtol=RTOL, floor=1e-10)
+
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def close(actual, expected, name, rtol=RTOL, floor=1e-10):
-    expected = torch.as_tensor(expected)
-    atol = floor * float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=rtol, atol=atol, name=name)
-
-
-def problem(model: str, loss: str, n: int = 6, dtype=torch.float64):
-    """``(model, loss_fn, X, y)``: the paper nets (xor-2-2-1, monk-17-3-1, built by name) or a tests/cases.py
-    model."""
-    if model in ("xor-2-2-1", "monk-17-3-1"):
-        net = build(model, seed=0, dtype=dtype)
-        gen = torch.Generator().manual_seed(1)
-        X = torch.randn(n, *net.input_shape, generator=gen, dtype=torch.float64).to(dtype)
-        y = torch.rand(n, 1, generator=gen, dtype=torch.float64).to(dtype)
-        return net, nn.MSELoss(reduction=loss.split("-")[1]), X, y
-    return Case(model, loss, n=n).build(dtype)
-
-
-def damped(model, loss_fn, X, y, hessian, alpha=ALPHA):
-    """``G + alpha I`` from the dense oracle."""
-    G = {"ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher, "exact": oracle.dense_hessian}[hessian](
-        model, loss_fn, X, y)
-    return G + alpha * torch.eye(G.shape[0], dtype=G.dtype)
 
 
 def restricted_inverse(A: torch.Tensor, removed: list[int]) -> torch.Tensor:
@@ -63,7 +34,7 @@ def restricted_inverse(A: torch.Tensor, removed: list[int]) -> torch.Tensor:
 
 @pytest.mark.parametrize("blocks", [None, "module"])
 def test_downdate_equals_the_inverse_with_the_row_and_column_removed(blocks):
-    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "ce-mean")
+    net, loss_fn, X, y = inverse_problem("mlp-3-4-3-tanh", "ce-mean")
     result = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=ALPHA, blocks=blocks)
     slices = [sl for sl, _ in result.blocks]
     A = damped(net, loss_fn, X, y, "ggn")
@@ -79,7 +50,7 @@ def test_downdate_equals_the_inverse_with_the_row_and_column_removed(blocks):
 
 
 def test_group_downdate_equals_one_at_a_time():
-    net, loss_fn, X, y = problem("cnn-small", "ce-sum")
+    net, loss_fn, X, y = inverse_problem("cnn-small", "ce-sum")
     A = damped(net, loss_fn, X, y, "fisher")
     group = inverse_hessian(net, loss_fn, X, y, "cholesky", alpha=ALPHA)
     single = inverse_hessian(net, loss_fn, X, y, "cholesky", alpha=ALPHA)
@@ -99,7 +70,7 @@ def test_group_downdate_equals_one_at_a_time():
 def test_obs_update_is_the_constrained_minimiser(Q):
     # Deleting Q: minimise dw^T A dw / 2 subject to dw_Q = -w_Q. With F the other positions the minimiser is
     # dw_F = -A_FF^-1 A_FQ dw_Q, and the loss change is dw^T A dw / 2.
-    net, loss_fn, X, y = problem("mlp-3-4-3-tanh", "mse-sum")
+    net, loss_fn, X, y = inverse_problem("mlp-3-4-3-tanh", "mse-sum")
     A = damped(net, loss_fn, X, y, "ggn")
     result = inverse_hessian(net, loss_fn, X, y, "woodbury", curvature="ggn", alpha=ALPHA)
     w = torch.randn(A.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(3))
@@ -117,7 +88,7 @@ def test_obs_update_is_the_constrained_minimiser(Q):
 
 
 def test_index_validation():
-    net, loss_fn, X, y = problem("xor-2-2-1", "mse-sum")
+    net, loss_fn, X, y = inverse_problem("xor-2-2-1", "mse-sum")
     result = inverse_hessian(net, loss_fn, X, y, alpha=ALPHA)
     with pytest.raises(ValueError, match=r"q must be in \[0, 9\); got 9"):
         result.downdate(9)

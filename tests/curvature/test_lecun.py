@@ -1,10 +1,7 @@
 """prunebench.curvature._lecun: OBD's diagonal recursion against the paper's formulas evaluated by hand
 and against its own definition on a dense reference, on every layer kind.
 
-Tolerances. Every exact native quantity is compared in float64 with ``rtol=1e-10`` and an absolute floor of
-``1e-12 * max|expected|`` (entries that cancel to ~0 carry rounding error relative to the largest ones): the
-sweeps reorder sums of O(P) terms, so agreement is ~1e-15 relative in practice and 1e-10 leaves a wide margin
-while catching any missing term (a dropped cross-layer or shared-weight term changes entries at O(1))."""
+Tolerances: :func:`helpers.close` (float64, ``rtol=1e-10``, absolute floor ``1e-12 * max|expected|``)."""
 
 from __future__ import annotations
 
@@ -15,25 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cases import LAYER_MODELS, Case, mlp, params
-from helpers import assert_close
+from cases import LAYER_CASES, Case, mlp, params
+from helpers import close
 from prunebench.curvature import (
     ParamLayout,
     hessian_diag,
 )
 from prunebench.models import Net, ScaledTanh
 
-RTOL = 1e-10
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def close(actual, expected, name, rtol=RTOL, floor=1e-12):
-    """assert_close with the absolute floor scaled to the largest expected entry."""
-    expected = torch.as_tensor(expected)
-    scale = float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=rtol, atol=floor * scale, name=name)
 
 
 def _f(name, a):
@@ -207,19 +194,6 @@ def test_lecun_is_not_exact_with_two_hidden_layers_or_cross_entropy():
         exact = layout.flatten(hessian_diag(model, loss_fn, X, y, "exact"))
         lecun = layout.flatten(hessian_diag(model, loss_fn, X, y, "lecun"))
         assert (exact - lecun).abs().max() > 1e-3 * exact.abs().max()
-
-
-def losses(name: str) -> tuple[str, ...]:
-    """Two losses per model (four for the plain MLP): NLL (sum and mean) after LogSoftmax, else MSE-sum and
-    CE-mean."""
-    if name.startswith("logsoftmax"):
-        return ("nll-sum", "nll-mean")
-    if name == "linear-bias":
-        return ("mse-sum", "mse-mean", "ce-sum", "ce-mean")
-    return ("mse-sum", "ce-mean")
-
-
-LAYER_CASES = [Case(name, loss, n=3) for name in LAYER_MODELS for loss in losses(name)]
 
 
 LECUN_UNSUPPORTED = {"avgpool2d-ceil-exclude-pad"}

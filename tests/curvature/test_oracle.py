@@ -1,10 +1,7 @@
 """prunebench.curvature.oracle: the dense float64 brute force against central differences and the
 definitions of the GGN and the Fisher.
 
-Tolerances. Every exact native quantity is compared in float64 with ``rtol=1e-10`` and an absolute floor of
-``1e-12 * max|expected|`` (entries that cancel to ~0 carry rounding error relative to the largest ones): the
-sweeps reorder sums of O(P) terms, so agreement is ~1e-15 relative in practice and 1e-10 leaves a wide margin
-while catching any missing term (a dropped cross-layer or shared-weight term changes entries at O(1))."""
+Tolerances: :func:`helpers.close` (float64, ``rtol=1e-10``, absolute floor ``1e-12 * max|expected|``)."""
 
 from __future__ import annotations
 
@@ -12,22 +9,12 @@ import pytest
 import torch
 
 from cases import Case, params
-from helpers import assert_close
+from helpers import close
 from prunebench.curvature import (
     oracle,
 )
 
-RTOL = 1e-10
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def close(actual, expected, name, rtol=RTOL, floor=1e-12):
-    """assert_close with the absolute floor scaled to the largest expected entry."""
-    expected = torch.as_tensor(expected)
-    scale = float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=rtol, atol=floor * scale, name=name)
 
 
 @pytest.mark.parametrize("case", params([Case("mlp-3-4-4-3-3-tanh", "mse-sum"), Case("cnn-small", "ce-mean"),

@@ -1,14 +1,11 @@
 """prunebench.curvature.peers: torch.func, BackPACK and curvlinops behind one adapter (dispatch,
 supported layers, missing extras, the user's model untouched).
 
-Tolerances. Everything is float64; every backend computes the same exact quantity by a different route
-(BackPACK and the native sweep back-propagate, curvlinops multiplies with identity columns, the oracle
-differentiates twice with torch.func), so they agree to ~1e-15 relative in practice (measured: <= 1e-15 on
-every case below). ``rtol=1e-9`` with an absolute floor of ``1e-12 * max|expected|`` (entries that cancel to
-~0) leaves a wide margin and still catches any convention mismatch (a factor N, C or 2 between libraries
-changes entries at O(1))."""
+Tolerances as in ``test_backends.py``: float64, ``rtol=1e-9``, absolute floor ``1e-12 * max|expected|``."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
@@ -17,7 +14,7 @@ from torch import nn
 import prunebench.curvature.backends as backends
 import prunebench.curvature.peers as peers
 from cases import Case
-from helpers import assert_close
+from helpers import close as oracle_close
 from prunebench.curvature import (
     ParamLayout,
     hessian_diag,
@@ -47,11 +44,7 @@ def test_peer_backends_are_dispatched_to_the_peers_module(monkeypatch):
 
 RTOL = 1e-9
 
-
-def close(actual, expected, name):
-    expected = torch.as_tensor(expected)
-    floor = 1e-12 * float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=RTOL, atol=floor, name=name)
+close = functools.partial(oracle_close, rtol=RTOL)
 
 
 @pytest.mark.backend

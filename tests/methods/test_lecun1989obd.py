@@ -1,28 +1,17 @@
 """prunebench.methods.lecun1989obd: OBD's saliency."""
 
 import torch
-from torch import nn
 
+from cases import tiny_conv_problem
 from helpers import assert_close
 from prunebench.curvature import hessian_diag
 from prunebench.curvature.oracle import dense_hessian
 from prunebench.methods import OBD
-from prunebench.models import Net, effective_params
+from prunebench.models import effective_params
 
 
 def _flat(d: dict) -> torch.Tensor:
     return torch.cat([v.reshape(-1) for v in d.values()])
-
-
-def tiny_conv_problem(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Net("conv-tiny", (1, 5, 5), nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(),
-                    nn.Linear(18, 2)).double()
-    X = torch.randn(6, 1, 5, 5, generator=g, dtype=torch.float64)
-    Y = torch.randn(6, 2, generator=g, dtype=torch.float64)
-    return model, nn.MSELoss(), X, Y
 
 
 def test_obd_saliency_is_half_h_kk_u_k_squared_over_free_parameters():

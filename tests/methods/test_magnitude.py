@@ -1,22 +1,11 @@
 """prunebench.methods.magnitude: global and per-layer magnitude pruning."""
 
 import torch
-from torch import nn
 
+from cases import tiny_conv_problem
 from prunebench import methods, prune
 from prunebench.methods import Magnitude
-from prunebench.models import Net, effective_params
-
-
-def tiny_conv_problem(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Net("conv-tiny", (1, 5, 5), nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(),
-                    nn.Linear(18, 2)).double()
-    X = torch.randn(6, 1, 5, 5, generator=g, dtype=torch.float64)
-    Y = torch.randn(6, 2, generator=g, dtype=torch.float64)
-    return model, nn.MSELoss(), X, Y
+from prunebench.models import effective_params
 
 
 def test_global_magnitude_is_absolute_value():

@@ -1,21 +1,9 @@
 """prunebench.methods.random: the seeded floor."""
 
 import torch
-from torch import nn
 
+from cases import tiny_conv_problem
 from prunebench.methods import Random
-from prunebench.models import Net
-
-
-def tiny_conv_problem(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Net("conv-tiny", (1, 5, 5), nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(),
-                    nn.Linear(18, 2)).double()
-    X = torch.randn(6, 1, 5, 5, generator=g, dtype=torch.float64)
-    Y = torch.randn(6, 2, generator=g, dtype=torch.float64)
-    return model, nn.MSELoss(), X, Y
 
 
 def test_random_is_seeded():
