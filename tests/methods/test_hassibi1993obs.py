@@ -160,15 +160,16 @@ def test_hassibi1993obs_doctest_runs():
     assert result.attempted >= 10 and result.failed == 0
 
 
-def test_hessian_is_a_deprecated_alias_of_curvature_and_params_keep_the_name_given():
-    # Stored leaderboard entries and records carry {"hessian": ...}: they rebuild the same method.
+def test_hessian_is_a_deprecated_alias_of_curvature_and_params_keep_the_record_key():
+    # Records and leaderboard entries store {"hessian": ...}: either name gives those params, and they rebuild
+    # the same method.
     model, loss, X, Y = linear_problem()
     with pytest.warns(DeprecationWarning, match=r"OBS\(\): hessian= is deprecated; use curvature="):
         old = methods.get("obs", hessian="exact", on_indefinite="damp")
     new = methods.get("obs", curvature="exact", on_indefinite="damp")
     assert old.params == {"hessian": "exact", "alpha": 1e-6, "damping": 0.0, "stop_ratio": None,
                           "on_indefinite": "damp"}
-    assert new.params == {"curvature": "exact", **{k: v for k, v in old.params.items() if k != "hessian"}}
+    assert new.params == old.params and OBS().params["hessian"] == "recursion"
     a, b = old.saliency(model, loss, X, Y), new.saliency(model, loss, X, Y)
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(TypeError, match="takes parameters"):

@@ -146,8 +146,8 @@ class FullOBS(PruningMethod):
         Args:
             curvature: ``"fisher"`` (empirical Fisher, WoodFisher's) or ``"ggn"`` (Gauss-Newton, one term per
                 sample and output: the paper's several-output Hessian). Formerly ``hessian=``, still accepted
-                with a ``DeprecationWarning``; :attr:`params` keeps the name it was given under, so stored
-                entries rebuild unchanged.
+                with a ``DeprecationWarning``; :attr:`params` stores it under ``"hessian"``, the key of every
+                record and leaderboard entry made so far, whichever name was used.
             damping: ``lambda`` in ``A = G + lambda I`` (absolute, in the units of E as ``loss_fn`` reduces
                 it; with reduction "mean", ``G = (1/N) sum_n g_n g_n^T``).
             samples: training points the curvature is built from (a seeded subset of the data given when it
@@ -168,9 +168,8 @@ class FullOBS(PruningMethod):
                 pruner is ``blocks="parameter", procedure="one-step"`` with its ``max_block``; their MNIST test
                 sets none, and there each layer is one block.
         """
-        key = "hessian" if "hessian" in former else "curvature"
         curvature = renamed("FullOBS", former, {"hessian": "curvature"}).get("curvature", curvature)
-        check_choice(key, curvature, HESSIANS)
+        check_choice("curvature", curvature, HESSIANS)
         check_choice("blocks", blocks, BLOCKS)
         check_choice("dtype", dtype, DTYPES)
         check_choice("procedure", procedure, PROCEDURES)
@@ -190,7 +189,7 @@ class FullOBS(PruningMethod):
         self.max_block = max_block
         self.last_stats: SurgeryStats | None = None
         extra = {} if max_block is None else {"max_block": max_block}  # entries made before it keep their params
-        self._record(**{key: curvature}, damping=damping, samples=samples, seed=seed, group_size=group_size,
+        self._record(hessian=curvature, damping=damping, samples=samples, seed=seed, group_size=group_size,
                      blocks=blocks, dtype=dtype, procedure=procedure, flush=flush, compact=compact, **extra)
 
     # ------------------------------------------------------------------------------------------------------

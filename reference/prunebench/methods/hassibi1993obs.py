@@ -81,11 +81,10 @@ class OBS(PruningMethod):
     def __init__(self, *, curvature: str = "recursion", alpha: float = 1e-6, damping: float = 0.0,
                  stop_ratio: float | None = None, on_indefinite: str = "raise", **former: str):
         """``curvature``: one of :data:`HESSIANS` (formerly ``hessian=``, still accepted with a
-        ``DeprecationWarning``; :attr:`params` keeps the name it was given under, so stored entries rebuild
-        unchanged)."""
-        key = "hessian" if "hessian" in former else "curvature"
+        ``DeprecationWarning``). :attr:`params` stores it under ``"hessian"``, the key of every record and
+        leaderboard entry made so far, whichever name was used: the same method has the same params."""
         curvature = renamed("OBS", former, {"hessian": "curvature"}).get("curvature", curvature)
-        check_choice(key, curvature, HESSIANS)
+        check_choice("curvature", curvature, HESSIANS)
         check_choice("on_indefinite", on_indefinite, ("raise", "damp"))
         real("alpha", alpha, above=0.0, expected="a positive float (the paper uses 1e-8 to 1e-4)")
         real("damping", damping, at_least=0.0, expected="a float >= 0")
@@ -94,7 +93,7 @@ class OBS(PruningMethod):
                  "0.1 to stop once the smallest saliency exceeds a tenth of E")
         self.matrix, self.alpha, self.damping = curvature, float(alpha), float(damping)
         self.stop_ratio, self.on_indefinite = stop_ratio, on_indefinite
-        self._record(**{key: curvature}, alpha=alpha, damping=damping, stop_ratio=stop_ratio,
+        self._record(hessian=curvature, alpha=alpha, damping=damping, stop_ratio=stop_ratio,
                      on_indefinite=on_indefinite)
 
     def _inverse(self, model, loss_fn, inputs, targets, mask):
