@@ -35,7 +35,7 @@ class InverseCurvature:
         health: :class:`CurvatureHealth` of the build: ``damping`` is the total shift ``alpha + damping`` of
             ``A``, ``condition_estimate`` an upper bound on the 2-norm condition number of ``A`` (its 1-norm
             condition ``||A||_1 ||A^-1||_1``, with ``||A||_1`` bounded from the vectors for the data-pass
-            methods), ``failure`` why a factorisation failed before damping rescued it,
+            solvers), ``failure`` why a factorisation failed before damping rescued it,
             ``negative_fraction`` that of the diagonal of the undamped source matrix.
         solver: the solver that built it (formerly ``method``, still readable with a ``DeprecationWarning``).
         removed: ``Tensor[P]`` of bool, the positions deleted so far by :meth:`downdate` and
