@@ -13,9 +13,11 @@ a test.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -251,3 +253,92 @@ def grid(models: Iterable[str], losses: Iterable[str] = LOSSES,
          devices: Iterable[str] = ("cpu",)) -> list[Case]:
     """Every combination of the given models, losses and devices."""
     return [Case(m, loss, d) for m in models for loss in losses for d in devices]
+
+
+def inverse_problem(model: str, loss: str, n: int = 6, dtype=torch.float64):
+    """``(model, loss_fn, X, y)`` for the inverse tests: the paper nets (xor-2-2-1, monk-17-3-1, built by
+    name) or a :class:`Case` model."""
+    if model in ("xor-2-2-1", "monk-17-3-1"):
+        net = build(model, seed=0, dtype=dtype)
+        gen = torch.Generator().manual_seed(1)
+        X = torch.randn(n, *net.input_shape, generator=gen, dtype=torch.float64).to(dtype)
+        y = torch.rand(n, 1, generator=gen, dtype=torch.float64).to(dtype)
+        return net, nn.MSELoss(reduction=loss.split("-")[1]), X, y
+    return Case(model, loss, n=n).build(dtype)
+
+
+def damped(model, loss_fn, X, y, curvature: str, alpha: float = 1e-3) -> torch.Tensor:
+    """``G + alpha I`` from the dense float64 oracle of ``curvature``."""
+    from prunebench.curvature import oracle
+
+    G = {"ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher, "exact": oracle.dense_hessian}[curvature](
+        model, loss_fn, X, y)
+    return G + alpha * torch.eye(G.shape[0], dtype=G.dtype)
+
+
+def tiny_conv_problem(seed: int = 0):
+    """A conv-tanh-linear net on 6 random 5x5 images with MSE: ``(model, loss_fn, X, Y)`` (the method tests)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Net("conv-tiny", (1, 5, 5), nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(),
+                    nn.Linear(18, 2)).double()
+    X = torch.randn(6, 1, 5, 5, generator=g, dtype=torch.float64)
+    Y = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    return model, nn.MSELoss(), X, Y
+
+
+WEIGHTS_ARCH = "mlp-784-40-20-10"
+"""The architecture of the weight-file tests (three Linear layers: fc1..fc3)."""
+
+
+def weight_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """The state dict of a seeded :data:`WEIGHTS_ARCH` as NumPy arrays."""
+    model = build(WEIGHTS_ARCH, seed=seed)
+    return {k: v.detach().numpy() for k, v in model.state_dict().items()}
+
+
+def aliased_weights(arrays):
+    """``arrays`` under the fc1..fc3 names of another framework."""
+    return {"fc1.weight": arrays["0.weight"], "fc2.weight": arrays["2.weight"], "fc3.weight": arrays["4.weight"]}
+
+
+def bad_weight_files(tmp_path) -> dict[str, tuple]:
+    """Weight files the loader must refuse: label -> (path, pattern of the one-line error)."""
+    arrays = weight_arrays()
+    files = {}
+    pkl = tmp_path / "model.pkl"
+    pkl.write_bytes(pickle.dumps(arrays))
+    files["pickle-suffix"] = (pkl, r"weights file must end in one of .*Pickles \(\.pkl, \.ckpt\) are not read")
+    full = tmp_path / "full.pt"
+    torch.save({"model": torch.nn.Linear(2, 2)}, full)
+    files["full-pickle"] = (full, r"cannot be loaded with torch.load\(weights_only=True\).*never executed")
+    disguised = tmp_path / "disguised.npz"
+    disguised.write_bytes(pickle.dumps(arrays))
+    files["pickle-as-npz"] = (disguised, r"disguised.npz")
+    shapes = tmp_path / "shapes.npz"
+    np.savez(shapes, **{**arrays, "2.weight": np.zeros((20, 41), np.float32)})
+    files["wrong-shape"] = (shapes, r"'2.weight' must have shape \(20, 40\); got \(20, 41\)")
+    keys = tmp_path / "keys.npz"
+    np.savez(keys, **{**arrays, "6.weight": np.zeros((3, 3), np.float32)})
+    files["unknown-key"] = (keys, r"unknown keys \['6.weight'\], missing keys \[\]")
+    nan = {k: v.copy() for k, v in arrays.items()}
+    nan["0.weight"][3, 5] = np.nan
+    nan_path = tmp_path / "nan.npz"
+    np.savez(nan_path, **nan)
+    files["nan"] = (nan_path, r"'0.weight' must be finite; got 1 NaN or infinite entries")
+    return files
+
+
+def layer_losses(name: str) -> tuple[str, ...]:
+    """Two losses per layer model (four for the plain MLP): NLL (sum and mean) after LogSoftmax, else MSE-sum
+    and CE-mean."""
+    if name.startswith("logsoftmax"):
+        return ("nll-sum", "nll-mean")
+    if name == "linear-bias":
+        return ("mse-sum", "mse-mean", "ce-sum", "ce-mean")
+    return ("mse-sum", "ce-mean")
+
+
+LAYER_CASES = [Case(name, loss, n=3) for name in LAYER_MODELS for loss in layer_losses(name)]
+"""Every layer model of :data:`LAYER_MODELS` with its losses (the layer-coverage tests)."""

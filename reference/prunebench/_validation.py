@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DEPRECATED_TASK_NAMES", "no_new_empty_folders", "output_file", "output_folder", "task_name"]
+__all__ = ["DEPRECATED_TASK_NAMES", "integer", "no_new_empty_folders", "output_file", "output_folder", "real",
+           "renamed", "task_name"]
 
 DEPRECATED_TASK_NAMES = {"monk-1": "monks-1", "monk-2": "monks-2", "monk-3": "monks-3"}
 """Former task names, still accepted with a :class:`DeprecationWarning`: a task now shares the name of its
@@ -76,3 +79,39 @@ def no_new_empty_folders(*paths: str | os.PathLike[str]) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty
         raise
+
+
+def integer(key: str, value: Any, minimum: int = 1, *, expected: str | None = None) -> int:
+    """``value`` when it is an int (not a bool) ``>= minimum``; otherwise the one-voice ValueError
+    "KEY must be EXPECTED; got VALUE" (``expected`` defaults to "a positive integer" for ``minimum`` 1,
+    "a non-negative integer" for 0)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        phrase = expected or {1: "a positive integer", 0: "a non-negative integer"}.get(
+            minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{key} must be {phrase}; got {value!r}")
+    return value
+
+
+def real(key: str, value: Any, *, above: float | None = None, at_least: float | None = None,
+         at_most: float | None = None, below: float | None = None, expected: str) -> float:
+    """``float(value)`` when it is a finite int or float (not a bool) within the bounds given (``above`` and
+    ``below`` exclusive, ``at_least`` and ``at_most`` inclusive); otherwise the one-voice ValueError
+    "KEY must be EXPECTED; got VALUE"."""
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or (above is not None and not value > above) or (at_least is not None and not value >= at_least) \
+            or (at_most is not None and not value <= at_most) or (below is not None and not value < below):
+        raise ValueError(f"{key} must be {expected}; got {value!r}")
+    return float(value)
+
+
+def renamed(owner: str, extra: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    """The keyword arguments ``extra`` that ``owner`` received under former names (``renames``: old -> new),
+    keyed by the new names, each with a :class:`DeprecationWarning` naming the new one; a TypeError for any
+    other name (``extra`` collects the ``**`` arguments of ``owner``)."""
+    unknown = sorted(set(extra) - set(renames))
+    if unknown:
+        raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}")
+    for old in extra:
+        warnings.warn(f"{owner}(): {old}= is deprecated; use {renames[old]}= (same values)", DeprecationWarning,
+                      stacklevel=3)
+    return {renames[old]: value for old, value in extra.items()}

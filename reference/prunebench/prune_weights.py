@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import math
 import os
 import resource
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._validation import integer, real
 
 __all__ = ["parse_params", "prune_file", "prune_model", "register_cli", "sample_order", "topk_accuracy"]
 
@@ -92,13 +93,9 @@ def topk_accuracy(model, x, y, k: int) -> float:
 def _check_args(sparsity: float, steps: int, samples: int, ranking: str) -> None:
     from .methods.base import RANKINGS, check_choice
 
-    if isinstance(sparsity, bool) or not isinstance(sparsity, int | float) or not (
-            math.isfinite(sparsity) and 0 <= sparsity < 1):
-        raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive integer; got {samples!r}")
+    real("sparsity", sparsity, at_least=0.0, below=1.0, expected="a float in [0, 1)")
+    integer("steps", steps)
+    integer("samples", samples)
     check_choice("ranking", ranking, RANKINGS)
 
 

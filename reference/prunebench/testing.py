@@ -18,10 +18,10 @@ from torch import nn
 
 from . import prune
 from .methods import registry
-from .methods.base import CURVATURE_KINDS, PruningMethod, candidate_mask, model_mask
+from .methods.base import CURVATURE_FORMS, PruningMethod, candidate_mask, model_mask
 from .models import MODELS, Net, build, effective_params
 
-__all__ = ["CHECKS", "check_method", "tiny_problem"]
+__all__ = ["CHECKS", "check_method", "least_squares", "tiny_problem"]
 
 CHECKS = ("flags", "hooks", "keys-and-shapes", "finite-nonnegative", "determinism", "data-independence",
           "sparsity-zero", "pruning", "deleted-saliency-zero", "update", "stays-zero-after-optimiser",
@@ -52,6 +52,21 @@ def _trained_tiny_problem(seed: int, dtype: torch.dtype):
     loss_fn = nn.MSELoss()
     fit(model, loss_fn, X, Y, TrainConfig(optimizer="lbfgs", epochs=30), seed=seed)
     return model, loss_fn, X, Y
+
+
+def least_squares(samples: int, features: int, seed: int = 0):
+    """A linear model (``features`` inputs, one output, no bias, float64, frozen) at the minimum of
+    ``MSELoss(reduction="sum")`` on ``samples`` random points: ``(model, loss_fn, X, y)``, ``X`` of shape
+    ``[samples, features]`` and ``y`` ``[samples, 1]`` drawn from a generator seeded with ``seed``. ``E`` is
+    quadratic in the weights, so OBS's predicted loss change is exact there (the doctests of
+    :mod:`prunebench.methods.hassibi1993obs` and :mod:`prunebench.methods.fullobs`)."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(samples, features, generator=g, dtype=torch.float64)
+    y = torch.randn(samples, 1, generator=g, dtype=torch.float64)
+    model = nn.Sequential(nn.Linear(features, 1, bias=False)).double().requires_grad_(False)
+    with torch.no_grad():
+        model[0].weight.copy_(torch.linalg.lstsq(X, y).solution.T)
+    return model, nn.MSELoss(reduction="sum"), X, y
 
 
 def _fail(method, check, message):
@@ -106,8 +121,8 @@ def check_method(method_or_name, *, problem=None, seed: int = 0) -> list[str]:
     base_model, loss_fn, X, Y = problem if problem is not None else tiny_problem(seed)
     passed = []
 
-    if cls.curvature not in CURVATURE_KINDS:
-        _fail(method, "flags", f"curvature must be one of {list(CURVATURE_KINDS)}; got {cls.curvature!r}")
+    if cls.curvature not in CURVATURE_FORMS:
+        _fail(method, "flags", f"curvature must be one of {list(CURVATURE_FORMS)}; got {cls.curvature!r}")
     if not isinstance(cls.moves_weights, bool):
         _fail(method, "flags", f"moves_weights must be a bool; got {cls.moves_weights!r}")
     if not isinstance(cls.citation, str) or not cls.citation.strip():

@@ -33,7 +33,7 @@ def test_exact_sum_is_the_exact_diagonal_of_the_shared_parameter(name):
     t = torch.randn(6, 10 if name == "lenet-digits" else 2, dtype=torch.float64)
     loss = nn.MSELoss()
     sums = connection_sums(net, loss, x, t)
-    exact = hessian_diag(net, loss, x, t, method="exact")
+    exact = hessian_diag(net, loss, x, t, curvature="exact")
     assert set(sums) == set(exact)
     for key, (paper, full) in sums.items():
         # float64 sums of a few hundred terms: 1e-10 relative.

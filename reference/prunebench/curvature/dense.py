@@ -18,8 +18,9 @@ import warnings
 import torch
 from torch import nn
 
+from .._validation import renamed
 from ..models import effective_params
-from . import oracle
+from . import peers
 from ._backprop import (
     LossTerms,
     Step,
@@ -35,20 +36,23 @@ from ._backprop import (
 )
 from .generic import FallbackWarning
 from .health import CurvatureHealth, DenseCurvature, check_finite, negative_fraction
+from .kinds import DENSE
 from .layout import ParamLayout
 
 __all__ = ["hessian", "per_sample_vectors"]
 
-DENSE_METHODS = ("exact", "ggn", "fisher")
+DENSE_METHODS = DENSE
+"""The dense curvatures (:data:`.kinds.DENSE`), under the name this module first gave them."""
 
 
 def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-            method: str = "exact", *, backend: str = "native") -> DenseCurvature:
+            curvature: str = "exact", *, backend: str = "native", **former: str) -> DenseCurvature:
     """A dense curvature matrix of ``E = loss_fn(model(inputs), targets)``.
 
     Args:
         model, loss_fn, inputs, targets: as for :func:`prunebench.curvature.hessian_diag`.
-        method: ``"exact"``, ``"ggn"`` or ``"fisher"``.
+        curvature: ``"exact"``, ``"ggn"`` or ``"fisher"`` (formerly ``method=``, still accepted with a
+            ``DeprecationWarning``).
         backend: ``"native"`` or ``"torchfunc"`` (the dense oracle of :mod:`.oracle`, in the model's dtype).
 
     Returns:
@@ -56,8 +60,9 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
         (``named_parameters()``; pruned layers in their effective tensor), its ``layout`` and ``health``
         (``negative_fraction`` of the diagonal).
     """
-    if method not in DENSE_METHODS:
-        raise ValueError(f"method must be one of {list(DENSE_METHODS)}; got {method!r}")
+    curvature = renamed("hessian", former, {"method": "curvature"}).get("curvature", curvature)
+    if curvature not in DENSE:
+        raise ValueError(f"curvature must be one of {list(DENSE)}; got {curvature!r}")
     if backend not in ("native", "torchfunc"):
         raise ValueError(f"backend must be 'native' or 'torchfunc' for dense matrices; got {backend!r}")
     params = effective_params(model)
@@ -66,26 +71,24 @@ def hessian(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     inputs = inputs.to(dtype)
     layout = ParamLayout.from_model(model)
     steps = None
-    if method == "exact" or backend == "torchfunc":
-        fn = {"exact": oracle.dense_hessian, "ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}[method]
-        matrix = fn(model, loss_fn, inputs, targets, dtype=dtype)
+    if curvature == "exact" or backend == "torchfunc":
+        matrix = peers.dense("torchfunc", curvature, model, loss_fn, inputs, targets)
     else:
         try:
             steps = plan(model, params)
         except Unsupported as err:
-            warnings.warn(f"{err.layer} is outside the native curvature sweeps: the dense {method} comes from "
-                          "the torch.func oracle (P reverse passes).", FallbackWarning, stacklevel=2)
-            fn = {"ggn": oracle.dense_ggn, "fisher": oracle.dense_fisher}[method]
-            matrix = fn(model, loss_fn, inputs, targets, dtype=dtype)
+            warnings.warn(f"{err.layer} is outside the native curvature sweeps: the dense {curvature} comes "
+                          "from the torch.func oracle (P reverse passes).", FallbackWarning, stacklevel=2)
+            matrix = peers.dense("torchfunc", curvature, model, loss_fn, inputs, targets)
             steps = None
     if steps is not None:
         with torch.no_grad():
             trace = record(steps, inputs, second=False)
             loss = LossTerms.of(loss_fn, trace.output, targets, trace.log_softmax)
-            cols = loss.columns if method == "ggn" else loss.grad.unsqueeze(1) / math.sqrt(loss.scale)
+            cols = loss.columns if curvature == "ggn" else loss.grad.unsqueeze(1) / math.sqrt(loss.scale)
             vectors = layout.flatten(per_sample_vectors(steps, trace, cols)).flatten(0, 1)  # [N * r, P]
             matrix = vectors.T @ vectors
-    health = CurvatureHealth(method=method, backend=backend,
+    health = CurvatureHealth(curvature=curvature, backend=backend,
                              negative_fraction=negative_fraction(torch.diagonal(matrix)))
     return DenseCurvature(matrix, layout, health)
 

@@ -31,25 +31,25 @@ class FallbackWarning(UserWarning):
     much)."""
 
 
-def cost(method: str, parameters: int, batch: int, outputs: int) -> str:
-    """What the generic path costs for ``method``, in words (for the one-line warning)."""
-    if method == "exact":
+def cost(curvature: str, parameters: int, batch: int, outputs: int) -> str:
+    """What the generic path costs for ``curvature``, in words (for the one-line warning)."""
+    if curvature == "exact":
         return f"{parameters:,} Hessian-vector products (P of them, each about 2-4 gradients)"
-    if method == "ggn":
+    if curvature == "ggn":
         return f"{batch * outputs:,} per-sample vector-Jacobian products (N x C = {batch} x {outputs})"
     return f"{batch:,} per-sample gradients (N of them)"
 
 
 def diagonal(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-             method: str) -> torch.Tensor:
-    """The ``method`` diagonal (``"exact"``, ``"ggn"`` or ``"fisher"``) as a flat ``Tensor[P]`` in
+             curvature: str) -> torch.Tensor:
+    """The ``curvature`` diagonal (``"exact"``, ``"ggn"`` or ``"fisher"``) as a flat ``Tensor[P]`` in
     :class:`.ParamLayout` order, in the model's dtype."""
     dtype = next(model.parameters()).dtype
-    check_loss(loss_fn, log_softmax=isinstance(loss_fn, nn.NLLLoss) and method != "ggn")
+    check_loss(loss_fn, log_softmax=isinstance(loss_fn, nn.NLLLoss) and curvature != "ggn")
     _, theta, forward, X, y = oracle.flat_problem(model, inputs, targets, dtype)
-    if method == "exact":
+    if curvature == "exact":
         return _exact(theta, lambda t: loss_fn(forward(t, X), y))
-    if method == "ggn":
+    if curvature == "ggn":
         return _ggn(theta, forward, loss_fn, X, y)
     grads = _per_sample(lambda x, target: torch.func.vmap(torch.func.grad(
         lambda t, xn, yn: loss_fn(forward(t, xn[None]), yn[None])), in_dims=(None, 0, 0))(theta, x, target), X, y)

@@ -8,22 +8,25 @@ estimate or the reason a factorisation failed.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
 
+from .._validation import renamed
 from .layout import ParamLayout
 
 __all__ = ["Curvature", "CurvatureHealth", "DenseCurvature", "negative_fraction"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CurvatureHealth:
     """How a curvature result was made and how healthy it is.
 
     Attributes:
-        method: the curvature kind, e.g. ``"exact"``, ``"lecun-lm"``, ``"ggn"``, ``"fisher"``,
-            ``"hutchinson"``.
+        curvature: the curvature kind (:mod:`.kinds`), e.g. ``"exact"``, ``"lecun-lm"``, ``"ggn"``,
+            ``"fisher"``, ``"hutchinson"`` (formerly ``method``, still accepted and readable with a
+            ``DeprecationWarning``).
         backend: who computed it: ``"native"``, ``"torchfunc"``, ``"backpack"`` or ``"curvlinops"``.
         negative_fraction: fraction of diagonal entries below zero, in [0, 1].
         damping: the multiple of the identity added before use (0 when none).
@@ -31,12 +34,31 @@ class CurvatureHealth:
         failure: why a factorisation failed, or ``None`` when nothing failed.
     """
 
-    method: str
+    curvature: str
     backend: str
     negative_fraction: float
     damping: float = 0.0
     condition_estimate: float | None = None
     failure: str | None = None
+
+    def __init__(self, curvature: str | None = None, backend: str | None = None,
+                 negative_fraction: float | None = None, damping: float = 0.0,
+                 condition_estimate: float | None = None, failure: str | None = None, **former: str):
+        curvature = renamed("CurvatureHealth", former, {"method": "curvature"}).get("curvature", curvature)
+        values = {"curvature": curvature, "backend": backend, "negative_fraction": negative_fraction}
+        missing = [k for k, v in values.items() if v is None]
+        if missing:
+            raise TypeError(f"CurvatureHealth() missing required arguments {missing}")
+        for key, value in {**values, "damping": damping, "condition_estimate": condition_estimate,
+                           "failure": failure}.items():
+            object.__setattr__(self, key, value)
+
+    @property
+    def method(self) -> str:
+        """Deprecated name of :attr:`curvature`."""
+        warnings.warn("CurvatureHealth.method is deprecated; use .curvature (same value)", DeprecationWarning,
+                      stacklevel=2)
+        return self.curvature
 
 
 class Curvature(dict):

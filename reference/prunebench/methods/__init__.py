@@ -12,7 +12,10 @@ through the entry-point group ``prunebench.methods`` (see :mod:`prunebench.metho
 Magnitude(scope='layer')
 """
 
-from .base import CURVATURE_KINDS, Deletion, PruningMethod, Selection, Step, candidate_mask, model_mask
+from typing import Any
+
+from . import base
+from .base import CURVATURE_FORMS, Deletion, PruningMethod, Selection, Step, candidate_mask, model_mask
 from .fullobs import FullOBS
 from .hassibi1993obs import OBS
 from .lecun1989obd import OBD
@@ -21,7 +24,7 @@ from .martens2015kfac import KFACOBS
 from .random import Random
 from .registry import ENTRY_POINT_GROUP, available, describe, get, get_class, load_plugins, register
 
-__all__ = ["CURVATURE_KINDS", "ENTRY_POINT_GROUP", "KFACOBS", "OBD", "OBS", "Deletion", "Magnitude", "PruningMethod",
+__all__ = ["CURVATURE_FORMS", "ENTRY_POINT_GROUP", "KFACOBS", "OBD", "OBS", "Deletion", "Magnitude", "PruningMethod",
            "Random", "Selection", "Step", "available", "candidate_mask", "describe", "get", "get_class",
            "load_plugins", "model_mask", "register"]
 
@@ -31,3 +34,9 @@ register("obd", OBD)
 register("obs", OBS)
 register("obs-full", FullOBS)
 register("kfac", KFACOBS)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CURVATURE_KINDS":  # deprecated: CURVATURE_FORMS (base.__getattr__ warns)
+        return base.CURVATURE_KINDS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,9 +2,11 @@
 
 A method is a small class. Class-level flags say what it needs and what it does:
 
-- ``curvature``: the second-order information it uses, one of :data:`CURVATURE_KINDS` (``None`` for methods
-  that look at the weights alone, ``"gradient"``, ``"diag"`` for a Hessian diagonal, ``"dense"`` for a full
-  matrix, ``"inverse"`` for an inverse Hessian);
+- ``curvature``: the *form* of second-order information it uses, one of :data:`CURVATURE_FORMS` (``None`` for
+  methods that look at the weights alone, ``"gradient"``, ``"diag"`` for a Hessian diagonal, ``"dense"`` for a
+  full matrix, ``"inverse"`` for an inverse Hessian). Not to be confused with a method's ``curvature=``
+  parameter, which names the *matrix* (a kind of :mod:`prunebench.curvature.kinds`: ``"exact"``, ``"ggn"``,
+  ...): the flag says what shape of information, the parameter which matrix supplies it;
 - ``moves_weights``: whether deleting weights also changes the surviving ones (Optimal Brain Surgeon does);
 - ``citation``: the reference it implements (free text, one line).
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -47,17 +50,26 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .._validation import integer
 from ..models import effective_params
 
-__all__ = ["CURVATURE_KINDS", "RANKINGS", "Deletion", "MethodError", "PruningMethod", "Selection", "Step",
-           "candidate_mask", "check_choice", "check_quotas", "check_tensors", "effective_weights", "guest",
+__all__ = ["CURVATURE_FORMS", "RANKINGS", "Deletion", "MethodError", "PruningMethod", "Selection",
+           "Step", "candidate_mask", "check_choice", "check_quotas", "check_tensors", "effective_weights", "guest",
            "method_name", "model_mask", "zero_where_deleted"]
 
 RANKINGS = ("global", "layer")
 """Ranking scopes: one ranking over all prunable tensors, or each tensor pruned to the target separately."""
 
-CURVATURE_KINDS = (None, "gradient", "diag", "dense", "inverse")
-"""Values the ``curvature`` flag may take."""
+CURVATURE_FORMS = (None, "gradient", "diag", "dense", "inverse")
+"""Values the ``curvature`` flag may take: the form of second-order information a method uses."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CURVATURE_KINDS":  # its first name, before the matrix kinds of prunebench.curvature.kinds
+        warnings.warn("CURVATURE_KINDS is deprecated; use CURVATURE_FORMS (same values)", DeprecationWarning,
+                      stacklevel=2)
+        return CURVATURE_FORMS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 Tensors = dict[str, torch.Tensor]
 
@@ -200,8 +212,9 @@ class PruningMethod:
 
     Subclasses take their parameters as keyword-only arguments of ``__init__``, validate them, and pass them
     to :meth:`_record` so that :attr:`params` reports them (the leaderboard stores them with every entry).
-    Read the capability flags from the class (``type(method).curvature``): a parameter may share a flag's name
-    (OBD's ``curvature=`` choice).
+    Read the capability flags from the class (``type(method).curvature``): the ``curvature=`` parameter of OBD,
+    OBS and FullOBS (the matrix) shares the name of the ``curvature`` flag (its form), so those methods keep the
+    parameter's value under another attribute.
     """
 
     curvature: ClassVar[str | None] = None
@@ -354,9 +367,8 @@ def check_quotas(quotas: dict[str, int] | None, candidates: dict[str, torch.Tens
     unknown = sorted(set(quotas) - set(candidates))
     if unknown:
         raise ValueError(f"quotas must be keyed like named_parameters {sorted(candidates)}; got unknown {unknown}")
-    bad = {k: v for k, v in quotas.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
-    if bad:
-        raise ValueError(f"quotas must be non-negative integers; got {bad}")
+    for key, value in quotas.items():
+        integer(f"quotas[{key!r}]", value, 0)
 
 
 def zero_where_deleted(saliency: Tensors, mask: dict[str, torch.Tensor]) -> Tensors:

@@ -16,7 +16,7 @@ References:
     deleted weights from the inverse, and applying sequential OBS downdates lazily, many at once, as matrix
     products.
 
-What it computes. ``A = G + damping I`` with ``G`` the empirical Fisher (``hessian="fisher"``) or the
+What it computes. ``A = G + damping I`` with ``G`` the empirical Fisher (``curvature="fisher"``) or the
 Gauss-Newton matrix with one term per sample and output (``"ggn"``, the paper's several-output
 ``H = (1/P) sum_k sum_c X_kc X_kc^T``), from ``samples`` training points, inverted once
 (:func:`prunebench.curvature.inverse_hessian`, Woodbury: ``A^-1 = I/lambda - W^T W``, one matrix product of
@@ -33,27 +33,15 @@ Gauss-Newton matrix with one term per sample and output (``"ggn"``, the paper's 
    before it (the Cholesky factor is that elimination), so the per-deletion saliencies add up to ``L_Q``.
    ``group_size=1`` is the paper's OBS, deletion for deletion (tested against :class:`~.hassibi1993obs.OBS`).
 
-Delayed downdates (exact, a matter of speed only). The factors ``F`` of up to ``flush`` deletions are kept as
-``U`` (``[p, flush]``) beside the stored matrix ``M`` (``A^-1 = M - U U^T``): the diagonal is updated as
-``d -= rowsum(F**2)`` and a column as ``M[:, Q] - U U[Q]^T``, both ``O(p |U|)``; when ``U`` is full it is
-applied to ``M`` in one matrix product. Only the lower triangle of ``M`` is kept current (``M`` is symmetric):
-row panels ``M[i0:i1, :i1] -= U[i0:i1] U[:i1]^T`` cost ``p^2 |U|`` flop instead of ``2 p^2 |U|``.
+The delayed downdates and the compaction of the inverse are described in :mod:`._surgery`.
 
-Compaction. Deleted rows of ``A^-1`` are zero but still cost flops in every later downdate; when a fraction
-``compact`` of a block's rows are deleted, the rows and columns of the remaining weights are moved to the
-front of the same storage, in place (row chunks, ascending: no row is overwritten before it is read), so the
-``p x p`` matrix shrinks with ``p`` and no second matrix is ever allocated. The total cost of deleting down
-to a fraction ``s`` of ``P`` weights is about ``(1 - s^3) P^3 / 3`` flop (``1.1e13`` for the 32,360-weight
-MNIST MLP at 95%) instead of ``2 (1 - s) P^3`` without compaction and symmetry; every deletion costs the same
-flops whatever the group size; ``group_size`` only changes how many re-rankings (and small solves) there are.
-
-Precision, step by step (tests/test_fullobs.py measures it):
+Precision, step by step (tests/methods/test_fullobs.py measures it):
 
 - per-sample vectors and the Woodbury product: ``dtype`` (float32 is enough for ``G``: relative error ~1e-7);
 - the inverse itself: ``dtype``. It loses about ``log10(kappa)`` digits, ``kappa ~ lambda_max(G) / damping``,
   and the in-span part of ``A^-1`` is a difference ``I/lambda - W^T W`` of large numbers. float64 is the
   default; float32 halves the memory (4.2 GB instead of 8.4 GB for 32,360 weights) and is what large networks
-  need. Measured (tests/test_fullobs.py, the digits MLP 64-32-10 trained with cross-entropy, 500 samples,
+  need. Measured (tests/methods/test_fullobs.py, the digits MLP 64-32-10 trained with cross-entropy, 500 samples,
   damping 1e-5 and 1e-4, i.e. 3e-4 and 3e-3 of the Fisher's largest eigenvalue, 0.038): float32 deletes the
   same weights as float64 up to 90% sparsity and the training losses agree to 4e-6 and 3e-7 (relative); the
   test asks for 99% of the deletions shared and 1e-4. Much smaller damping (the Woodbury form's roundoff
@@ -71,16 +59,10 @@ minimum changes the loss by the predicted joint saliency (exactly, up to the dam
 and the Woodbury form's roundoff, which grows as 1 / damping).
 
 >>> import torch
->>> from torch import nn
 >>> from prunebench.methods.fullobs import FullOBS
->>> g = torch.Generator().manual_seed(0)
->>> X = torch.randn(30, 4, generator=g, dtype=torch.float64)
->>> y = torch.randn(30, 1, generator=g, dtype=torch.float64)
->>> model = nn.Sequential(nn.Linear(4, 1, bias=False)).double().requires_grad_(False)
->>> with torch.no_grad():
-...     _ = model[0].weight.copy_(torch.linalg.lstsq(X, y).solution.T)
->>> loss = nn.MSELoss(reduction="sum")
->>> obs = FullOBS(hessian="ggn", damping=1e-8, group_size=2)  # A = 2 X^T X + 1e-8 I
+>>> from prunebench.testing import least_squares
+>>> model, loss, X, y = least_squares(samples=30, features=4)
+>>> obs = FullOBS(curvature="ggn", damping=1e-8, group_size=2)  # A = 2 X^T X + 1e-8 I
 >>> selection = obs.select(model, loss, X, y, count=2)
 >>> before = loss(model(X), y)
 >>> with torch.no_grad():
@@ -93,7 +75,6 @@ and the Woodbury form's roundoff, which grows as 1 / damping).
 from __future__ import annotations
 
 import bisect
-import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -101,7 +82,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._validation import integer, real, renamed
 from ..curvature import inverse_hessian
+from ..curvature.kinds import OUTER_PRODUCT
+from ._surgery import Quota, Surgeon, SurgeryStats, sync, woodbury_flop
 from .base import (
     Deletion,
     PruningMethod,
@@ -114,51 +98,13 @@ from .base import (
 
 __all__ = ["BLOCKS", "DTYPES", "HESSIANS", "PROCEDURES", "Checkpoint", "FullOBS", "SurgeryStats"]
 
-HESSIANS = ("fisher", "ggn")
+HESSIANS = OUTER_PRODUCT
+"""FullOBS's curvatures (:data:`prunebench.curvature.kinds.OUTER_PRODUCT`), under this module's first name."""
 BLOCKS = (None, "module", "parameter")
 DTYPES = ("float64", "float32")
 PROCEDURES = ("sequential", "one-step")
 
-_PANEL = 1024  # rows per panel of the lower-triangular downdate
-_CHUNK_BYTES = 64 * 2**20  # temporary per row chunk of a compaction
 _MAX_WOODBURY = 4096  # vectors per Woodbury block of the build (one block when they fit: no M @ V product)
-
-
-@dataclass
-class SurgeryStats:
-    """Where the time of one run went, and the work done (flop counted from the matrix sizes).
-
-    ``build_*``: the inverse (per-sample vectors and Woodbury); ``downdate_*``: applying the delayed factors
-    to the stored matrix (the ``P^3``-class work); ``compact_*``: moving the remaining rows to the front;
-    ``select_s``: everything else per group (saliencies, the group's columns, the small solves, the weights).
-    Seconds are wall time (GPU work synchronised), ``*_flop`` floating-point operations.
-    """
-
-    build_s: float = 0.0
-    build_flop: float = 0.0
-    downdate_s: float = 0.0
-    downdate_flop: float = 0.0
-    compact_s: float = 0.0
-    compactions: int = 0
-    select_s: float = 0.0
-    groups: int = 0
-    deletions: int = 0
-    vectors: int = 0
-
-    @property
-    def total_s(self) -> float:
-        return self.build_s + self.downdate_s + self.compact_s + self.select_s
-
-    def gflops(self, phase: str) -> float:
-        """Achieved GFLOP/s of ``"build"`` or ``"downdate"`` (0 when it took no time)."""
-        seconds = getattr(self, f"{phase}_s")
-        return getattr(self, f"{phase}_flop") / seconds / 1e9 if seconds > 0 else 0.0
-
-    def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out.update(total_s=self.total_s, build_gflops=self.gflops("build"),
-                   downdate_gflops=self.gflops("downdate"))
-        return out
 
 
 @dataclass
@@ -183,191 +129,6 @@ class Checkpoint:
         return Selection(list(self.deletions), self.delta, self.stopped)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class _Block:
-    """One dense diagonal block of ``A^-1``: the lower triangle of ``M`` (``[p, p]``, a view of the front of a
-    flat buffer that never moves) over the global positions ``pos`` (ascending), and the delayed factors ``U``
-    (``A^-1 = M - U[:, :K] U[:, :K]^T``)."""
-
-    def __init__(self, matrix: torch.Tensor, start: int, capacity: int):
-        p = matrix.shape[0]
-        self.buf = matrix.reshape(-1)  # the inverse's own storage (contiguous): no copy
-        self.p = p
-        self.pos = torch.arange(start, start + p, device=matrix.device)
-        self.U = matrix.new_zeros(p, capacity)
-        self.K = 0
-        self._rows = torch.arange(p, device=matrix.device)
-
-    @property
-    def matrix(self) -> torch.Tensor:
-        return self.buf[: self.p * self.p].view(self.p, self.p)
-
-    def diag(self) -> torch.Tensor:
-        return self.matrix.diagonal()
-
-    def columns(self, local: torch.Tensor) -> torch.Tensor:
-        """``A^-1[:, local]`` (``[p, k]``) from the lower triangle of ``M`` and the delayed factors."""
-        M = self.matrix
-        below = self._rows[:, None] >= local[None, :]  # M[j, l] is current where j >= l
-        C = torch.where(below, M.index_select(1, local), M.index_select(0, local).T)
-        if self.K:
-            U = self.U[:, : self.K]
-            C = C - U @ U.index_select(0, local).T
-        return C
-
-    def append(self, F: torch.Tensor) -> None:
-        k = F.shape[1]
-        self.U[:, self.K:self.K + k] = F
-        self.K += k
-
-    def apply_pending(self) -> float:
-        """``M <- M - U U^T`` on the lower triangle, in row panels. Returns the flop done."""
-        K, p = self.K, self.p
-        if not K:
-            return 0.0
-        M, U = self.matrix, self.U[:, :K]
-        flop = 0.0
-        for i0 in range(0, p, _PANEL):
-            i1 = min(p, i0 + _PANEL)
-            M[i0:i1, :i1].addmm_(U[i0:i1], U[:i1].T, alpha=-1.0)
-            flop += 2.0 * (i1 - i0) * i1 * K
-        self.K = 0
-        return flop
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        """``A^-1 v`` of the current inverse from the lower triangle of ``M`` (in row panels: ``M``'s upper
-        triangle may be stale) and the delayed factors."""
-        M, p = self.matrix, self.p
-        v = v.to(M.dtype)
-        y = torch.zeros_like(v)
-        for i0 in range(0, p, _PANEL):
-            i1 = min(p, i0 + _PANEL)
-            below, diagonal = M[i0:i1, :i0], M[i0:i1, i0:i1].tril()
-            y[i0:i1] += below @ v[:i0] + diagonal @ v[i0:i1] + diagonal.tril(-1).T @ v[i0:i1]
-            y[:i0] += below.T @ v[i0:i1]
-        if self.K:
-            U = self.U[:, : self.K]
-            y -= U @ (U.T @ v)
-        return y
-
-    def compact(self, keep: torch.Tensor) -> None:
-        """Keep the rows and columns ``keep`` (ascending local indices), moved to the front of the storage."""
-        q, M = keep.numel(), self.matrix
-        rows = max(1, _CHUNK_BYTES // max(1, self.p * M.element_size()))
-        for r0 in range(0, q, rows):
-            r1 = min(q, r0 + rows)
-            # Rows r0..r1 of the result land at offsets [r0 q, r1 q), before any row not yet read
-            # (old row keep[r] >= r starts at keep[r] p >= r q), and the chunk itself is copied out first.
-            piece = M.index_select(0, keep[r0:r1]).index_select(1, keep)
-            self.buf[r0 * q:r1 * q].copy_(piece.reshape(-1))
-        self.p = q
-        self.pos = self.pos[keep]
-        self.U = self.U.index_select(0, keep)
-        self._rows = self._rows[:q]
-
-
-class _Surgeon:
-    """The deletion state: blocks of ``A^-1``, the flat weights ``w`` and diagonal ``d`` (float64, global
-    positions), which positions are alive, and the timing."""
-
-    def __init__(self, blocks: list[tuple[slice, torch.Tensor]], w: torch.Tensor, flush: int, group_size: int,
-                 compact: float, stats: SurgeryStats):
-        device = blocks[0][1].device
-        self.device = device
-        self.blocks = [_Block(M, sl.start, max(flush, group_size)) for sl, M in blocks]
-        P = blocks[-1][0].stop
-        self.owner = torch.empty(P, dtype=torch.long, device=device)
-        self.local = torch.empty(P, dtype=torch.long, device=device)
-        for b, (sl, _) in enumerate(blocks):
-            self.owner[sl] = b
-            self.local[sl] = torch.arange(sl.stop - sl.start, device=device)
-        self.w = w
-        self.d = torch.cat([blk.diag() for blk in self.blocks]).to(torch.float64)
-        self.alive = torch.ones(P, dtype=torch.bool, device=device)
-        self.compact_fraction = compact
-        self.stats = stats
-
-    def saliencies(self, allowed: torch.Tensor) -> torch.Tensor:
-        """``w_q^2 / (2 [A^-1]_qq)`` where ``allowed``, +inf elsewhere."""
-        safe = torch.where(allowed, self.d, torch.ones_like(self.d))
-        return torch.where(allowed, self.w**2 / (2 * safe), torch.full_like(self.w, math.inf))
-
-    def column(self, q: int) -> torch.Tensor:
-        """Column ``q`` of the current ``A^-1`` over the global positions (float64, 0 outside its block)."""
-        blk = self.blocks[int(self.owner[q])]
-        out = torch.zeros_like(self.w)
-        out[blk.pos] = blk.columns(self.local[q:q + 1])[:, 0].to(torch.float64)
-        return out
-
-    def one_step_update(self, Q: torch.Tensor) -> torch.Tensor:
-        """WoodFisher's one-step change for deleting ``Q``: the sum of the single-weight updates,
-        ``-sum_q (w_q / [A^-1]_qq) A^-1 e_q``, from the current inverse (no downdate). float64, global."""
-        v = torch.zeros_like(self.w)
-        v[Q] = self.w[Q] / self.d[Q]
-        dw = torch.zeros_like(self.w)
-        for blk in self.blocks:
-            dw[blk.pos] = -blk.matvec(v[blk.pos]).to(torch.float64)
-        return dw
-
-    def delete(self, Q: torch.Tensor, update: bool = True) -> torch.Tensor:
-        """Delete the live positions ``Q`` (ordered) jointly: the update of ``w`` (unless ``update`` is False,
-        for weights already at zero) and the downdate. Returns each member's saliency ``z_i^2 / 2``
-        (float64)."""
-        parts = torch.zeros(Q.numel(), dtype=torch.float64, device=self.device)
-        owners = self.owner[Q]
-        for b in (torch.unique(owners).tolist() if len(self.blocks) > 1 else [0]):
-            sel = torch.nonzero(owners == b, as_tuple=True)[0] if len(self.blocks) > 1 else slice(None)
-            Qb, blk = Q[sel], self.blocks[b]
-            if blk.K + Qb.numel() > blk.U.shape[1]:
-                self.flush(blk)
-            local = self.local[Qb]
-            C = blk.columns(local).to(torch.float64)
-            L, info = torch.linalg.cholesky_ex(C[local])
-            if int(info):
-                raise ValueError(f"A^-1[Q, Q] must be positive definite, but its Cholesky factorisation "
-                                 f"failed at leading minor {int(info)} of {Qb.numel()}: the inverse has lost "
-                                 "positive definiteness to roundoff. Use dtype='float64' or a larger damping")
-            # L^-1 by a k x k triangular solve, then products (a solve with a [k, p] right-hand side is far
-            # slower in torch for small k); float64, well conditioned for the group sizes used.
-            Linv = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype, device=L.device),
-                                                 upper=False)
-            Ft = Linv @ C.T  # L^-1 A^-1[Q, :], [k, p]
-            if update:
-                z = Linv @ self.w[Qb]
-                self.w.index_add_(0, blk.pos, Ft.T @ z, alpha=-1.0)
-                parts[sel] = 0.5 * z**2
-            self.d.index_add_(0, blk.pos, (Ft**2).sum(0), alpha=-1.0)
-            blk.append(Ft.T.to(blk.U.dtype))
-        self.alive[Q] = False
-        # Deleted weights stay exactly 0 (a later group's update would move the ones still in the stored
-        # matrix by roundoff).
-        self.w.masked_fill_(~self.alive, 0.0)
-        return parts
-
-    def flush(self, blk: _Block) -> None:
-        """Compact ``blk`` when enough of it is deleted, then apply its delayed factors."""
-        _sync(self.device)
-        start = time.perf_counter()
-        live = self.alive[blk.pos]
-        dead = blk.p - int(live.sum())
-        if dead and dead >= self.compact_fraction * blk.p:
-            blk.compact(torch.nonzero(live, as_tuple=True)[0])
-            self.local[blk.pos] = torch.arange(blk.p, device=self.device)
-            _sync(self.device)
-            now = time.perf_counter()
-            self.stats.compact_s += now - start
-            self.stats.compactions += 1
-            start = now
-        self.stats.downdate_flop += blk.apply_pending()
-        self.d[blk.pos] = blk.diag().to(torch.float64)
-        _sync(self.device)
-        self.stats.downdate_s += time.perf_counter() - start
-
-
 class FullOBS(PruningMethod):
     """Full-network OBS: one dense (or layer-block) inverse, groups deleted with the exact joint update."""
 
@@ -377,14 +138,16 @@ class FullOBS(PruningMethod):
                 "(2022), The Optimal BERT Surgeon, EMNLP; empirical Fisher by Woodbury as in Singh & "
                 "Alistarh (2020), WoodFisher, NeurIPS 33")
 
-    def __init__(self, *, hessian: str = "fisher", damping: float = 1e-4, samples: int | None = 1000,
+    def __init__(self, *, curvature: str = "fisher", damping: float = 1e-4, samples: int | None = 1000,
                  seed: int = 0, group_size: int = 1, blocks: str | None = None, dtype: str = "float64",
                  procedure: str = "sequential", flush: int = 256, compact: float = 0.1,
-                 max_block: int | None = None):
+                 max_block: int | None = None, **former: str):
         """
         Args:
-            hessian: ``"fisher"`` (empirical Fisher, WoodFisher's) or ``"ggn"`` (Gauss-Newton, one term per
-                sample and output: the paper's several-output Hessian).
+            curvature: ``"fisher"`` (empirical Fisher, WoodFisher's) or ``"ggn"`` (Gauss-Newton, one term per
+                sample and output: the paper's several-output Hessian). Formerly ``hessian=``, still accepted
+                with a ``DeprecationWarning``; :attr:`params` stores it under ``"hessian"``, the key of every
+                record and leaderboard entry made so far, whichever name was used.
             damping: ``lambda`` in ``A = G + lambda I`` (absolute, in the units of E as ``loss_fn`` reduces
                 it; with reduction "mean", ``G = (1/N) sum_n g_n g_n^T``).
             samples: training points the curvature is built from (a seeded subset of the data given when it
@@ -405,30 +168,28 @@ class FullOBS(PruningMethod):
                 pruner is ``blocks="parameter", procedure="one-step"`` with its ``max_block``; their MNIST test
                 sets none, and there each layer is one block.
         """
-        check_choice("hessian", hessian, HESSIANS)
+        curvature = renamed("FullOBS", former, {"hessian": "curvature"}).get("curvature", curvature)
+        check_choice("curvature", curvature, HESSIANS)
         check_choice("blocks", blocks, BLOCKS)
         check_choice("dtype", dtype, DTYPES)
         check_choice("procedure", procedure, PROCEDURES)
-        if isinstance(damping, bool) or not isinstance(damping, int | float) or not (
-                math.isfinite(damping) and damping > 0):
-            raise ValueError(f"damping must be a positive float (e.g. 1e-4); got {damping!r}")
-        _positive_int("group_size", group_size)
-        _positive_int("flush", flush)
-        _positive_int("seed", seed, allow_zero=True)
+        real("damping", damping, above=0.0, expected="a positive float (e.g. 1e-4)")
+        integer("group_size", group_size, expected="an integer >= 1")
+        integer("flush", flush, expected="an integer >= 1")
+        integer("seed", seed, 0, expected="an integer >= 0")
         if samples is not None:
-            _positive_int("samples", samples, hint=" or None (all the data)")
+            integer("samples", samples, expected="an integer >= 1 or None (all the data)")
         if max_block is not None:
-            _positive_int("max_block", max_block, hint=" or None (whole blocks)")
-        if isinstance(compact, bool) or not isinstance(compact, int | float) or not 0 < compact <= 1:
-            raise ValueError("compact must be a float in (0, 1] (the deleted fraction that triggers a "
-                             f"compaction); got {compact!r}")
-        self.hessian, self.damping, self.samples, self.seed = hessian, float(damping), samples, seed
+            integer("max_block", max_block, expected="an integer >= 1 or None (whole blocks)")
+        real("compact", compact, above=0.0, at_most=1.0,
+             expected="a float in (0, 1] (the deleted fraction that triggers a compaction)")
+        self.matrix, self.damping, self.samples, self.seed = curvature, float(damping), samples, seed
         self.group_size, self.blocks, self.dtype = group_size, blocks, dtype
         self.procedure, self.flush, self.compact = procedure, flush, float(compact)
         self.max_block = max_block
         self.last_stats: SurgeryStats | None = None
         extra = {} if max_block is None else {"max_block": max_block}  # entries made before it keep their params
-        self._record(hessian=hessian, damping=damping, samples=samples, seed=seed, group_size=group_size,
+        self._record(hessian=curvature, damping=damping, samples=samples, seed=seed, group_size=group_size,
                      blocks=blocks, dtype=dtype, procedure=procedure, flush=flush, compact=compact, **extra)
 
     # ------------------------------------------------------------------------------------------------------
@@ -443,7 +204,7 @@ class FullOBS(PruningMethod):
         return inputs[idx], targets[idx]
 
     def _surgeon(self, model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                 mask: dict[str, torch.Tensor]) -> tuple[_Surgeon, object]:
+                 mask: dict[str, torch.Tensor]) -> tuple[Surgeon, object]:
         """Build ``A^-1`` and remove the already-deleted positions. Returns (surgeon, layout)."""
         stats = SurgeryStats()
         X, T = self._subset(inputs, targets)
@@ -451,14 +212,14 @@ class FullOBS(PruningMethod):
         device = next(model.parameters()).device
         with torch.no_grad():
             outputs = model(X[:1]).shape[-1]
-        per_sample = 1 if self.hessian == "fisher" else (
+        per_sample = 1 if self.matrix == "fisher" else (
             outputs - 1 if isinstance(loss_fn, nn.CrossEntropyLoss) else outputs)
         vectors = X.shape[0] * per_sample
         block_size = min(vectors, _MAX_WOODBURY)
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         try:
-            inv = inverse_hessian(model, loss_fn, X, T, method="woodbury", hessian=self.hessian,
+            inv = inverse_hessian(model, loss_fn, X, T, "woodbury", curvature=self.matrix,
                                   alpha=self.damping, block_size=block_size, dtype=dtype, blocks=self.blocks,
                                   max_block=self.max_block)
         except MemoryError as exc:
@@ -466,14 +227,14 @@ class FullOBS(PruningMethod):
                               "compacts it in place as weights are deleted); pass dtype='float32' to halve "
                               "it, blocks='module' for one inverse per layer, or use a device with more "
                               "memory") from exc
-        _sync(device)
+        sync(device)
         stats.build_s = time.perf_counter() - start
         stats.vectors = vectors
         for sl, _ in inv.blocks:
-            stats.build_flop += _woodbury_flop(sl.stop - sl.start, vectors, block_size)
+            stats.build_flop += woodbury_flop(sl.stop - sl.start, vectors, block_size)
         layout = inv.layout
         w = layout.flatten(effective_weights(model)).to(torch.float64).clone()
-        surgeon = _Surgeon(inv.blocks, w, self.flush, self.group_size, self.compact, stats)
+        surgeon = Surgeon(inv.blocks, w, self.flush, self.group_size, self.compact, stats)
         del inv
         present = layout.flatten({k: m.to(torch.bool) for k, m in mask.items()}).to(torch.bool)
         gone = torch.nonzero(~present, as_tuple=True)[0]
@@ -484,8 +245,20 @@ class FullOBS(PruningMethod):
     # ------------------------------------------------------------------------------------------------------
     # The sequence
 
-    def _groups(self, surgeon: _Surgeon, allowed: torch.Tensor, stops: Sequence[int],
-                quota: _Quota | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    def _start(self, model, loss_fn, inputs, targets, mask, candidates, quotas):
+        """A deletion sequence's start: ``(surgeon, layout, allowed, quota, w0, offsets, params)`` -- the
+        surgeon, the candidates still allowed (flat), the per-tensor quotas (or ``None``), the starting weights,
+        each parameter's first flat position, and ``dict(model.named_parameters())``."""
+        surgeon, layout = self._surgeon(model, loss_fn, inputs, targets, mask)
+        self.last_stats = surgeon.stats
+        allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
+        allowed &= surgeon.alive
+        quota = None if quotas is None else Quota(layout, quotas, allowed)
+        offsets = [layout.slice(name).start for name in layout.names]
+        return surgeon, layout, allowed, quota, surgeon.w.clone(), offsets, dict(model.named_parameters())
+
+    def _groups(self, surgeon: Surgeon, allowed: torch.Tensor, stops: Sequence[int],
+                quota: Quota | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
         """Delete greedily until each count in ``stops``; yields ``(Q, saliency parts, count so far)`` per
         group, a group never crossing a stop (nor, with ``quota``, a tensor's quota)."""
         stats = surgeon.stats
@@ -493,7 +266,7 @@ class FullOBS(PruningMethod):
         done = 0
         for stop in stops:
             while done < stop and left:
-                _sync(surgeon.device)
+                sync(surgeon.device)
                 start = time.perf_counter()
                 flushed = stats.downdate_s + stats.compact_s
                 k = min(self.group_size, stop - done, left)
@@ -511,7 +284,7 @@ class FullOBS(PruningMethod):
                 done += k
                 stats.groups += 1
                 stats.deletions += k
-                _sync(surgeon.device)
+                sync(surgeon.device)
                 stats.select_s += time.perf_counter() - start - (stats.downdate_s + stats.compact_s - flushed)
                 yield Q, parts, done
 
@@ -529,14 +302,8 @@ class FullOBS(PruningMethod):
                              f"{counts}")
         mask = model_mask(model) if mask is None else mask
         candidates = mask if candidates is None else candidates
-        surgeon, layout = self._surgeon(model, loss_fn, inputs, targets, mask)
-        self.last_stats = surgeon.stats
-        allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
-        allowed &= surgeon.alive
-        quota = None if quotas is None else _Quota(layout, quotas, allowed)
-        w0 = surgeon.w.clone()
-        offsets = [layout.slice(name).start for name in layout.names]
-        params = dict(model.named_parameters())
+        surgeon, layout, allowed, quota, w0, offsets, params = self._start(model, loss_fn, inputs, targets, mask,
+                                                                           candidates, quotas)
         if self.procedure == "one-step":
             yield from self._one_step_path(surgeon, layout, allowed, counts, params, quota)
             return
@@ -560,13 +327,13 @@ class FullOBS(PruningMethod):
             if stopped == "exhausted":
                 return
 
-    def _one_step_path(self, surgeon: _Surgeon, layout, allowed: torch.Tensor, counts: list[int],
-                       params: dict[str, torch.Tensor], quota: _Quota | None = None) -> Iterator[Checkpoint]:
+    def _one_step_path(self, surgeon: Surgeon, layout, allowed: torch.Tensor, counts: list[int],
+                       params: dict[str, torch.Tensor], quota: Quota | None = None) -> Iterator[Checkpoint]:
         """WoodFisher's one-shot at each count: the ``count`` smallest ``L_q`` of one ranking (with
         ``quota``: of each tensor's own ranking), deleted with the sum of their single-weight updates (each
         deletion's saliency is its own ``L_q``)."""
         stats = surgeon.stats
-        _sync(surgeon.device)
+        sync(surgeon.device)
         start = time.perf_counter()
         s = surgeon.saliencies(allowed)
         ranking = torch.argsort(s, stable=True)[: int(allowed.sum())]
@@ -579,7 +346,7 @@ class FullOBS(PruningMethod):
             w = w0 + surgeon.one_step_update(Q)
             w[Q] = 0.0
             stats.groups, stats.deletions = stats.groups + 1, Q.numel()
-            _sync(surgeon.device)
+            sync(surgeon.device)
             stats.select_s += time.perf_counter() - start
             deletions = _name_deletions(layout, offsets, [Q], [s[Q]])
             yield Checkpoint(Q.numel(), deletions, _unflatten(layout, w - w0, params),
@@ -619,14 +386,8 @@ class FullOBS(PruningMethod):
                     yield Step(d, checkpoint.delta)
                 previous = checkpoint.count
             return "exhausted"
-        surgeon, layout = self._surgeon(model, loss_fn, inputs, targets, mask)
-        self.last_stats = surgeon.stats
-        allowed = layout.flatten({k: c.to(torch.bool) for k, c in candidates.items()}).to(torch.bool)
-        allowed &= surgeon.alive
-        quota = None if quotas is None else _Quota(layout, quotas, allowed)
-        w0 = surgeon.w.clone()
-        offsets = [layout.slice(name).start for name in layout.names]
-        params = dict(model.named_parameters())
+        surgeon, layout, allowed, quota, w0, offsets, params = self._start(model, loss_fn, inputs, targets, mask,
+                                                                           candidates, quotas)
         for Q, parts, _ in self._groups(surgeon, allowed, [int(allowed.sum())], quota):
             delta = _unflatten(layout, surgeon.w - w0, params)
             for d in _name_deletions(layout, offsets, [Q], [parts]):
@@ -677,56 +438,6 @@ class FullOBS(PruningMethod):
             dw = -(surgeon.w[q] / surgeon.d[q]) * surgeon.column(q)
             dw[q] = -surgeon.w[q]
             yield _unflatten(layout, dw, params)
-
-
-class _Quota:
-    """Per-tensor deletion quotas over the flat positions of ``layout`` (layer ranking)."""
-
-    def __init__(self, layout, quotas: dict[str, int], allowed: torch.Tensor):
-        self.owner = torch.empty(allowed.numel(), dtype=torch.long, device=allowed.device)
-        self.slices = []
-        self.left = []
-        for i, name in enumerate(layout.names):
-            sl = layout.slice(name)
-            self.owner[sl] = i
-            self.slices.append(sl)
-            self.left.append(max(int(quotas.get(name, 0)), 0))
-            if self.left[-1] == 0:
-                allowed[sl] = False
-
-    def total(self) -> int:
-        return sum(self.left)
-
-    def take(self, Q: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """The members of ``Q`` (in order) that fit their tensors' quotas; the quotas are charged and the
-        positions of tensors whose quota is met are removed from ``allowed``."""
-        keep = []
-        for j, i in enumerate(self.owner[Q].tolist()):
-            if self.left[i] > 0:
-                self.left[i] -= 1
-                keep.append(j)
-                if self.left[i] == 0:
-                    allowed[self.slices[i]] = False
-        return Q[torch.tensor(keep, dtype=torch.long, device=Q.device)]
-
-
-def _positive_int(key: str, value, allow_zero: bool = False, hint: str = "") -> None:
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{key} must be an integer >= {low}{hint}; got {value!r}")
-
-
-def _woodbury_flop(p: int, n: int, block: int) -> float:
-    """Flop of :func:`inverse_hessian`'s Woodbury build of a ``p x p`` block from ``n`` vectors, ``block``
-    at a time: per block ``V^T M V`` (``2 p k^2``), the ``k x k`` Cholesky (``k^3 / 3``), the triangular solve
-    (``p k^2``) and the rank-k product (``2 p^2 k``), plus ``M V`` (``2 p^2 k``) for every block after the
-    first (the first sees ``M = I / lambda``)."""
-    flop, first = 0.0, True
-    for start in range(0, n, block):
-        k = min(block, n - start)
-        flop += 3.0 * p * k * k + k**3 / 3 + 2.0 * p * p * k + (0.0 if first else 2.0 * p * p * k)
-        first = False
-    return flop
 
 
 def _name_deletions(layout, offsets: list[int], order: list[torch.Tensor], values: list[torch.Tensor]

@@ -11,7 +11,7 @@ Implements (equation numbers of the paper):
     eq. (5)  the optimal change dw = -(w_q / [H^-1]_qq) H^-1 e_q (it zeroes w_q; we then set w_q to exactly 0
              to remove rounding) and the saliency L_q = w_q^2 / (2 [H^-1]_qq);
     eq. (17) the inverse Hessian built in one pass over the training data from outer products of output
-             gradients, starting from H_0^-1 = alpha^-1 I (``hessian="recursion"``, the paper's method);
+             gradients, starting from H_0^-1 = alpha^-1 I (``curvature="recursion"``, the paper's method);
     section 3's procedure: find the q with the smallest L_q; if L_q is much smaller than E, delete q, update
              all weights, and repeat; otherwise stop (``stop_ratio``), or stop at a target count.
 
@@ -21,7 +21,8 @@ the inverse from scratch; weights deleted before the method was called are remov
 way first. A diagonal H reduces L_q to OBD's saliency and an isotropic H to magnitude pruning. The joint
 deletion of a set Q (:meth:`OBS.update`) is dw = -H^-1[:, Q] (H^-1[Q, Q])^-1 w_Q.
 
-Which H (``hessian=``), all from :func:`prunebench.curvature.inverse_hessian` in float64:
+Which H (``curvature=``; formerly ``hessian=``, still accepted with a ``DeprecationWarning``), all from
+:func:`prunebench.curvature.inverse_hessian` in float64:
     ``recursion`` (the paper's): eq. (17)'s one-pass inverse of the outer-product (Gauss-Newton) form plus
     ``alpha I``, applied ``block_size`` vectors at a time by the Woodbury identity (the same matrix as the
     one-vector recursion up to roundoff, much faster); ``exact``, ``ggn``, ``fisher``: the full Hessian, the
@@ -34,16 +35,10 @@ Which H (``hessian=``), all from :func:`prunebench.curvature.inverse_hessian` in
 Example: on a quadratic objective at its minimum (least squares, a linear model), the predicted dE is exact:
 
 >>> import torch
->>> from torch import nn
 >>> from prunebench.methods.hassibi1993obs import OBS
->>> g = torch.Generator().manual_seed(0)
->>> X = torch.randn(20, 3, generator=g, dtype=torch.float64)
->>> y = torch.randn(20, 1, generator=g, dtype=torch.float64)
->>> model = nn.Sequential(nn.Linear(3, 1, bias=False)).double().requires_grad_(False)
->>> with torch.no_grad():
-...     _ = model[0].weight.copy_(torch.linalg.lstsq(X, y).solution.T)  # the minimum of E
->>> loss = nn.MSELoss(reduction="sum")
->>> obs = OBS(hessian="exact")
+>>> from prunebench.testing import least_squares
+>>> model, loss, X, y = least_squares(samples=20, features=3)  # a linear model at the minimum of E
+>>> obs = OBS(curvature="exact")
 >>> predicted = obs.saliency(model, loss, X, y)["0.weight"][0, 0]  # L_q of deleting the first weight
 >>> delete = {"0.weight": torch.tensor([[True, False, False]])}
 >>> dw = obs.update(model, loss, X, y, delete=delete)["0.weight"]
@@ -62,22 +57,17 @@ import math
 
 import torch
 
+from .._validation import real, renamed
 from ..curvature import inverse_hessian
+from ..curvature.kinds import INVERSE, INVERSE_SOURCES
 from .base import Deletion, PruningMethod, Step, check_choice, effective_weights, model_mask
 
 __all__ = ["HESSIANS", "OBS"]
 
 log = logging.getLogger(__name__)
 
-HESSIANS = ("recursion", "exact", "ggn", "fisher", "block-diagonal")
-
-_INVERSE = {  # our name -> (inverse_hessian method, matrix it inverts, whether alpha applies)
-    "recursion": ("woodbury", "ggn", True),
-    "exact": ("cholesky", "exact", False),
-    "ggn": ("cholesky", "ggn", False),
-    "fisher": ("cholesky", "fisher", False),
-    "block-diagonal": ("block-diagonal", "ggn", True),
-}
+HESSIANS = INVERSE
+"""OBS's curvatures (:data:`prunebench.curvature.kinds.INVERSE`), under the name this module first gave them."""
 
 
 class OBS(PruningMethod):
@@ -88,28 +78,29 @@ class OBS(PruningMethod):
     citation = ("Hassibi & Stork (1993), Second order derivatives for network pruning: Optimal Brain "
                 "Surgeon, Advances in Neural Information Processing Systems 5, pp. 164-171")
 
-    def __init__(self, *, hessian: str = "recursion", alpha: float = 1e-6, damping: float = 0.0,
-                 stop_ratio: float | None = None, on_indefinite: str = "raise"):
-        check_choice("hessian", hessian, HESSIANS)
+    def __init__(self, *, curvature: str = "recursion", alpha: float = 1e-6, damping: float = 0.0,
+                 stop_ratio: float | None = None, on_indefinite: str = "raise", **former: str):
+        """``curvature``: one of :data:`HESSIANS` (formerly ``hessian=``, still accepted with a
+        ``DeprecationWarning``). :attr:`params` stores it under ``"hessian"``, the key of every record and
+        leaderboard entry made so far, whichever name was used: the same method has the same params."""
+        curvature = renamed("OBS", former, {"hessian": "curvature"}).get("curvature", curvature)
+        check_choice("curvature", curvature, HESSIANS)
         check_choice("on_indefinite", on_indefinite, ("raise", "damp"))
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
-            raise ValueError(f"alpha must be a positive float (the paper uses 1e-8 to 1e-4); got {alpha!r}")
-        if isinstance(damping, bool) or not isinstance(damping, int | float) or not damping >= 0:
-            raise ValueError(f"damping must be a float >= 0; got {damping!r}")
-        if stop_ratio is not None and (isinstance(stop_ratio, bool) or not isinstance(stop_ratio, int | float)
-                                       or not stop_ratio > 0):
-            raise ValueError("stop_ratio must be None (no stopping rule) or a positive float, e.g. 0.1 to "
-                             f"stop once the smallest saliency exceeds a tenth of E; got {stop_ratio!r}")
-        self.hessian, self.alpha, self.damping = hessian, float(alpha), float(damping)
+        real("alpha", alpha, above=0.0, expected="a positive float (the paper uses 1e-8 to 1e-4)")
+        real("damping", damping, at_least=0.0, expected="a float >= 0")
+        if stop_ratio is not None:
+            real("stop_ratio", stop_ratio, above=0.0, expected="None (no stopping rule) or a positive float, e.g. "
+                 "0.1 to stop once the smallest saliency exceeds a tenth of E")
+        self.matrix, self.alpha, self.damping = curvature, float(alpha), float(damping)
         self.stop_ratio, self.on_indefinite = stop_ratio, on_indefinite
-        self._record(hessian=hessian, alpha=alpha, damping=damping, stop_ratio=stop_ratio,
+        self._record(hessian=curvature, alpha=alpha, damping=damping, stop_ratio=stop_ratio,
                      on_indefinite=on_indefinite)
 
     def _inverse(self, model, loss_fn, inputs, targets, mask):
         """The inverse Hessian (float64) with the already-deleted weights downdated out, and the flat mask of
         the present entries."""
-        method, matrix, uses_alpha = _INVERSE[self.hessian]
-        inv = inverse_hessian(model, loss_fn, inputs, targets, method=method, hessian=matrix,
+        solver, matrix, uses_alpha = INVERSE_SOURCES[self.matrix]
+        inv = inverse_hessian(model, loss_fn, inputs, targets, solver, curvature=matrix,
                               alpha=self.alpha if uses_alpha else 0.0, damping=self.damping,
                               dtype=torch.float64, on_indefinite=self.on_indefinite)
         present = inv.layout.flatten({k: m.to(torch.bool) for k, m in mask.items()}).to(torch.bool)

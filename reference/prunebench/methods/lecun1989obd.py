@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import torch
 
+from .._validation import integer
 from ..curvature import hessian_diag
-from ..curvature.diagonal import BACKENDS
+from ..curvature.kinds import BACKENDS, DIAGONAL
 from .base import PruningMethod, check_choice, effective_weights, model_mask, zero_where_deleted
 
 __all__ = ["CURVATURES", "OBD"]
 
-CURVATURES = ("lecun-lm", "lecun", "exact", "ggn", "fisher", "hutchinson")
+CURVATURES = DIAGONAL
+"""OBD's diagonals (:data:`prunebench.curvature.kinds.DIAGONAL`), the paper's ``"lecun-lm"`` first."""
 
 
 class OBD(PruningMethod):
@@ -49,17 +51,15 @@ class OBD(PruningMethod):
                  backend: str = "native"):
         check_choice("curvature", curvature, CURVATURES)
         check_choice("backend", backend, BACKENDS)
-        if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
-            raise ValueError(f"probes must be a positive integer; got {probes!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        integer("probes", probes)
+        integer("seed", seed, 0)
         self.diagonal, self.probes, self.seed, self.backend = curvature, probes, seed, backend
         self._record(curvature=curvature, probes=probes, seed=seed, backend=backend)
 
     def saliency(self, model, loss_fn, inputs, targets, *, mask=None):
         """s_k = h_kk u_k^2 / 2 (eq. 2) per free parameter, clipped at 0; keyed like ``named_parameters``."""
         mask = model_mask(model) if mask is None else mask
-        h = hessian_diag(model, loss_fn, inputs, targets, method=self.diagonal, backend=self.backend,
+        h = hessian_diag(model, loss_fn, inputs, targets, self.diagonal, backend=self.backend,
                          probes=self.probes, seed=self.seed)
         weights = effective_weights(model)
         out = {}

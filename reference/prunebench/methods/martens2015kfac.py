@@ -39,6 +39,7 @@ import math
 import torch
 from torch import nn
 
+from .._validation import real
 from .base import PruningMethod, effective_weights, model_mask, zero_where_deleted
 
 __all__ = ["KFACOBS", "kronecker_factors"]
@@ -109,9 +110,7 @@ class KFACOBS(PruningMethod):
                 ``G``'s (WoodFisher's ``--fisher-damp``, 1e-5 in their MNIST test).
             pi: Martens & Grosse's factored damping split (``pi`` from the traces); False: ``pi = 1``.
         """
-        if isinstance(damping, bool) or not isinstance(damping, int | float) or not (
-                math.isfinite(damping) and damping > 0):
-            raise ValueError(f"damping must be a positive float (e.g. 1e-5); got {damping!r}")
+        real("damping", damping, above=0.0, expected="a positive float (e.g. 1e-5)")
         if not isinstance(pi, bool):
             raise ValueError(f"pi must be True or False; got {pi!r}")
         self.damping, self.pi = float(damping), pi
@@ -133,17 +132,17 @@ class KFACOBS(PruningMethod):
     def _layers(self, model):
         return {wkey: bkey for _, _, wkey, bkey in _linear_layers(model)}
 
-    def _diag_and_weights(self, model, inverses):
-        """Per weight key: (diag of F^-1 shaped like [W | b], [W | b]) in float64."""
+    def _per_layer(self, model, loss_fn, inputs, targets):
+        """Per Linear layer: ``(weight key, bias key or None, diag of F^-1 shaped like [W | b], [W | b], A^-1,
+        G^-1)``, float64."""
+        inverses = self.inverse_factors(model, loss_fn, inputs, targets)
         weights = effective_weights(model)
-        out = {}
         for wkey, bkey in self._layers(model).items():
             Ainv, Ginv = inverses[wkey]
             Wb = weights[wkey].to(torch.float64)
             if bkey is not None:
                 Wb = torch.cat([Wb, weights[bkey].to(torch.float64)[:, None]], dim=1)
-            out[wkey] = (torch.outer(Ginv.diagonal(), Ainv.diagonal()), Wb)
-        return out
+            yield wkey, bkey, torch.outer(Ginv.diagonal(), Ainv.diagonal()), Wb, Ainv, Ginv
 
     def _split(self, model, wkey, bkey, matrix):
         """[W | b]-shaped matrix -> {weight key: ..., bias key: ...} in the parameters' dtypes."""
@@ -155,10 +154,8 @@ class KFACOBS(PruningMethod):
     def saliency(self, model, loss_fn, inputs, targets, *, mask=None):
         """``L_q = w_q^2 / (2 G^-1_oo A^-1_ii)``, keyed like ``named_parameters``; 0 where deleted."""
         mask = model_mask(model) if mask is None else mask
-        parts = self._diag_and_weights(model, self.inverse_factors(model, loss_fn, inputs, targets))
         out = {}
-        for wkey, bkey in self._layers(model).items():
-            d, Wb = parts[wkey]
+        for wkey, bkey, d, Wb, _, _ in self._per_layer(model, loss_fn, inputs, targets):
             out.update(self._split(model, wkey, bkey, Wb**2 / (2 * d)))
         return zero_where_deleted(out, mask)
 
@@ -166,15 +163,12 @@ class KFACOBS(PruningMethod):
         """WoodFisher's one-step change for deleting the entries where ``delete`` is True:
         ``dW = -G^-1 V A^-1`` per layer with ``V = w / diag(F^-1)`` on the deleted entries; deleted entries of
         ``w + dw`` are exactly 0. Keyed like ``named_parameters``."""
-        parts = self._diag_and_weights(model, inverses := self.inverse_factors(model, loss_fn, inputs, targets))
         out = {}
-        for wkey, bkey in self._layers(model).items():
-            d, Wb = parts[wkey]
+        for wkey, bkey, d, Wb, Ainv, Ginv in self._per_layer(model, loss_fn, inputs, targets):
             gone = delete[wkey].to(torch.bool)
             if bkey is not None:
                 gone = torch.cat([gone, delete[bkey].to(torch.bool)[:, None]], dim=1)
             V = torch.where(gone, Wb / d, torch.zeros_like(Wb))
-            Ainv, Ginv = inverses[wkey]
             dW = -(Ginv @ V @ Ainv)
             dW = torch.where(gone, -Wb, dW)
             out.update(self._split(model, wkey, bkey, dW))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from .._validation import integer
 from .base import PruningMethod, model_mask, zero_where_deleted
 
 __all__ = ["Random"]
@@ -23,8 +24,7 @@ class Random(PruningMethod):
                 "baseline of Fig. 1a)")
 
     def __init__(self, *, seed: int = 0):
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        integer("seed", seed, 0)
         self.seed = seed
         self._record(seed=seed)
 

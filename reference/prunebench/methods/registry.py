@@ -20,7 +20,7 @@ import re
 import warnings
 from typing import Any
 
-from .base import CURVATURE_KINDS, PruningMethod
+from .base import CURVATURE_FORMS, PruningMethod
 
 __all__ = ["ENTRY_POINT_GROUP", "available", "describe", "get", "get_class", "load_plugins", "plain_text",
            "register"]
@@ -37,8 +37,8 @@ def _validate(name: str, cls: Any) -> None:
     if not (inspect.isclass(cls) and issubclass(cls, PruningMethod)):
         raise TypeError(f"method {name!r} must be a subclass of prunebench.methods.PruningMethod; "
                         f"got {cls!r}")
-    if cls.curvature not in CURVATURE_KINDS:
-        raise ValueError(f"method {name!r}: curvature must be one of {list(CURVATURE_KINDS)}; "
+    if cls.curvature not in CURVATURE_FORMS:
+        raise ValueError(f"method {name!r}: curvature must be one of {list(CURVATURE_FORMS)}; "
                          f"got {cls.curvature!r}")
     if not isinstance(cls.moves_weights, bool):
         raise TypeError(f"method {name!r}: moves_weights must be a bool; got {cls.moves_weights!r}")

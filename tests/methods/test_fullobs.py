@@ -1,9 +1,10 @@
 """Full-network OBS (prunebench.methods.fullobs): the joint update, agreement with one-at-a-time OBS, delayed
-downdates and compaction, float32 against float64, memory refusal, and the obs-mnist experiment's plumbing."""
+downdates and compaction, float32 against float64, memory refusal, and WoodFisher's block layout
+(``blocks="parameter"``, ``max_block``) against a dense float64 oracle of the blockwise empirical Fisher
+(agreement to 1e-8 relative: the Woodbury form loses about ``eps * ||F|| / lambda`` ~ 1e-12 there)."""
 
 from __future__ import annotations
 
-import argparse
 import copy
 
 import pytest
@@ -13,10 +14,8 @@ from torch import nn
 from cases import Case
 from helpers import assert_close
 from prunebench import methods, prune, tasks
-from prunebench.curvature import ParamLayout, hessian
-from prunebench.curvature import inverse as inverse_module
-from prunebench.experiments import get as get_experiment
-from prunebench.experiments import obs_mnist
+from prunebench.curvature import ParamLayout, _memory, hessian
+from prunebench.methods import get
 from prunebench.methods.fullobs import FullOBS
 from prunebench.models import build, effective_params
 from prunebench.testing import check_method
@@ -51,7 +50,7 @@ def test_joint_update_on_a_quadratic_is_the_closed_form(group_size):
     Q = [4, 1, 2]
     delete = {"0.weight": torch.zeros(1, 6, dtype=torch.bool)}
     delete["0.weight"][0, Q] = True
-    obs = FullOBS(hessian="ggn", damping=damping, group_size=group_size)
+    obs = FullOBS(curvature="ggn", damping=damping, group_size=group_size)
     dw = obs.update(model, loss_fn, X, y, delete=delete)["0.weight"][0]
     expected = -A_inv[:, Q] @ torch.linalg.solve(A_inv[Q][:, Q], w[Q])
     # Woodbury from I / damping loses about eps * ||2 X^T X|| / damping (~1e-11) relative: 1e-9 is safe.
@@ -61,7 +60,7 @@ def test_joint_update_on_a_quadratic_is_the_closed_form(group_size):
 
 def test_joint_saliency_is_the_actual_loss_change_on_a_quadratic():
     model, loss_fn, X, y = _least_squares(seed=1)
-    obs = FullOBS(hessian="ggn", damping=1e-5, group_size=3)
+    obs = FullOBS(curvature="ggn", damping=1e-5, group_size=3)
     selection = obs.select(model, loss_fn, X, y, count=3)
     A_inv = torch.linalg.inv(2 * X.T @ X + 1e-5 * torch.eye(6, dtype=torch.float64))
     w = model[0].weight.detach()[0]
@@ -95,8 +94,8 @@ def test_group_size_one_is_the_papers_obs(case, hessian):
     """Same deletions in the same order and the same weights as prunebench's one-at-a-time OBS (dense
     Cholesky inverse, rank-1 downdates), here through delayed downdates and compactions."""
     model, loss_fn, X, y = _problem(case)
-    reference = methods.get("obs", hessian=hessian, damping=1e-3)
-    ours = FullOBS(hessian=hessian, damping=1e-3, samples=None, group_size=1, flush=4, compact=0.1)
+    reference = methods.get("obs", curvature=hessian, damping=1e-3)
+    ours = FullOBS(curvature=hessian, damping=1e-3, samples=None, group_size=1, flush=4, compact=0.1)
     ref_order, ref_steps = _sequence(reference, model, loss_fn, X, y)
     our_order, our_steps = _sequence(ours, model, loss_fn, X, y)
     assert our_order == ref_order
@@ -110,8 +109,8 @@ def test_group_size_one_is_the_papers_obs(case, hessian):
 
 def test_layer_blocks_are_block_diagonal_obs():
     model, loss_fn, X, y = _problem(Case("mlp-3-4-3-tanh", "mse-mean", n=16))
-    reference = methods.get("obs", hessian="block-diagonal", alpha=1e-3)
-    ours = FullOBS(hessian="ggn", damping=1e-3, samples=None, blocks="module", flush=3, compact=0.2)
+    reference = methods.get("obs", curvature="block-diagonal", alpha=1e-3)
+    ours = FullOBS(curvature="ggn", damping=1e-3, samples=None, blocks="module", flush=3, compact=0.2)
     ref_order, ref_steps = _sequence(reference, model, loss_fn, X, y)
     our_order, our_steps = _sequence(ours, model, loss_fn, X, y)
     assert our_order == ref_order
@@ -206,7 +205,7 @@ def test_float32_agrees_with_float64_on_a_trained_network(digits_mlp):
 def test_refuses_an_inverse_that_does_not_fit(monkeypatch):
     """The 784-40-20-10 MNIST MLP: 32,360^2 float32 entries are 4.19 GB; with 1 GB free it is refused before
     anything is allocated, with the size and the remedies."""
-    monkeypatch.setattr(inverse_module, "_available_bytes", lambda device: 10**9)
+    monkeypatch.setattr(_memory, "available_bytes", lambda device: 10**9)
     model = build("mlp-784-40-20-10", seed=0)
     X, y = torch.rand(4, 784), torch.tensor([0, 1, 2, 3])
     obs = FullOBS(dtype="float32", samples=4)
@@ -220,7 +219,7 @@ def test_refuses_an_inverse_that_does_not_fit(monkeypatch):
 def test_conformance():
     assert "update" in check_method("obs-full")
     assert "pruning" in check_method(methods.get("obs-full", group_size=4, dtype="float32", flush=3))
-    assert "pruning" in check_method(methods.get("obs-full", hessian="ggn", blocks="module", group_size=3))
+    assert "pruning" in check_method(methods.get("obs-full", curvature="ggn", blocks="module", group_size=3))
     assert "update" in check_method(methods.get("obs-full", procedure="one-step"))
 
 
@@ -241,7 +240,7 @@ def test_prune_path_meets_each_count_and_matches_one_shot():
 
 
 @pytest.mark.parametrize("params,match", [
-    ({"hessian": "exact"}, r"hessian must be one of \['fisher', 'ggn'\]; got 'exact'"),
+    ({"curvature": "exact"}, r"curvature must be one of \['ggn', 'fisher'\]; got 'exact'"),
     ({"damping": 0.0}, r"damping must be a positive float \(e.g. 1e-4\); got 0.0"),
     ({"group_size": 0}, r"group_size must be an integer >= 1; got 0"),
     ({"samples": 0}, r"samples must be an integer >= 1 or None \(all the data\); got 0"),
@@ -280,73 +279,68 @@ def test_cuda_matches_cpu():
         assert_close(gpu.delta[name].cpu(), cpu.delta[name], rtol=0, atol=1e-10, name=name)
 
 
-def _args(**kw):
-    base = {"seeds": None, "quick": False, "device": "cpu", "out": None, "jobs": 1, "scheduler": None,
-            "root": None, "no_progress": True}
-    return argparse.Namespace(**{**base, **kw})
+def _block_problem():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 3)).double()
+    g = torch.Generator().manual_seed(1)
+    return model, torch.randn(30, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (30,), generator=g)
 
 
-def test_obs_mnist_gives_every_method_the_samples_obs_full_draws():
-    X, y = torch.arange(50.0)[:, None], torch.arange(50)
-    expected = FullOBS(samples=7, seed=3)._subset(X, y)[1]
-    assert torch.equal(y[obs_mnist.subset(50, 7, 3)], expected)
-    assert obs_mnist.subset(50, 50, 3) is None
+def _oracle(model, x, y, damping, max_block):
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def one(p, xi, yi):
+        return nn.functional.cross_entropy(torch.func.functional_call(model, p, (xi[None],)), yi[None])
+
+    grads = torch.func.vmap(torch.func.grad(one), in_dims=(None, 0, 0))(params, x, y)
+    G = torch.cat([grads[k].reshape(x.shape[0], -1) for k in params], dim=1)
+    F = G.T @ G / x.shape[0] + damping * torch.eye(G.shape[1], dtype=torch.float64)
+    Finv = torch.zeros_like(F)
+    start = 0
+    for p in params.values():
+        for a in range(start, start + p.numel(), max_block):
+            b = min(a + max_block, start + p.numel())
+            Finv[a:b, a:b] = torch.linalg.inv(F[a:b, a:b])
+        start += p.numel()
+    w = torch.cat([p.reshape(-1) for p in params.values()])
+    return Finv, w
 
 
-def test_obs_mnist_config_and_messages():
-    experiment = get_experiment("obs-mnist")
-    config = experiment.config(_args(group_sizes="1,64", ggn=True), [0, 1, 2])
-    assert list(config["variants"]) == ["obs-full-g1", "obs-layer-g1", "obs-full-g64", "obs-full-ggn-g1",
-                                        "obs-full-onestep", "obs-layer-onestep", "woodfisher-protocol",
-                                        "obd-fisher", "obd-ggn", "obd-exact", "magnitude"]
-    assert config["variants"]["obs-layer-g1"]["params"]["blocks"] == "module"
-    assert config["variants"]["obs-full-ggn-g1"]["params"]["samples"] == 112
-    assert config["variants"]["woodfisher-protocol"]["params"]["samples"] == 100
-    units = [u["id"] for u in experiment.units(config)]
-    # The cheap variants (rankings, one-step OBS) come first, then sequential OBS.
-    assert len(units) == 33 and units[0] == "obs-full-onestep.seed=0" and units[21] == "obs-full-g1.seed=0"
-    # `prunebench reproduce all` passes only the common options: the defaults apply.
-    defaults = experiment.config(_args(), [0])
-    assert defaults["group_sizes"] == [64, 1, 1024] and defaults["damping"] == 1e-5
-    assert "obs-full-ggn-g64" not in defaults["variants"]
-    with pytest.raises(ValueError, match=r"--group-sizes must be distinct positive integers"):
-        experiment.config(_args(group_sizes="1,0"), [0])
-    with pytest.raises(ValueError, match=r"--samples must be a positive integer; got 0"):
-        experiment.config(_args(samples=0), [0])
+@pytest.mark.parametrize("max_block", [3, 7, 1000], ids=["max_block=3", "max_block=7", "whole"])
+def test_parameter_blocks_with_max_block_match_the_dense_oracle(max_block):
+    model, x, y = _block_problem()
+    damping = 1e-3
+    method = get("obs-full", curvature="fisher", damping=damping, samples=None, blocks="parameter",
+                 procedure="one-step", max_block=max_block)
+    Finv, w = _oracle(model, x, y, damping, max_block)
+    d = Finv.diagonal()
+    saliency = method.saliency(model, nn.CrossEntropyLoss(), x, y)
+    got = torch.cat([saliency[k].reshape(-1) for k, _ in model.named_parameters()])
+    assert_close(got, w**2 / (2 * d), rtol=1e-8, atol=0.0, name="saliency")
+    g = torch.Generator().manual_seed(2)
+    delete = {k: torch.rand(p.shape, generator=g) < 0.5 for k, p in model.named_parameters()}
+    gone = torch.cat([delete[k].reshape(-1) for k, _ in model.named_parameters()])
+    dw = -(Finv @ torch.where(gone, w / d, torch.zeros_like(w)))
+    dw[gone] = -w[gone]
+    update = method.update(model, nn.CrossEntropyLoss(), x, y, delete=delete)
+    got_dw = torch.cat([update[k].reshape(-1) for k, _ in model.named_parameters()])
+    assert_close(got_dw, dw, rtol=1e-8, atol=1e-12, name="one-step update")
+    assert "max_block" in method.params and method.params["blocks"] == "parameter"
 
 
-def _fake_unit(label, seed, dense, accuracies, stats=None):
-    points = [{"sparsity": s, "achieved_sparsity": s, "test_accuracy": a, "train_accuracy": a,
-               "train_loss": 1.0, "actual_change": 0.5, "predicted_change": None}
-              for s, a in zip(obs_mnist.SPARSITIES, accuracies, strict=True)]
-    return {"variant": label, "seed": seed, "dense": {"test_accuracy": dense, "train_accuracy": dense,
-                                                     "train_loss": 0.1},
-            "points": points, "wall_s": 10.0, "cpu_s": 15.0, "peak_gb": 4.5, "extra_gb": 4.2, "stats": stats,
-            "matmul_gflops": {"float32": 60.0, "float64": 30.0}, "load_average": [2.0, 2.0], "threads": 2,
-            "device_name": "cpu"}
+def test_max_block_validation():
+    with pytest.raises(ValueError, match=r"max_block must be an integer >= 1 or None \(whole blocks\); got 0"):
+        get("obs-full", max_block=0)
+    assert "max_block" not in get("obs-full").params  # entries made before the option keep their parameters
 
 
-def test_obs_mnist_summary_has_the_claims_and_tables():
-    experiment = get_experiment("obs-mnist")
-    config = experiment.config(_args(group_sizes="1,64"), [0, 1, 2])
-    stats = {"build_gflops": 40.0, "downdate_gflops": 45.0, "build_s": 30.0, "downdate_s": 200.0,
-             "compact_s": 20.0, "select_s": 50.0, "groups": 31000}
-    results = {}
-    for seed in config["seeds"]:
-        for label, spec in config["variants"].items():
-            acc = [96, 95, 93, 90 if "full" in label else 80, 70]
-            results[f"{label}.seed={seed}"] = _fake_unit(label, seed, 97.0 + seed / 10, acc,
-                                                         stats if spec["method"] == "obs-full" else None)
-    summary = experiment.summarize(config, results)
-    claims = {c["id"]: c for c in summary["claims"]}
-    assert set(claims) == {"full-obs-vs-layer-obs-95", "sequential-vs-one-step-layer-95",
-                           "full-obs-vs-diag-fisher-95"}
-    for claim in claims.values():  # each on our model, none against a number measured on another model
-        assert claim["statement"].startswith("On our model") and "task mnist" in claim["metric"]
-        assert claim["paper_value"] is None
-    assert claims["full-obs-vs-layer-obs-95"]["values"] == [10, 10, 10]
-    assert [t["id"] for t in summary["tables"]] == ["obs-mnist-accuracy", "obs-mnist-woodfisher",
-                                                    "obs-mnist-cost", "obs-mnist-group-size"]
-    woodfisher = {row[0].split(" vs ")[0]: row for row in summary["tables"][1]["rows"]}
-    assert woodfisher["woodfisher-protocol"][2] == 84.18 and woodfisher["-"][1] == "not run"
-    assert {c["series"] for c in summary["curves"]} == set(config["variants"])
+def test_hessian_is_a_deprecated_alias_of_curvature_and_params_keep_the_record_key():
+    # Records and leaderboard entries store {"hessian": ...}: either name gives those params.
+    with pytest.warns(DeprecationWarning, match=r"hessian= is deprecated; use curvature="):
+        old = FullOBS(hessian="ggn", damping=1e-3)
+    new = FullOBS(curvature="ggn", damping=1e-3)
+    assert old.params == new.params and list(new.params)[0] == "hessian"
+    assert FullOBS().params["hessian"] == "fisher"
+    model, loss_fn, X, y = _problem(Case("mlp-3-4-3-tanh", "ce-mean", n=8))
+    a, b = old.saliency(model, loss_fn, X, y), new.saliency(model, loss_fn, X, y)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -5,8 +5,7 @@ The reference builds the damped Kronecker-factored Fisher of every layer as an e
 computes OBS's saliency and WoodFisher's one-step update from that inverse; the method works with the factors'
 inverses only. Both are float64, so they agree to roundoff (rtol 1e-9: the factors' condition numbers are
 below 1e4 here). The factors themselves are checked against per-sample gradients from ``torch.func``: for one
-sample, ``G (x) A`` is exactly the outer product of that sample's weight gradient.
-"""
+sample, ``G (x) A`` is exactly the outer product of that sample's weight gradient."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Pruning methods are guests: a plug-in's bad scores or exceptions are reported as the method's failure (naming
-it and what it returned), never as the user's mistake, and the documented plug-in example (SNIP) works in every
-command that takes a method."""
+"""Pruning methods are guests (prunebench.methods.base): a plug-in's bad scores or exceptions are reported as
+the method's failure (naming it and what it returned), never as the user's mistake, and the documented plug-in
+example (SNIP) works in every command that takes a method."""
 
 import sys
 from pathlib import Path
@@ -13,7 +13,7 @@ from prunebench.cli import main
 from prunebench.methods import PruningMethod, registry
 from prunebench.methods.base import MethodError
 
-PLUGIN = Path(__file__).resolve().parent / "plugin_example"
+PLUGIN = Path(__file__).resolve().parents[1] / "plugin_example"
 
 
 class _Guest(PruningMethod):

@@ -1,12 +1,7 @@
-"""Cross-backend conformance: native, BackPACK and curvlinops against the torch.func oracle, same models.
+"""prunebench.curvature.peers: torch.func, BackPACK and curvlinops behind one adapter (dispatch,
+supported layers, missing extras, the user's model untouched).
 
-Tolerances. Everything is float64; every backend computes the same exact quantity by a different route
-(BackPACK and the native sweep back-propagate, curvlinops multiplies with identity columns, the oracle
-differentiates twice with torch.func), so they agree to ~1e-15 relative in practice (measured: <= 1e-15 on
-every case below). ``rtol=1e-9`` with an absolute floor of
-``1e-12 * max|expected|`` (entries that cancel to ~0) leaves a wide margin and still catches any convention
-mismatch (a factor N, C or 2 between libraries changes entries at O(1)).
-"""
+Tolerances as in ``test_backends.py``: float64, ``rtol=1e-9``, absolute floor ``1e-12 * max|expected|``."""
 
 from __future__ import annotations
 
@@ -17,64 +12,39 @@ import torch
 from torch import nn
 
 import prunebench.curvature.backends as backends
-from cases import Case, grid, params
-from helpers import assert_close
-from prunebench.curvature import hessian_diag
-from prunebench.curvature.layout import ParamLayout
+import prunebench.curvature.peers as peers
+from cases import Case
+from helpers import close as oracle_close
+from prunebench.curvature import (
+    ParamLayout,
+    hessian_diag,
+)
 from prunebench.models import Net
-
-RTOL = 1e-9
-MODELS = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-scaled-tanh",
-          "mlp-3-4-3-tanh-pruned", "cnn-small"]
-CASES = grid(MODELS)
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def close(actual, expected, name):
-    expected = torch.as_tensor(expected)
-    floor = 1e-12 * float(expected.abs().max().clamp_min(1e-300))
-    assert_close(actual, expected, rtol=RTOL, atol=floor, name=name)
+def _small():
+    return Case("mlp-3-4-3-tanh", "mse-sum").build()
 
 
-@functools.cache
-def reference(case: Case, kind: str) -> torch.Tensor:
-    """The torch.func oracle ``[P, P]`` (cached across backends)."""
-    return backends.dense("torchfunc", kind, *case.build())
+def test_peer_backends_are_dispatched_to_the_peers_module(monkeypatch):
+    calls = []
+
+    def fake(model, loss_fn, inputs, targets, curvature):
+        calls.append(curvature)
+        return {name: torch.full_like(p, -1.0) for name, p in model.named_parameters()}
+
+    monkeypatch.setattr(peers, "curvlinops_hessian_diag", fake)
+    model, loss_fn, X, y = _small()
+    result = hessian_diag(model, loss_fn, X, y, "ggn", backend="curvlinops")
+    assert calls == ["ggn"]
+    assert result.health.backend == "curvlinops" and result.health.negative_fraction == 1.0
 
 
-def conforms(backend: str, case: Case, dense: bool = True) -> None:
-    model, loss_fn, X, y = case.build()
-    layout = ParamLayout.from_model(model)
-    for kind in backends.KINDS:
-        expected = reference(case, kind)
-        values = backends.diag(backend, kind, model, loss_fn, X, y)
-        assert list(values) == [name for name, _ in model.named_parameters()]
-        assert all(values[n].shape == p.shape for n, p in model.named_parameters())
-        close(layout.flatten(values), expected.diagonal(), f"{backend} {kind} diagonal")
-        if dense and not (backend == "backpack" and kind == "exact"):
-            close(backends.dense(backend, kind, model, loss_fn, X, y), expected, f"{backend} {kind} dense")
+RTOL = 1e-9
 
-
-@pytest.mark.backend
-@pytest.mark.parametrize("case", params(CASES))
-def test_native_conforms(case):
-    conforms("native", case)
-
-
-@pytest.mark.backend
-@pytest.mark.parametrize("case", params(CASES))
-def test_backpack_conforms(case):
-    pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
-    conforms("backpack", case)
-
-
-@pytest.mark.backend
-@pytest.mark.parametrize("case", params(CASES))
-def test_curvlinops_conforms(case):
-    pytest.importorskip("curvlinops", reason="curvlinops not installed: pip install 'prunebench[curvlinops]'")
-    conforms("curvlinops", case)
+close = functools.partial(oracle_close, rtol=RTOL)
 
 
 @pytest.mark.backend
@@ -123,7 +93,7 @@ def test_unsupported_layer_names_the_layer_and_the_backends_that_support_it():
     X, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     for kind in ("exact", "ggn"):
         with pytest.raises(TypeError, match=rf"layer '1' \(Softsign\) is not supported by backend='backpack' "
-                                            rf"for kind='{kind}'; backends that support it: torchfunc, "
+                                            rf"for curvature='{kind}'; backends that support it: torchfunc, "
                                             rf"curvlinops"):
             backends.diag("backpack", kind, net, nn.MSELoss(), X, y)
     # first-order quantities only need the parametrised layers
@@ -148,31 +118,17 @@ def test_curvlinops_takes_any_layer():
 
 @pytest.mark.parametrize("backend,module", [("backpack", "backpack"), ("curvlinops", "curvlinops")])
 def test_missing_extra_names_the_install_command(monkeypatch, backend, module):
-    real = backends.importlib.import_module
+    real = peers.importlib.import_module
 
     def missing(name, *args):
         if name == module:
             raise ModuleNotFoundError(f"No module named {name!r}")
         return real(name, *args)
 
-    monkeypatch.setattr(backends.importlib, "import_module", missing)
+    monkeypatch.setattr(peers.importlib, "import_module", missing)
     model, loss_fn, X, y = Case("mlp-3-4-3-tanh", "mse-sum").build()
     for call in (backends.diag, backends.dense):
         with pytest.raises(ImportError, match=rf"backend='{backend}' needs the optional dependency .* is not "
                                               rf"installed .*; install it with: "
                                               rf"pip install 'prunebench\[{backend}\]'"):
             call(backend, "ggn", model, loss_fn, X, y)
-
-
-def test_unknown_backend_kind_and_unavailable_quantities():
-    model, loss_fn, X, y = Case("mlp-3-4-3-tanh", "mse-sum").build()
-    with pytest.raises(ValueError, match=r"backend must be one of \['native', 'torchfunc', 'backpack', "
-                                         r"'curvlinops'\]; got 'jax'"):
-        backends.diag("jax", "exact", model, loss_fn, X, y)
-    with pytest.raises(ValueError, match=r"kind must be one of \['exact', 'ggn', 'fisher'\]; got 'lecun'"):
-        backends.dense("native", "lecun", model, loss_fn, X, y)
-    with pytest.raises(ValueError, match=r"method 'lecun' is not available with backend='curvlinops'"):
-        backends.curvlinops_hessian_diag(model, loss_fn, X, y, "lecun")
-    pytest.importorskip("backpack", reason="BackPACK not installed: pip install 'prunebench[backpack]'")
-    with pytest.raises(ValueError, match=r"kind='exact' is not available densely from backend='backpack'"):
-        backends.dense("backpack", "exact", model, loss_fn, X, y)

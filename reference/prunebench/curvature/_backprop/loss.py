@@ -1,0 +1,131 @@
+"""The loss's gradient and Hessian in the model outputs, in closed form (MSE, cross-entropy, NLL after
+LogSoftmax), for the backward sweeps."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["LossTerms", "check_loss"]
+
+
+@dataclass
+class LossTerms:
+    """The loss's derivatives in the outputs ``z`` (``[N, C]``), in closed form.
+
+    ``E = scale * sum_n loss_n(z_n)`` and the Hessian is block diagonal over samples: ``d2E/dz_n^2 = c I``
+    for MSE (``isotropic``), ``w_n (diag(p_n) - p_n p_n^T)`` for cross-entropy.
+
+    Attributes:
+        grad: ``dE/dz``, ``[N, C]`` (computed on first use: OBD's and the GGN's sweeps never need it).
+        scale: ``1`` for ``reduction="sum"``, ``1/N`` for ``"mean"``.
+        diagonal: ``[N, C]``, the diagonal of ``d2E/dz_n^2``.
+        isotropic: whether ``d2E/dz_n^2`` is a multiple of the identity (MSE): then ``diagonal`` is all of it.
+        weight: ``c`` (MSE) or ``w_n`` ``[N, 1]`` (cross-entropy: ``scale`` times the target mass).
+        probs: ``softmax(z)`` ``[N, C]`` for cross-entropy, else ``None``.
+    """
+
+    gradient: Callable[[], torch.Tensor]
+    scale: float
+    diagonal: torch.Tensor
+    isotropic: bool
+    weight: float | torch.Tensor
+    probs: torch.Tensor | None = None
+
+    @functools.cached_property
+    def grad(self) -> torch.Tensor:
+        return self.gradient()
+
+    @functools.cached_property
+    def columns(self) -> torch.Tensor:
+        """``[N, r, C]`` with ``d2E/dz_n^2 = sum_k columns[n, k] columns[n, k]^T``: ``r = C`` for MSE,
+        ``C - 1`` for cross-entropy (see :func:`_softmax_factor`)."""
+        if self.probs is None:
+            N, C = self.grad.shape
+            eye = torch.eye(C, dtype=self.grad.dtype, device=self.grad.device)
+            return math.sqrt(self.weight) * eye.expand(N, C, C)
+        return self.weight.sqrt().unsqueeze(2) * _softmax_factor(self.probs)
+
+    @classmethod
+    def of(cls, loss_fn: nn.Module, z: torch.Tensor, targets: torch.Tensor,
+           log_softmax: bool = False) -> LossTerms:
+        """Closed forms for ``nn.MSELoss`` (``c = 2`` or ``2/(N C)``) and ``nn.CrossEntropyLoss`` (``w_n``
+        is ``scale`` times the target mass, after label smoothing); ``nn.NLLLoss`` of a model ending in
+        LogSoftmax (``log_softmax``: ``z`` are the logits before it) is the cross-entropy of ``z``, and so is
+        cross-entropy after a LogSoftmax (softmax of log-probabilities gives the probabilities back)."""
+        check_loss(loss_fn, log_softmax)
+        if isinstance(loss_fn, nn.NLLLoss):
+            loss_fn = nn.CrossEntropyLoss(weight=loss_fn.weight, ignore_index=loss_fn.ignore_index,
+                                          reduction=loss_fn.reduction)
+        if loss_fn.reduction not in ("sum", "mean"):
+            raise ValueError(f"loss_fn.reduction must be 'sum' or 'mean'; got {loss_fn.reduction!r}. "
+                             "Curvature needs a scalar objective.")
+        N, C = z.shape
+        scale = 1.0 if loss_fn.reduction == "sum" else 1.0 / N
+        if isinstance(loss_fn, nn.MSELoss):
+            if targets.shape != z.shape:
+                raise ValueError(f"MSE targets must have the outputs' shape {tuple(z.shape)}; got "
+                                 f"{tuple(targets.shape)}")
+            c = 2.0 if loss_fn.reduction == "sum" else 2.0 / z.numel()
+            return cls(lambda: c * (z - targets), scale, torch.full_like(z, c), True, c)
+        if loss_fn.weight is not None:
+            raise ValueError("CrossEntropyLoss with class weights is not supported natively; got weight="
+                             f"{loss_fn.weight}. Use weight=None or backend='torchfunc'.")
+        eps = loss_fn.label_smoothing
+        if targets.is_floating_point():
+            t = targets.to(z.dtype) * (1 - eps) + eps / C
+            mass = t.sum(dim=1, keepdim=True)
+        else:
+            if (targets == loss_fn.ignore_index).any():
+                raise ValueError(f"targets must not contain ignore_index={loss_fn.ignore_index} for native "
+                                 "curvature; drop those samples first.")
+            t = None  # one-hot (smoothed): mass 1, formed only for the gradient
+            mass = z.new_ones(N, 1)
+        # Per sample, loss = -sum_c t_c log softmax(z)_c: gradient m p - t, Hessian m (diag(p) - p p^T),
+        # with the target mass m = sum(t).
+        p = torch.softmax(z, dim=1)
+        weight = scale * mass
+
+        def gradient() -> torch.Tensor:
+            target = F.one_hot(targets, C).to(z.dtype) * (1 - eps) + eps / C if t is None else t
+            return scale * (mass * p - target)
+
+        return cls(gradient, scale, weight * p * (1 - p), False, weight, p)
+
+
+def check_loss(loss_fn: nn.Module, log_softmax: bool) -> None:
+    """Raise a ``ValueError`` saying what is expected when ``loss_fn`` has no closed form here."""
+    if isinstance(loss_fn, nn.NLLLoss) and not log_softmax:
+        raise ValueError("loss_fn NLLLoss needs log-probabilities: the model must end in nn.LogSoftmax(dim=1); "
+                         "got a model without it. Add the LogSoftmax layer, or use nn.CrossEntropyLoss on the "
+                         "logits.")
+    if isinstance(loss_fn, nn.MSELoss) and log_softmax:
+        raise ValueError("loss_fn MSELoss after a final LogSoftmax is not supported natively; use "
+                         "nn.NLLLoss (or CrossEntropyLoss) with LogSoftmax, or drop the LogSoftmax for MSE.")
+    if not isinstance(loss_fn, (nn.MSELoss, nn.CrossEntropyLoss, nn.NLLLoss)):
+        raise ValueError(f"loss_fn must be torch.nn.MSELoss, torch.nn.CrossEntropyLoss or torch.nn.NLLLoss "
+                         f"(after nn.LogSoftmax); got {type(loss_fn).__name__}. Use one of these losses.")
+
+
+def _softmax_factor(p: torch.Tensor) -> torch.Tensor:
+    """``C - 1`` columns ``f_k`` (rows of ``[N, C - 1, C]``) with ``sum_k f_k f_k^T = diag(p) - p p^T``.
+
+    ``S = diag(sqrt p) - p sqrt(p)^T`` has ``S S^T = diag(p) - p p^T`` (as ``sum(p) = 1``) and
+    ``S sqrt(p) = 0``. The Householder reflection ``Q = I - 2 v v^T / v^T v``, ``v = sqrt(p) + e_C``, is
+    orthogonal and maps ``e_C`` to ``-sqrt(p)``, so ``S Q`` has the same outer product and a zero last column,
+    which is dropped: the rank is ``C - 1``, and every sweep carries one column fewer. Worked out,
+    ``(S Q)^T`` has rows ``f_k = sqrt(p_k) (e_k - (1 - c) p - c e_C)``, ``c = sqrt(p_C) / (1 + sqrt(p_C))``.
+    """
+    s = p.sqrt()
+    c = s[:, -1:] / (1 + s[:, -1:])
+    base = (c - 1) * p
+    base[:, -1] -= c[:, 0]
+    rows = s[:, :-1, None] * base[:, None, :]
+    rows.diagonal(dim1=1, dim2=2).add_(s[:, :-1])
+    return rows
