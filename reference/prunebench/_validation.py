@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["DEPRECATED_TASK_NAMES", "no_new_empty_folders", "output_file", "output_folder", "task_name"]
+__all__ = ["DEPRECATED_TASK_NAMES", "fraction", "no_new_empty_folders", "non_negative_int", "output_file",
+           "output_folder", "positive_int", "positive_number", "task_name"]
 
 DEPRECATED_TASK_NAMES = {"monk-1": "monks-1", "monk-2": "monks-2", "monk-3": "monks-3"}
 """Former task names, still accepted with a :class:`DeprecationWarning`: a task now shares the name of its
@@ -76,3 +78,35 @@ def no_new_empty_folders(*paths: str | os.PathLike[str]) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty
         raise
+
+
+def _integer(value, key: str, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{key} must be {what}; got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value, key: str, what: str = "a non-negative integer") -> int:
+    """``value`` as an int when it is an integer >= 0 (not a bool); else ``ValueError("<key> must be <what>;
+    got <value>")``."""
+    return _integer(value, key, what, 0)
+
+
+def positive_int(value, key: str, what: str = "a positive integer") -> int:
+    """``value`` as an int when it is an integer >= 1 (not a bool); else ``ValueError("<key> must be <what>;
+    got <value>")``."""
+    return _integer(value, key, what, 1)
+
+
+def fraction(value, key: str) -> float:
+    """``value`` as a float when it is a real number in (0, 1); a one-line ValueError naming ``key`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise ValueError(f"{key} must be a number in (0, 1); got {value!r}")
+    return float(value)
+
+
+def positive_number(value, key: str) -> float:
+    """``value`` as a float when it is a real number > 0; a one-line ValueError naming ``key`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{key} must be a positive number, e.g. 1e-5; got {value!r}")
+    return float(value)

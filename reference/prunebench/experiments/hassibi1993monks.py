@@ -52,17 +52,18 @@ comparisons with OBD and magnitude are population claims (the 95% CI rule).
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
+import itertools
 import statistics
 from typing import Any
 
 from .. import methods, prune, stats, tasks
+from .._validation import non_negative_int
 from ..evaluate import evaluate
-from ..methods.base import Selection, model_mask
+from ..methods.base import model_mask
 from ..train import TrainConfig, fit
+from ._common import masked_copy
 from .base import Experiment
-from .hassibi1993xor import non_negative_int
 
 __all__ = ["PAPER", "PROBLEMS", "ObsMonks", "bpwd_task", "masked_copy", "prune_in_sequence", "prune_stepwise",
            "variant_specs"]
@@ -170,14 +171,6 @@ def _point(model, task, data) -> list:
             round(100 * ev.test_accuracy, 6), ev.loss]
 
 
-def masked_copy(model):
-    """A copy of ``model`` with an all-ones ``torch.nn.utils.prune`` mask on every prunable tensor, so that
-    parameter names (``<layer>.weight_orig``) stay the same while entries are deleted."""
-    net = copy.deepcopy(model)
-    prune.apply_selection(net, Selection(), prune.prunable_names(net))
-    return net
-
-
 def prune_in_sequence(model, task, data, method, rule: str) -> dict[str, Any]:
     """Follow ``method``'s deletion sequence on a copy of ``model`` without retraining.
 
@@ -186,23 +179,16 @@ def prune_in_sequence(model, task, data, method, rule: str) -> dict[str, Any]:
     ``rule="method"``: the result is where the method's own sequence ends (OBS's stopping rule). Returns
     {"result": point, "stopped", "curve": [point, ...]}, points as in :func:`_point`.
     """
-    x, t = data.x_train, data.t_train
-    base, net = masked_copy(model), masked_copy(model)
-    names = prune.prunable_names(net)
+    net = masked_copy(model)
     curve = [_point(net, task, data)]
-    steps = method.sequence(base, task.loss_fn(), x, t)
-    result, ended, previous = None, "exhausted", None
+    deletions = prune.gradual(net, method, task.loss_fn(), data.x_train, data.t_train)
+    result = None
     while True:
         try:
-            step = next(steps)
+            next(deletions)
         except StopIteration as end:
-            ended = end.value or ended
+            ended = end.value
             break
-        # Each step's delta is cumulative since the start: apply only what is new since the previous step.
-        increment = None if step.delta is None else (
-            step.delta if previous is None else {k: v - previous[k] for k, v in step.delta.items()})
-        previous = step.delta
-        prune.apply_selection(net, Selection([step.deletion], increment), names)
         curve.append(_point(net, task, data))
         if rule == "accuracy" and result is None and curve[-1][1] < curve[0][1]:
             result = curve[-2]
@@ -229,6 +215,7 @@ def prune_stepwise(model, task, data, method, *, retrain: TrainConfig | None = N
     loss_fn = task.loss_fn()
     net = masked_copy(model)
     curve = [_point(net, task, data)]
+    one_at_a_time = prune.stepwise(net, method, loss_fn, x, t, itertools.count(1))
     while curve[-1][0] > 0:
         if stop_ratio is not None:
             saliency, present = method.saliency(net, loss_fn, x, t), model_mask(net)
@@ -236,7 +223,7 @@ def prune_stepwise(model, task, data, method, *, retrain: TrainConfig | None = N
             error = curve[-1 if stop_error == "current" else 0][3]
             if smallest > stop_ratio * error:
                 return {"result": curve[-1], "stopped": "stop-rule", "curve": curve}
-        prune.step(net, method, loss_fn, x, t, count=1)
+        next(one_at_a_time)
         if retrain is not None:
             fit(net, loss_fn, x, t, retrain, seed=seed)
         curve.append(_point(net, task, data))
