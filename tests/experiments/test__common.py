@@ -1,11 +1,11 @@
-"""What the experiments share (prunebench.experiments._common): the masked copy and the meter."""
+"""What the experiments share (prunebench.experiments._common): the masked copy, the thread count and the meter."""
 
 import time
 
 import torch
 
 from prunebench import prune
-from prunebench.experiments._common import Meter, masked_copy
+from prunebench.experiments._common import Meter, masked_copy, torch_threads
 from prunebench.methods import model_mask
 from prunebench.models import effective_params
 from prunebench.testing import tiny_problem
@@ -33,3 +33,14 @@ def test_meter_adds_up_its_spans_and_sees_the_memory_in_use():
     assert 0.04 <= meter.wall_s < 1.0 and meter.cpu_s >= 0
     assert meter.peak_gb > 0 and meter.extra_gb >= 0.02
     del block
+
+
+def test_torch_threads_restores_the_setting_even_after_an_error():
+    previous = torch.get_num_threads()
+    try:
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise KeyError("inside")
+    except KeyError:
+        pass
+    assert torch.get_num_threads() == previous

@@ -1,10 +1,13 @@
-"""What several experiments share: a masked copy of a model to prune, and a meter of run time and memory."""
+"""What several experiments share: a masked copy of a model to prune, the intra-op thread count of a block, and a
+meter of run time and memory."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
+from collections.abc import Iterator
 
 import psutil
 import torch
@@ -12,7 +15,7 @@ import torch
 from .. import prune
 from ..methods.base import Selection
 
-__all__ = ["Meter", "masked_copy", "synchronize"]
+__all__ = ["Meter", "masked_copy", "synchronize", "torch_threads"]
 
 
 def masked_copy(model):
@@ -21,6 +24,17 @@ def masked_copy(model):
     net = copy.deepcopy(model)
     prune.apply_selection(net, Selection(), prune.prunable_names(net))
     return net
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads, then restore the previous setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def synchronize(device: torch.device) -> None:

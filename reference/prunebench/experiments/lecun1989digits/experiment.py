@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
-
-import torch
 
 from ... import methods, tasks
 from ..._validation import fraction, positive_int, positive_number
 from ...train import TrainConfig
+from .._common import torch_threads
 from ..base import Experiment
 from .claims import _claims, _sensitivity_table
 from .curves import deletion_counts, deletion_curve, rank_once_curve
@@ -23,17 +20,6 @@ from .protocol import CURVATURES, DB_TOLERANCE, HEADLINE, VARIANTS, _plan, _rule
 from .tables import _objective_table, _per_seed, _trained_table
 
 __all__ = ["ObdDigits", "ObdUsps"]
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads, then restore the previous setting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class ObdDigits(Experiment):
@@ -142,7 +128,7 @@ class ObdDigits(Experiment):
         return dataclasses.replace(task, recipe=dataclasses.replace(task.recipe, **config["dense_rules"][dense]))
 
     def run_unit(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
-        with _threads(self.threads):
+        with torch_threads(self.threads):
             return self._run_unit(config, unit)
 
     def _run_unit(self, config: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:

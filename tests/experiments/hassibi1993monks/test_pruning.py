@@ -1,12 +1,10 @@
-"""The obs-monks reproduction (prunebench.experiments.hassibi1993monks): its pruning loops and stopping rules
-(on XOR, cheap), the variants, and a smoke run through the CLI."""
-
-import json
+"""The obs-monks pruning runs (prunebench.experiments.hassibi1993monks.pruning): the deletion sequence, the
+recomputed and retrained loop, and their stopping rules (on XOR, cheap)."""
 
 import pytest
 
 from prunebench import methods, tasks
-from prunebench.experiments.hassibi1993monks import PAPER, describe, prune_in_sequence, prune_stepwise, variant_specs
+from prunebench.experiments.hassibi1993monks.pruning import prune_in_sequence, prune_stepwise
 from prunebench.train import TrainConfig
 
 
@@ -61,34 +59,3 @@ def test_recomputing_the_inverse_is_the_downdated_sequence_for_the_first_deletio
     recomputed = prune_stepwise(model, task, data, method, accuracy=False)
     downdated = prune_in_sequence(model, task, data, method, "method")
     assert recomputed["curve"][1] == pytest.approx(downdated["curve"][1], rel=1e-9)
-
-
-def test_variant_descriptions_name_every_documented_setting():
-    specs = variant_specs(1e-4, quick=False)
-    d = describe(specs["obs-paper"])
-    assert d == {"inverse": "eq. 17, alpha 0.0001", "update": "recomputed before every deletion",
-                 "stop": "L_q <= 0.1 x E of the current net, training accuracy kept", "retrain": "none",
-                 "bpwd": "as trained"}
-    assert describe(specs["obs-paper-exact"])["inverse"] == "exact Hessian + 0.0001 I"
-    assert describe(specs["obs-paper-E0"])["stop"] == "L_q <= 0.1 x E of the BPWD net"
-    assert describe(specs["obs-stop-rule"])["stop"] == "L_q <= 0.1 x E predicted from the saliencies"
-    assert describe(specs["obs-paper-short"])["bpwd"] == "lambda 0.0001, 300 L-BFGS iterations"
-    assert describe(specs["obs+retrain"])["retrain"] == "after every deletion"
-
-
-@pytest.mark.data
-def test_obs_monks_quick_run(reproduce_quick, data_root):
-    record, _ = reproduce_quick("obs-monks", "--seeds", "1", "--root", str(data_root))
-    results = record["results"]
-    assert [t["id"] for t in results["tables"]] == ["monks-bpwd", "monks-pruning"]
-    ids = {c["id"] for c in results["claims"]}
-    assert {f"{p}-obs-weights" for p in PAPER} <= ids and {f"{p}-obs-vs-obd" for p in PAPER} <= ids
-    for seed in results["per_seed"]:
-        dense = seed["dense"]
-        assert dense[0] == PAPER[seed["problem"]]["bpwd_weights"]
-        for label in ("obs", "obd", "magnitude"):
-            left, train = seed["variants"][label]["result"][:2]
-            assert left < dense[0] and train >= dense[1]  # the accuracy rule kept the training accuracy
-    figures = {f["id"] for f in results["figures"]}
-    assert figures == {row["figure"] for row in results["curves"]} == {"monks-train-accuracy"}
-    json.dumps(record, allow_nan=False)
