@@ -271,7 +271,7 @@ def path_at_counts(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, 
         raise ValueError(f"counts must be increasing; got {counts}")
     if not has_path(method):
         for count in counts:
-            copy = deepcopy(model)
+            copy = clone(model)
             yield copy, step(copy, method, loss_fn, inputs, targets, count=count, include_bias=include_bias)
         return
     names = prunable_names(model, include_bias)
@@ -282,7 +282,7 @@ def path_at_counts(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, 
     for count in counts:
         with guest(method):
             checkpoint = next(checkpoints, None)
-        copy = deepcopy(model)
+        copy = clone(model)
         if checkpoint is None:  # the sequence ran out of candidates at an earlier count
             yield copy, PruneResult(stopped="exhausted", sparsity=pruned_fraction(copy, names))
             continue
@@ -323,7 +323,7 @@ def stepwise(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs
     """Delete prunable entries of ``model`` in rounds, one :func:`step` per round, until each of the cumulative
     ``counts`` (deletions made since the start; an iterable, endless if need be) is reached, and yield each
     round's result. The method is asked afresh every round, so it sees the model as the caller left it:
-    retrain ``model`` (masks kept) before asking for the next round, and this is OBD's iterative procedure
+    retraining ``model`` (masks kept) before asking for the next round gives OBD's iterative procedure
     (:func:`iterative`)."""
     names = prunable_names(model, include_bias)
     start, _ = _counts(model, names)
