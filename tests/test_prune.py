@@ -339,3 +339,22 @@ def test_clone_copies_a_pruned_model_whose_weight_carries_a_graph(fresh):
         copy.deepcopy(model)
     copied = prune.clone(model)
     assert all(torch.equal(v, _states(model)[k]) for k, v in _states(copied).items())
+
+
+def test_prefixes_of_one_ranking_are_the_one_shot_nets_of_a_rank_once_method(problem):
+    model, loss, X, Y = problem
+    before = _states(model)
+    ranking = Magnitude().select(model, loss, X, Y, count=30)
+    nets = list(prune.prefixes(model, ranking, [10, 30]))
+    assert all(torch.equal(before[k], v) for k, v in _states(model).items()), "the input model was modified"
+    for count, net in zip([10, 30], nets, strict=True):
+        alone = copy.deepcopy(model)
+        prune.step(alone, Magnitude(), loss, X, Y, count=count)
+        assert all(torch.equal(_states(alone)[k], v) for k, v in _states(net).items())
+
+
+def test_prefixes_refuse_a_ranking_that_moves_the_weights(problem):
+    model, loss, X, Y = problem
+    moving = OBS().select(model, loss, X, Y, count=3)
+    with pytest.raises(ValueError, match="prefixes needs a ranking that leaves the surviving weights alone"):
+        next(prune.prefixes(model, moving, [1]))

@@ -38,7 +38,7 @@ from .models import effective_params
 from .train import TrainConfig, fit
 
 __all__ = ["PruneResult", "apply_selection", "clone", "gradual", "has_path", "iterative", "layer_quotas", "one_shot",
-           "one_shot_path", "path_at_counts", "prunable_names", "pruned_fraction", "step", "stepwise"]
+           "one_shot_path", "path_at_counts", "prefixes", "prunable_names", "pruned_fraction", "step", "stepwise"]
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,22 @@ def path_at_counts(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, 
         if checkpoint.count != count and checkpoint.stopped == "count":
             raise RuntimeError(f"{method}.prune_path yielded {checkpoint.count} deletions where {count} were asked")
         yield copy, _applied(copy, method, checkpoint.selection(), loss_fn, inputs, targets, before, include_bias)
+
+
+def prefixes(model: nn.Module, ranking: Selection, counts: Iterable[int], *, include_bias: bool = True
+             ) -> Iterator[nn.Module]:
+    """Rank once, then cut: for each of ``counts``, a copy of ``model`` with the first ``count`` deletions of
+    ``ranking`` (one :class:`~prunebench.methods.Selection`, e.g. a method's ``select`` at the largest count)
+    written into it; ``model`` itself is left untouched. The ranking must not move the surviving weights (a
+    prefix of a joint update is no update)."""
+    if ranking.delta is not None:
+        raise ValueError("prefixes needs a ranking that leaves the surviving weights alone; this one moves them "
+                         "(use path_at_counts)")
+    names = prunable_names(model, include_bias)
+    for count in counts:
+        copy = clone(model)
+        apply_selection(copy, Selection(ranking.deletions[:non_negative_int(count, "each count")]), names)
+        yield copy
 
 
 def gradual(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,

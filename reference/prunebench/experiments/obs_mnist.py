@@ -64,7 +64,6 @@ import torch
 from .. import methods, prune, tasks
 from .._validation import positive_int
 from ..evaluate import evaluate
-from ..methods.base import Selection
 from ..stats import bootstrap_ci
 from ..train import TrainConfig
 from ._common import Meter, masked_copy, synchronize
@@ -180,11 +179,8 @@ def run_variant(model, task, data, spec: dict, sparsities, seed: int, samples: i
             x, t = (data.x_train, data.t_train) if pick is None else (
                 data.x_train[pick.to(data.x_train.device)], data.t_train[pick.to(data.x_train.device)])
             with meter.span():
-                order = method.select(base, loss_fn, x, t, count=counts[-1]).deletions
-            names = prune.prunable_names(base)
-            for s, c in zip(sparsities, counts, strict=True):
-                net = masked_copy(model)
-                prune.apply_selection(net, Selection(order[:c]), names)
+                order = method.select(base, loss_fn, x, t, count=counts[-1])
+            for s, net in zip(sparsities, prune.prefixes(base, order, counts), strict=True):
                 points.append(_point(net, task, data, s, None, dense_loss))
     return {"points": points, "wall_s": meter.wall_s, "cpu_s": meter.cpu_s, "peak_gb": meter.peak_gb,
             "extra_gb": meter.extra_gb, "stats": stats}

@@ -11,7 +11,7 @@ import torch
 
 from ... import methods, prune, tasks
 from ...evaluate import Evaluation, evaluate
-from ...methods.base import Selection, candidate_mask, model_mask
+from ...methods.base import candidate_mask, model_mask
 from ...models import effective_params
 from ...train import TrainConfig, fit
 
@@ -123,10 +123,8 @@ def rank_once_curve(model, task: tasks.Task, data: tasks.TaskData, method: metho
     absent = ev.deleted_parameters
     points = [{**_point(ev, 0.0, ev.loss, absent), "gradient_term": 0.0}]
     done = 0
-    for count in counts:
+    for count, net in zip(counts, prune.prefixes(model, order, counts), strict=True):
         count = min(count, len(order.deletions))
-        net = prune.clone(model)
-        prune.apply_selection(net, Selection(order.deletions[:count]), names)
         ev = evaluate(net, task, data)
         chunk = order.deletions[done:count]
         points.append({**_point(ev, sum(d.saliency for d in chunk), points[-1]["loss"], absent),
