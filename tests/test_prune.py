@@ -262,3 +262,99 @@ def test_one_shot_path_refuses_unsorted_sparsities(problem):
     model, loss, X, Y = problem
     with pytest.raises(ValueError, match=r"sparsities must be increasing and distinct; got \[0.5, 0.2\]"):
         next(prune.one_shot_path(model, Magnitude(), loss, X, Y, [0.5, 0.2]))
+
+
+def test_path_at_counts_equals_one_shot_path_at_the_same_counts(problem):
+    from prunebench.methods.fullobs import FullOBS
+
+    model, loss, X, Y = problem
+    total = sum(p.numel() for p in model.parameters())
+    sparsities = [0.2, 0.5]
+    counts = [prune._deletion_count(s, total) for s in sparsities]
+    by_count = list(prune.path_at_counts(model, FullOBS(damping=1e-3, group_size=1), loss, X, Y, counts))
+    by_sparsity = list(prune.one_shot_path(model, FullOBS(damping=1e-3, group_size=1), loss, X, Y, sparsities))
+    for (a, ra), (b, rb) in zip(by_count, by_sparsity, strict=True):
+        assert [(d.name, d.index) for d in ra.deletions] == [(d.name, d.index) for d in rb.deletions]
+        assert all(torch.equal(v, _states(b)[k]) for k, v in _states(a).items())
+
+
+@pytest.mark.parametrize(("counts", "match"), [
+    ([5, 2], r"counts must be increasing; got \[5, 2\]"),
+    ([-1], "each count must be a non-negative integer; got -1"),
+])
+def test_path_at_counts_validates_the_counts(problem, counts, match):
+    model, loss, X, Y = problem
+    with pytest.raises(ValueError, match=match):
+        next(prune.path_at_counts(model, Magnitude(), loss, X, Y, counts))
+
+
+# ------------------------------------------------------------------------------------------- gradual and
+# stepwise loops
+
+
+@pytest.mark.parametrize("method", ["magnitude", "obs-full"])
+def test_gradual_follows_the_sequence_one_entry_at_a_time(problem, method):
+    """After k deletions the model is the one-shot selection of k entries (the sequence's prefixes are its
+    selections, OBS's update included), and the sequence runs to the last entry."""
+    from prunebench.methods.fullobs import FullOBS
+
+    model, loss, X, Y = problem
+    make = (lambda: Magnitude()) if method == "magnitude" else (lambda: FullOBS(damping=1e-3, group_size=1))
+    net = copy.deepcopy(model)
+    deletions = prune.gradual(net, make(), loss, X, Y)
+    for k in range(1, 4):
+        next(deletions)
+        alone = copy.deepcopy(model)
+        prune.step(alone, make(), loss, X, Y, count=k)
+        for name, v in _states(alone).items():
+            torch.testing.assert_close(_states(net)[name], v, rtol=1e-10, atol=1e-12)
+    rest = 0
+    with pytest.raises(StopIteration) as end:
+        while True:
+            next(deletions)
+            rest += 1
+    assert end.value.value == "exhausted" and 3 + rest == sum(p.numel() for p in model.parameters())
+    assert prune.pruned_fraction(net) == 1.0
+
+
+def test_stepwise_reaches_each_cumulative_count_and_sees_the_retrained_model(fresh):
+    model, loss, X, Y = fresh
+    rounds = prune.stepwise(model, Magnitude(), loss, X, Y, [5, 12])
+    first = next(rounds)
+    assert len(first.deletions) == 5
+    _train_steps(model, loss, X, Y)  # retrain between rounds: the next round ranks the retrained weights
+    ranked = Magnitude().select(model, loss, X, Y, count=7, mask=model_mask(model))
+    second = next(rounds)
+    assert [(d.name, d.index) for d in second.deletions] == [
+        (d.name if d.name.endswith("_orig") else d.name + "_orig", d.index) for d in ranked.deletions]
+    assert sum(int((~m).sum()) for m in model_mask(model).values()) == 12
+    assert next(rounds, None) is None
+
+
+def test_clone_copies_a_pruned_model_whose_weight_carries_a_graph(fresh):
+    model, loss, X, Y = fresh
+    prune.one_shot(model, Magnitude(), loss, X, Y, 0.5)
+    loss(model(X), Y).backward()
+    with pytest.raises(RuntimeError):
+        copy.deepcopy(model)
+    copied = prune.clone(model)
+    assert all(torch.equal(v, _states(model)[k]) for k, v in _states(copied).items())
+
+
+def test_prefixes_of_one_ranking_are_the_one_shot_nets_of_a_rank_once_method(problem):
+    model, loss, X, Y = problem
+    before = _states(model)
+    ranking = Magnitude().select(model, loss, X, Y, count=30)
+    nets = list(prune.prefixes(model, ranking, [10, 30]))
+    assert all(torch.equal(before[k], v) for k, v in _states(model).items()), "the input model was modified"
+    for count, net in zip([10, 30], nets, strict=True):
+        alone = copy.deepcopy(model)
+        prune.step(alone, Magnitude(), loss, X, Y, count=count)
+        assert all(torch.equal(_states(alone)[k], v) for k, v in _states(net).items())
+
+
+def test_prefixes_refuse_a_ranking_that_moves_the_weights(problem):
+    model, loss, X, Y = problem
+    moving = OBS().select(model, loss, X, Y, count=3)
+    with pytest.raises(ValueError, match="prefixes needs a ranking that leaves the surviving weights alone"):
+        next(prune.prefixes(model, moving, [1]))

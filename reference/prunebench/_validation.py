@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEPRECATED_TASK_NAMES", "integer", "no_new_empty_folders", "output_file", "output_folder", "real",
-           "renamed", "task_name"]
+__all__ = ["DEPRECATED_TASK_NAMES", "fraction", "integer", "no_new_empty_folders", "non_negative_int", "output_file",
+           "output_folder", "positive_int", "positive_number", "real", "renamed", "task_name"]
 
 DEPRECATED_TASK_NAMES = {"monk-1": "monks-1", "monk-2": "monks-2", "monk-3": "monks-3"}
 """Former task names, still accepted with a :class:`DeprecationWarning`: a task now shares the name of its
@@ -85,11 +86,11 @@ def integer(key: str, value: Any, minimum: int = 1, *, expected: str | None = No
     """``value`` when it is an int (not a bool) ``>= minimum``; otherwise the one-voice ValueError
     "KEY must be EXPECTED; got VALUE" (``expected`` defaults to "a positive integer" for ``minimum`` 1,
     "a non-negative integer" for 0)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         phrase = expected or {1: "a positive integer", 0: "a non-negative integer"}.get(
             minimum, f"an integer >= {minimum}")
         raise ValueError(f"{key} must be {phrase}; got {value!r}")
-    return value
+    return int(value)
 
 
 def real(key: str, value: Any, *, above: float | None = None, at_least: float | None = None,
@@ -97,7 +98,7 @@ def real(key: str, value: Any, *, above: float | None = None, at_least: float | 
     """``float(value)`` when it is a finite int or float (not a bool) within the bounds given (``above`` and
     ``below`` exclusive, ``at_least`` and ``at_most`` inclusive); otherwise the one-voice ValueError
     "KEY must be EXPECTED; got VALUE"."""
-    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if not number or (above is not None and not value > above) or (at_least is not None and not value >= at_least) \
             or (at_most is not None and not value <= at_most) or (below is not None and not value < below):
         raise ValueError(f"{key} must be {expected}; got {value!r}")
@@ -115,3 +116,23 @@ def renamed(owner: str, extra: dict[str, Any], renames: dict[str, str]) -> dict[
         warnings.warn(f"{owner}(): {old}= is deprecated; use {renames[old]}= (same values)", DeprecationWarning,
                       stacklevel=3)
     return {renames[old]: value for old, value in extra.items()}
+
+
+def non_negative_int(value, key: str, what: str = "a non-negative integer") -> int:
+    """:func:`integer` with minimum 0, argument order of the CLI's argument types."""
+    return integer(key, value, 0, expected=what)
+
+
+def positive_int(value, key: str, what: str = "a positive integer") -> int:
+    """:func:`integer` with minimum 1, argument order of the CLI's argument types."""
+    return integer(key, value, 1, expected=what)
+
+
+def fraction(value, key: str) -> float:
+    """``value`` as a float when it is a real number in (0, 1); a one-line ValueError naming ``key`` otherwise."""
+    return real(key, value, above=0, below=1, expected="a number in (0, 1)")
+
+
+def positive_number(value, key: str) -> float:
+    """``value`` as a float when it is a finite real number > 0; a one-line ValueError naming ``key`` otherwise."""
+    return real(key, value, above=0, expected="a positive number, e.g. 1e-5")

@@ -1,4 +1,5 @@
-"""Pruning a trained model: one-shot to a target sparsity, or iteratively with retraining in between.
+"""Pruning a trained model: one-shot to a target sparsity (or several, from one deletion sequence), gradually
+along a method's deletion sequence, or in rounds with retraining in between.
 
 A deleted parameter entry is zero and stays zero: every prunable tensor carries a ``torch.nn.utils.prune``
 mask (``prune.custom_from_mask``), so ``named_parameters`` then lists ``<layer>.weight_orig`` and the forward
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -31,12 +32,13 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from ._validation import non_negative_int, positive_int
 from .methods.base import RANKINGS, Deletion, PruningMethod, Selection, candidate_mask, check_choice, guest, model_mask
 from .models import effective_params
 from .train import TrainConfig, fit
 
-__all__ = ["PruneResult", "apply_selection", "has_path", "iterative", "layer_quotas", "one_shot", "one_shot_path",
-           "prunable_names", "pruned_fraction", "step"]
+__all__ = ["PruneResult", "apply_selection", "clone", "gradual", "has_path", "iterative", "layer_quotas", "one_shot",
+           "one_shot_path", "path_at_counts", "prefixes", "prunable_names", "pruned_fraction", "step", "stepwise"]
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,8 @@ def _deletion_count(sparsity: float, total: int) -> int:
     28)."""
     if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}")
-    if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 0:
-        raise ValueError(f"the number of prunable entries must be a non-negative integer; got {total!r}")
-    return math.floor(Fraction(repr(float(sparsity))) * int(total))
+    total = non_negative_int(total, "the number of prunable entries")
+    return math.floor(Fraction(repr(float(sparsity))) * total)
 
 
 def prunable_names(model: nn.Module, include_bias: bool = True) -> list[str]:
@@ -162,6 +163,17 @@ def apply_selection(model: nn.Module, selection: Selection, prunable: list[str])
         setattr(module, leaf, getattr(module, leaf + "_orig") * getattr(module, leaf + "_mask"))
 
 
+def clone(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)``, pruned or not. A pruned tensor (``weight_orig * weight_mask``, recomputed by a
+    forward pre-hook) is first recomputed without autograd: a tensor with a graph cannot be deep-copied."""
+    with torch.no_grad():
+        for module in model.modules():
+            for hook in module._forward_pre_hooks.values():
+                if isinstance(hook, torch_prune.BasePruningMethod):
+                    hook(module, ())
+    return deepcopy(model)
+
+
 def _loss(model, loss_fn, inputs, targets) -> float:
     with torch.no_grad():
         return float(loss_fn(model(inputs), targets))
@@ -173,9 +185,8 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
     """Delete up to ``count`` more prunable entries chosen by ``method`` (``None``: as many as the method's
     own stopping rule allows), at most ``quotas[name]`` of each tensor when given (layer ranking; see
     :func:`layer_quotas`). ``count=0`` leaves the model untouched."""
-    if count is not None and (isinstance(count, bool) or not isinstance(count, numbers.Integral)
-                              or count < 0):
-        raise ValueError(f"count must be a non-negative integer or None; got {count!r}")
+    if count is not None:
+        non_negative_int(count, "count", "a non-negative integer or None")
     if quotas is not None and not _supports_quotas(method):
         raise ValueError(f"ranking='layer' needs a method whose select() takes quotas; {type(method).__name__} "
                          "does not. Use ranking='global'")
@@ -239,19 +250,31 @@ def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, i
 
     A method with a ``prune_path`` (one deletion sequence whose prefixes are its one-shot selections, e.g.
     ``obs-full``: one inverse, downdated as it goes) reaches every sparsity from a single sequence, its groups
-    ended at each sparsity's count; any other method prunes a fresh copy per sparsity.
+    ended at each sparsity's count; any other method prunes a fresh copy per sparsity (:func:`path_at_counts`).
     """
     sparsities = [float(s) for s in sparsities]
     if sparsities != sorted(set(sparsities)):
         raise ValueError(f"sparsities must be increasing and distinct; got {sparsities}")
+    already, total = _counts(model, prunable_names(model, include_bias))
+    counts = [max(_deletion_count(s, total) - already, 0) for s in sparsities]
+    yield from path_at_counts(model, method, loss_fn, inputs, targets, counts, include_bias=include_bias)
+
+
+def path_at_counts(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+                   targets: torch.Tensor, counts: Sequence[int], *, include_bias: bool = True
+                   ) -> Iterator[tuple[nn.Module, PruneResult]]:
+    """:func:`one_shot_path` at numbers of deletions instead of sparsities: for each of ``counts`` (increasing
+    numbers of prunable entries to delete, counted from the entries ``model`` already lacks), a copy of
+    ``model`` with that many deleted one-shot, and its result; ``model`` itself is left untouched."""
+    counts = [non_negative_int(c, "each count") for c in counts]
+    if counts != sorted(counts):
+        raise ValueError(f"counts must be increasing; got {counts}")
     if not has_path(method):
-        for s in sparsities:
-            copy = deepcopy(model)
-            yield copy, one_shot(copy, method, loss_fn, inputs, targets, s, include_bias=include_bias)
+        for count in counts:
+            copy = clone(model)
+            yield copy, step(copy, method, loss_fn, inputs, targets, count=count, include_bias=include_bias)
         return
     names = prunable_names(model, include_bias)
-    already, total = _counts(model, names)
-    counts = [max(_deletion_count(s, total) - already, 0) for s in sparsities]
     before = _loss(model, loss_fn, inputs, targets)
     mask = model_mask(model)
     checkpoints = method.prune_path(model, loss_fn, inputs, targets, counts, mask=mask,
@@ -259,13 +282,71 @@ def one_shot_path(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, i
     for count in counts:
         with guest(method):
             checkpoint = next(checkpoints, None)
-        copy = deepcopy(model)
+        copy = clone(model)
         if checkpoint is None:  # the sequence ran out of candidates at an earlier count
             yield copy, PruneResult(stopped="exhausted", sparsity=pruned_fraction(copy, names))
             continue
         if checkpoint.count != count and checkpoint.stopped == "count":
             raise RuntimeError(f"{method}.prune_path yielded {checkpoint.count} deletions where {count} were asked")
         yield copy, _applied(copy, method, checkpoint.selection(), loss_fn, inputs, targets, before, include_bias)
+
+
+def prefixes(model: nn.Module, ranking: Selection, counts: Iterable[int], *, include_bias: bool = True
+             ) -> Iterator[nn.Module]:
+    """Rank once, then cut: for each of ``counts``, a copy of ``model`` with the first ``count`` deletions of
+    ``ranking`` (one :class:`~prunebench.methods.Selection`, e.g. a method's ``select`` at the largest count)
+    written into it; ``model`` itself is left untouched. The ranking must not move the surviving weights (a
+    prefix of a joint update is no update)."""
+    if ranking.delta is not None:
+        raise ValueError("prefixes needs a ranking that leaves the surviving weights alone; this one moves them "
+                         "(use path_at_counts)")
+    names = prunable_names(model, include_bias)
+    for count in counts:
+        copy = clone(model)
+        apply_selection(copy, Selection(ranking.deletions[:non_negative_int(count, "each count")]), names)
+        yield copy
+
+
+def gradual(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+            targets: torch.Tensor, *, include_bias: bool = True) -> Generator[Deletion, None, str]:
+    """Follow ``method``'s deletion sequence (:meth:`~prunebench.methods.PruningMethod.sequence`, computed once
+    on a copy of ``model`` as it is now) on ``model`` itself, one entry at a time, without retraining: each
+    deletion, with the method's update of the other weights, is written into ``model`` before it is yielded.
+    Returns (``StopIteration.value``) why the sequence ended (``"exhausted"`` unless the method says).
+    Closing the generator frees the method's state (OBS's inverse)."""
+    names = prunable_names(model, include_bias)
+    _ensure_masks(model, names)
+    steps = method.sequence(clone(model), loss_fn, inputs, targets)
+    previous = None
+    try:
+        while True:
+            try:
+                now = next(steps)
+            except StopIteration as end:
+                return end.value or "exhausted"
+            # Each step's delta is cumulative since the start: apply only what is new since the previous step.
+            increment = None if now.delta is None else (
+                now.delta if previous is None else {k: v - previous[k] for k, v in now.delta.items()})
+            previous = now.delta
+            apply_selection(model, Selection([now.deletion], increment), names)
+            yield now.deletion
+    finally:
+        steps.close()
+
+
+def stepwise(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+             targets: torch.Tensor, counts: Iterable[int], *, include_bias: bool = True) -> Iterator[PruneResult]:
+    """Delete prunable entries of ``model`` in rounds, one :func:`step` per round, until each of the cumulative
+    ``counts`` (deletions made since the start; an iterable, endless if need be) is reached, and yield each
+    round's result. The method is asked afresh every round, so it sees the model as the caller left it:
+    retraining ``model`` (masks kept) before asking for the next round gives OBD's iterative procedure
+    (:func:`iterative`)."""
+    names = prunable_names(model, include_bias)
+    start, _ = _counts(model, names)
+    for count in counts:
+        done, _ = _counts(model, names)
+        yield step(model, method, loss_fn, inputs, targets, count=max(start + count - done, 0),
+                   include_bias=include_bias)
 
 
 def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
@@ -280,8 +361,7 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
     every prunable tensor to each round's sparsity separately.
     """
     check_choice("ranking", ranking, RANKINGS)
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise ValueError(f"rounds must be a positive integer; got {rounds!r}")
+    n_rounds = positive_int(rounds, "rounds")
     if isinstance(retrain, int) and not isinstance(retrain, bool):
         retrain = TrainConfig(optimizer="lbfgs", epochs=retrain)
     if retrain is not None and not isinstance(retrain, TrainConfig):
@@ -291,16 +371,13 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
     start, total = _counts(model, names)
     target = _deletion_count(sparsity, total)
     result = PruneResult(sparsity=pruned_fraction(model, names))
-    for r in range(1, rounds + 1):
-        goal = start + (max(target - start, 0) * r) // rounds
-        done, _ = _counts(model, names)
-        if ranking == "layer":
-            quotas = layer_quotas(model, names, float(Fraction(repr(float(sparsity))) * r / rounds))
-            chunk = step(model, method, loss_fn, inputs, targets, count=sum(quotas.values()),
-                         include_bias=include_bias, quotas=quotas)
-        else:
-            chunk = step(model, method, loss_fn, inputs, targets, count=max(goal - done, 0),
-                         include_bias=include_bias)
+    if ranking == "layer":
+        chunks = _layer_rounds(model, method, loss_fn, inputs, targets, sparsity, n_rounds, include_bias)
+    else:
+        chunks = stepwise(model, method, loss_fn, inputs, targets,
+                          [(max(target - start, 0) * r) // n_rounds for r in range(1, n_rounds + 1)],
+                          include_bias=include_bias)
+    for r, chunk in enumerate(chunks, 1):
         info = chunk.rounds[0] if chunk.rounds else {"deleted": 0, "predicted_change": 0.0,
                                                       "loss_before": _loss(model, loss_fn, inputs, targets),
                                                       "loss_pruned": None, "loss_retrained": None}
@@ -315,3 +392,13 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
     result.sparsity = pruned_fraction(model, names)
     return result
 
+
+def _layer_rounds(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: torch.Tensor,
+                  targets: torch.Tensor, sparsity: float, n_rounds: int, include_bias: bool) -> Iterator[PruneResult]:
+    """:func:`stepwise` under layer ranking: round r brings every prunable tensor to ``r / n_rounds`` of
+    ``sparsity`` on its own."""
+    names = prunable_names(model, include_bias)
+    for r in range(1, n_rounds + 1):
+        quotas = layer_quotas(model, names, float(Fraction(repr(float(sparsity))) * r / n_rounds))
+        yield step(model, method, loss_fn, inputs, targets, count=sum(quotas.values()), include_bias=include_bias,
+                   quotas=quotas)

@@ -52,14 +52,11 @@ from typing import Any
 import torch
 
 from .. import data as datasets
-from .. import methods, tasks
-from ..methods.base import Selection
-from ..prune import apply_selection, prunable_names
+from .. import methods, prune, tasks
+from .._validation import non_negative_int, positive_int
 from ..train import TrainConfig, fit
+from ._common import Meter, masked_copy
 from .base import Experiment
-from .hassibi1993monks import masked_copy
-from .hassibi1993xor import non_negative_int
-from .obs_mnist import Meter
 
 __all__ = ["PAPER_FRACTION", "ObsNettalk", "follow_sequence", "phoneme_accuracy"]
 
@@ -137,8 +134,7 @@ def follow_sequence(model, task, data, method, *, hessian_data=None, checkpoints
     """
     x, t = hessian_data if hessian_data is not None else (data.x_train, data.t_train)
     phonemes = task.targets == "bits"
-    base, net = masked_copy(model), masked_copy(model)
-    names = prunable_names(net)
+    net = masked_copy(model)
     total = sum(p.numel() for p in net.parameters())
     marks = sorted({round(f * total) for f in checkpoints}, reverse=True)
     floor = marks[-1]
@@ -156,21 +152,16 @@ def follow_sequence(model, task, data, method, *, hessian_data=None, checkpoints
 
     start = train_bits()
     train, test = [[total, start]], [point(net, total)]
-    rule, stopped, previous, kept = None, "floor", None, copy.deepcopy(net.state_dict())
+    rule, stopped, kept = None, "floor", copy.deepcopy(net.state_dict())
     states = {total: kept} if retrain is not None else {}
-    steps = method.sequence(base, task.loss_fn(), x, t)
+    deletions = prune.gradual(net, method, task.loss_fn(), x, t)
     remaining = total
     while remaining > floor:
         try:
-            step = next(steps)
+            next(deletions)
         except StopIteration as end:
-            stopped = end.value or "exhausted"
+            stopped = end.value
             break
-        # Each step's delta is cumulative since the start: apply only what is new since the previous step.
-        increment = None if step.delta is None else (
-            step.delta if previous is None else {k: v - previous[k] for k, v in step.delta.items()})
-        previous = step.delta
-        apply_selection(net, Selection([step.deletion], increment), names)
         remaining -= 1
         if measure is not None and remaining not in measure:
             continue
@@ -184,7 +175,7 @@ def follow_sequence(model, task, data, method, *, hessian_data=None, checkpoints
             test.append(point(net, remaining))
             if retrain is not None:
                 states[remaining] = kept
-    steps.close()  # frees the method's state (OBS's inverse) before any retraining
+    deletions.close()  # frees the method's state (OBS's inverse) before any retraining
     if test[-1][0] != remaining:
         test.append(point(net, remaining))
         if retrain is not None:
@@ -240,10 +231,9 @@ class ObsNettalk(Experiment):
 
     def config(self, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
         quick = bool(args.quick)
-        samples = non_negative_int(getattr(args, "hessian_samples", 500), "--hessian-samples")
+        samples = positive_int(getattr(args, "hessian_samples", 500), "--hessian-samples",
+                               "a positive integer (training letters)")
         iterations = non_negative_int(getattr(args, "retrain_iterations", 100), "--retrain-iterations")
-        if samples == 0:
-            raise ValueError("--hessian-samples must be a positive integer (training letters); got 0")
         task = "nettalk-20" if quick else "nettalk"
         return {**super().config(args, seeds), "task": tasks.get(task).name, "dtype": "float32",
                 "hessian_samples": min(samples, 100) if quick else samples, "alpha": ALPHA,

@@ -56,6 +56,7 @@ from typing import Any
 import torch
 
 from .. import methods, prune, tasks
+from .._validation import non_negative_int
 from ..methods.base import Deletion, Selection
 from ..train import TrainConfig, fit
 from .base import Experiment
@@ -97,13 +98,6 @@ def method_specs(weight_decay: float) -> dict[str, list]:
                                            "on_indefinite": "damp"}]
     specs["obs-block-diagonal"] = ["obs", {"hessian": "block-diagonal", "alpha": weight_decay}]
     return specs
-
-
-def non_negative_int(value: Any, key: str) -> int:
-    """``value`` when it is an integer >= 0; the one-voice ValueError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key} must be a non-negative integer; got {value!r}")
-    return value
 
 
 class ObsXor(Experiment):

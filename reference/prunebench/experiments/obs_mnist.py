@@ -56,21 +56,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import threading
 import time
 from typing import Any
 
-import psutil
 import torch
 
-from .. import methods, tasks
+from .. import methods, prune, tasks
+from .._validation import positive_int
 from ..evaluate import evaluate
-from ..methods.base import Selection
-from ..prune import apply_selection, prunable_names
 from ..stats import bootstrap_ci
 from ..train import TrainConfig
+from ._common import Meter, masked_copy, synchronize
 from .base import Experiment
-from .hassibi1993monks import masked_copy
 
 __all__ = ["QUICK_TASK", "SPARSITIES", "WOODFISHER", "Meter", "ObsMnist", "matmul_gflops", "run_variant",
            "subset", "variant_specs"]
@@ -137,78 +134,12 @@ def matmul_gflops(dtype: torch.dtype, device: torch.device | str = "cpu", n: int
     C = torch.zeros(n, n, dtype=dtype, device=device)
     best = float("inf")
     for _ in range(repeats + 1):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         C.addmm_(A, A.T, alpha=-1.0)
-        _sync(device)
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2.0 * n * n * k / best / 1e9
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class Meter:
-    """Wall and CPU seconds of the measured spans (``with meter.span():``) and the peak memory over the whole
-    ``with Meter(device):`` block: the process's resident set size sampled every ``interval`` seconds on the
-    CPU, ``torch.cuda.max_memory_allocated`` on a GPU. ``peak_gb`` is the peak, ``extra_gb`` the peak minus
-    the memory in use when the block started."""
-
-    def __init__(self, device: torch.device | str = "cpu", interval: float = 0.02):
-        self.device = torch.device(device)
-        self.interval = interval
-        self.wall_s = 0.0
-        self.cpu_s = 0.0
-        self.peak_gb = 0.0
-        self.extra_gb = 0.0
-        self._stop = threading.Event()
-
-    def __enter__(self) -> Meter:
-        self._process = psutil.Process()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-        else:
-            self._base = self._process.memory_info().rss
-            self._peak = self._base
-            self._thread = threading.Thread(target=self._poll, daemon=True)
-            self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._peak = max(self._peak, self._process.memory_info().rss)
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device)
-        else:
-            self._stop.set()
-            self._thread.join()
-            peak = max(self._peak, self._process.memory_info().rss)
-        self.peak_gb = peak / 1e9
-        self.extra_gb = (peak - self._base) / 1e9
-
-    def span(self) -> _Span:
-        return _Span(self)
-
-
-class _Span:
-    def __init__(self, meter: Meter):
-        self.meter = meter
-
-    def __enter__(self) -> None:
-        _sync(self.meter.device)
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-
-    def __exit__(self, *exc) -> None:
-        _sync(self.meter.device)
-        self.meter.wall_s += time.perf_counter() - self.wall
-        self.meter.cpu_s += time.process_time() - self.cpu
 
 
 def _point(net, task, data, sparsity: float, predicted: float | None, dense_loss: float) -> dict:
@@ -229,7 +160,6 @@ def run_variant(model, task, data, spec: dict, sparsities, seed: int, samples: i
     method = methods.get(spec["method"], **params)
     loss_fn = task.loss_fn()
     base = masked_copy(model)
-    names = prunable_names(base)
     total = sum(p.numel() for p in base.parameters())
     counts = [int(round(s * total)) for s in sparsities]
     with torch.no_grad():
@@ -238,24 +168,19 @@ def run_variant(model, task, data, spec: dict, sparsities, seed: int, samples: i
     stats = None
     with Meter(device) as meter:
         if spec["method"] == "obs-full":
-            path = method.prune_path(base, loss_fn, data.x_train, data.t_train, counts)
+            path = prune.path_at_counts(base, method, loss_fn, data.x_train, data.t_train, counts)
             for s in sparsities:
                 with meter.span():
-                    checkpoint = next(path)
-                net = masked_copy(model)
-                selection = checkpoint.selection()
-                apply_selection(net, selection, names)
-                points.append(_point(net, task, data, s, selection.predicted_change, dense_loss))
+                    net, result = next(path)
+                points.append(_point(net, task, data, s, result.predicted_change, dense_loss))
             stats = method.last_stats.to_dict()
         else:
             pick = subset(data.x_train.shape[0], samples, seed)
             x, t = (data.x_train, data.t_train) if pick is None else (
                 data.x_train[pick.to(data.x_train.device)], data.t_train[pick.to(data.x_train.device)])
             with meter.span():
-                order = method.select(base, loss_fn, x, t, count=counts[-1]).deletions
-            for s, c in zip(sparsities, counts, strict=True):
-                net = masked_copy(model)
-                apply_selection(net, Selection(order[:c]), names)
+                order = method.select(base, loss_fn, x, t, count=counts[-1])
+            for s, net in zip(sparsities, prune.prefixes(base, order, counts), strict=True):
                 points.append(_point(net, task, data, s, None, dense_loss))
     return {"points": points, "wall_s": meter.wall_s, "cpu_s": meter.cpu_s, "peak_gb": meter.peak_gb,
             "extra_gb": meter.extra_gb, "stats": stats}
@@ -303,15 +228,11 @@ class ObsMnist(Experiment):
         if not sizes or any(k < 1 for k in sizes) or len(set(sizes)) != len(sizes):
             raise ValueError("--group-sizes must be distinct positive integers separated by commas (e.g. "
                              f"1,64); got {text!r}")
-        samples = getattr(args, "samples", 1000)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ValueError(f"--samples must be a positive integer; got {samples!r}")
+        samples = positive_int(getattr(args, "samples", 1000), "--samples")
         damping = float(getattr(args, "damping", 1e-5))
         if not damping > 0:
             raise ValueError(f"--damping must be a positive float; got {damping!r}")
-        ggn_samples = getattr(args, "ggn_samples", 112)
-        if isinstance(ggn_samples, bool) or not isinstance(ggn_samples, int) or ggn_samples < 1:
-            raise ValueError(f"--ggn-samples must be a positive integer; got {ggn_samples!r}")
+        ggn_samples = positive_int(getattr(args, "ggn_samples", 112), "--ggn-samples")
         dtype = "float64" if quick else getattr(args, "dtype", "float32")
         ggn = (56 if quick else ggn_samples) if getattr(args, "ggn", False) else None
         specs = variant_specs(sizes, 500 if quick else samples, damping, dtype, ggn=ggn,
@@ -520,43 +441,31 @@ reproduced on that model by the experiment woodfisher-mnist."""
 
 def _claims(by: dict, main: str, labels: list[str]) -> list[dict]:
     """The suite's own claims, each on :data:`OUR_MODEL`, each comparing two methods on the same seeds."""
-    acc = _at(by[main], 0.95)
-    source = "[ours] a comparison of two methods on the same model, seeds and curvature samples"
+
+    def better(claim_id: str, statement: str, first: str, second: str, same: str,
+               note: str = "any positive difference") -> dict:
+        """Claim ``claim_id``: ``first`` beats ``second`` in test accuracy at 95%, seed by seed."""
+        return {"id": claim_id, "statement": f"On our model, {statement} at 95%",
+                "source": "[ours] a comparison of two methods on the same model, seeds and curvature samples",
+                "paper_value": None,
+                "metric": f"{first} minus {second} test accuracy at 95%, {same}on {OUR_MODEL}",
+                "unit": "percentage points",
+                "values": [a - b for a, b in zip(_at(by[first], 0.95), _at(by[second], 0.95), strict=True)],
+                "rule": {"op": ">", "threshold": 0.0}, "tolerance_note": note}
+
     claims = []
     layer = next((label for label in labels if label.startswith("obs-layer-g")), None)
     if layer is not None:
-        claims.append({
-            "id": "full-obs-vs-layer-obs-95",
-            "statement": "On our model, dropping the cross-layer blocks of the inverse (blockwise OBS) costs "
-                         "accuracy at 95%",
-            "source": source, "paper_value": None,
-            "metric": f"{main} minus {layer} test accuracy at 95%, same seed and samples, on {OUR_MODEL}",
-            "unit": "percentage points",
-            "values": [a - b for a, b in zip(acc, _at(by[layer], 0.95), strict=True)],
-            "rule": {"op": ">", "threshold": 0.0},
-            "tolerance_note": "any positive difference; the same curvature samples, damping and group size"})
+        claims.append(better("full-obs-vs-layer-obs-95", "dropping the cross-layer blocks of the inverse "
+                             "(blockwise OBS) costs accuracy", main, layer, "same seed and samples, ",
+                             "any positive difference; the same curvature samples, damping and group size"))
         if "obs-layer-onestep" in labels:
-            claims.append({
-                "id": "sequential-vs-one-step-layer-95",
-                "statement": "On our model, sequential OBS with layer blocks (re-ranking, exact joint updates) "
-                             "beats WoodFisher's one-step procedure with the same blocks at 95%",
-                "source": source, "paper_value": None,
-                "metric": f"{layer} minus obs-layer-onestep test accuracy at 95%, same seed and samples, on "
-                          f"{OUR_MODEL}",
-                "unit": "percentage points",
-                "values": [a - b for a, b in zip(_at(by[layer], 0.95), _at(by["obs-layer-onestep"], 0.95),
-                                                 strict=True)],
-                "rule": {"op": ">", "threshold": 0.0}, "tolerance_note": "any positive difference"})
+            claims.append(better("sequential-vs-one-step-layer-95", "sequential OBS with layer blocks "
+                                 "(re-ranking, exact joint updates) beats WoodFisher's one-step procedure with "
+                                 "the same blocks", layer, "obs-layer-onestep", "same seed and samples, "))
     if "obd-fisher" in labels:
-        claims.append({
-            "id": "full-obs-vs-diag-fisher-95",
-            "statement": "On our model, OBS with the full Fisher beats OBD with its diagonal (global ranking) "
-                         "at 95%",
-            "source": source, "paper_value": None,
-            "metric": f"{main} minus obd-fisher test accuracy at 95%, on {OUR_MODEL}",
-            "unit": "percentage points",
-            "values": [a - b for a, b in zip(acc, _at(by["obd-fisher"], 0.95), strict=True)],
-            "rule": {"op": ">", "threshold": 0.0}, "tolerance_note": "any positive difference"})
+        claims.append(better("full-obs-vs-diag-fisher-95", "OBS with the full Fisher beats OBD with its diagonal "
+                             "(global ranking)", main, "obd-fisher", ""))
     return claims
 
 

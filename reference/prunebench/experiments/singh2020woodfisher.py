@@ -158,7 +158,7 @@ class WoodFisherMnist(Experiment):
         from ..models import build
         from ..prune_weights import prune_model
         from ..weights import load_weights
-        from .obs_mnist import Meter
+        from ._common import Meter
 
         spec = unit["spec"]
         if unit["model"] == "published":
