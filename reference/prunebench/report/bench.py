@@ -1,8 +1,6 @@
-"""``prunebench bench-report``: what each curvature method costs, as a ratio to one gradient and to BackPACK.
+"""Measuring what each curvature method costs: time and peak memory of one call, and the dense-inverse rate.
 
-Every number comes from one process and one run, so a method and its peers are measured on the same machine
-under the same load (asv, in ``benchmarks/``, tracks the same kernels across commits; this report compares
-them with each other). Per model, for a seeded synthetic batch:
+Per model, for a seeded synthetic batch (:func:`problem`), the cases measured are:
 
 - one gradient (forward and backward by autograd): the baseline;
 - every Hessian diagonal of :func:`prunebench.curvature.hessian_diag` on every backend that offers it
@@ -30,26 +28,20 @@ flop (Cholesky P^3/3, inverse from the factor 2P^3/3), a product 2P^3, so the ac
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import functools
 import gc
-import logging
 import math
-import os
 import statistics
-import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKENDS", "CLOCKS", "COLORS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "HEAVY",
-           "INVERSE_LIMIT", "INVERSE_METHODS", "RATE_SIZE", "TABLE_COLUMNS", "TARGETS", "check_targets",
-           "markdown", "measure", "measure_rate", "peak_memory", "plot", "plot_zoo", "problem", "rate_table",
-           "ratio_rows", "ratio_table", "register_cli", "run", "targets_table", "write"]
+__all__ = ["BACKENDS", "CLOCKS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "HEAVY", "HEAVY_ZOO",
+           "HUTCHINSON_PROBES", "INVERSE_LIMIT", "INVERSE_METHODS", "RATE_SIZE", "ZOO_METHODS", "ZOO_MODELS",
+           "flop_count", "measure", "measure_rate", "peak_memory", "problem", "run"]
 
-log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = ("monk-17-3-1", "mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100", "mlp-784-40-20-10",
                   "lenet-usps")
@@ -64,33 +56,10 @@ INVERSE_LIMIT = 8000
 """Largest matrix (or block) inverted: 8000^2 float64 entries are 512 MB."""
 RATE_SIZE = 8000
 HUTCHINSON_PROBES = 10
-MLP_MODELS = ("mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100")
-"""The MLPs of the exact-diagonal target (lenet-300-100 is the MLP 784-300-100-10)."""
-CNN_MODELS = ("lenet-usps",)
-
-TARGETS = (
-    ("exact diagonal <= 3x a gradient on the MLPs", "exact", MLP_MODELS, 3.0),
-    ("exact diagonal <= 10x a gradient on the CNN", "exact", CNN_MODELS, 10.0),
-    ("lecun-lm <= 1.5x a gradient", "lecun-lm", None, 1.5),
-    ("ggn <= 3x a gradient", "ggn", None, 3.0),
-)
-"""(statement, native method, models or None for every model, largest ratio to one gradient): the default
-report's targets."""
 ZOO_MODELS = ("mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100", "mlp-784-40-20-10", "mlp-64-32x6-10",
               "lenet-usps", "lenet1990", "lenet-zip1989", "cnn-dwsep", "cnn-dilated", "cnn-relu-maxpool")
 """The benchmark zoo (``--zoo``): MLPs of several widths and depths, and CNNs with average and max pooling,
 strided, grouped (depthwise), dilated and masked (partially connected) convolutions."""
-ZOO_TARGETS = (
-    ("exact diagonal <= 2x a gradient on the MLPs", "exact", "mlp", 2.0),
-    ("exact diagonal <= 10x a gradient on the CNNs", "exact", "cnn", 10.0),
-    ("ggn <= 2x a gradient on the MLPs", "ggn", "mlp", 2.0),
-    ("ggn <= 3x a gradient on the CNNs", "ggn", "cnn", 3.0),
-    ("lecun <= 1.5x a gradient", "lecun", None, 1.5),
-    ("lecun-lm <= 1.5x a gradient", "lecun-lm", None, 1.5),
-)
-"""The zoo's time targets; every native diagonal must also peak at most :data:`ZOO_MEMORY_TARGET` times one
-gradient's memory. ``"mlp"``/``"cnn"``: the models with no / some convolution."""
-ZOO_MEMORY_TARGET = 3.0
 ZOO_METHODS = ("exact", "ggn", "fisher", "lecun", "lecun-lm")
 HEAVY = {
     ("backpack", "exact", "lenet-usps"): "BackPACK's DiagHessian on lenet-usps: 101 s and 9.7 GB per call at "
@@ -102,16 +71,6 @@ HEAVY_ZOO = {
                            "batch 128: thousands of gradients)",
 }
 """(backend, method) cases measured on the zoo's CNNs only with ``heavy=True``, and why."""
-RATE_TARGET = 0.5
-MEMORY_FLOOR = 0.25 * 2**20
-"""Peaks below this (bytes) are too close to the page resolution of the CPU measurement to divide by."""
-
-TABLE_COLUMNS = ("model", "P", "method", "backend", "time (ms)", "x gradient", "x BackPACK", "peak (MiB)",
-                 "mem x gradient", "mem x BackPACK")
-ZOO_COLUMNS = (*TABLE_COLUMNS, "FLOP x gradient", "target missed by")
-"""The zoo table adds the counted floating-point operations (matrix products and convolutions, by
-``torch.utils.flop_counter``) as a ratio to one gradient's, and for a missed target the factor it is missed by
-and why: the FLOP ratio says how much of the time ratio is arithmetic the method must do."""
 
 
 # ------------------------------------------------------------------------------------------------- workload
@@ -129,7 +88,7 @@ def problem(model: str, batch: int, *, dtype: str = "float32", device: str = "cp
     import torch
     from torch import nn
 
-    from .models import build
+    from ..models import build
 
     torch_dtype = getattr(torch, dtype)
     net = build(model, seed=seed, dtype=torch_dtype)
@@ -152,7 +111,7 @@ def _rate_problem(size: int, dtype: str, device: str):
     import torch
     from torch import nn
 
-    from .models import Net
+    from ..models import Net
 
     hidden = 80 if size >= 160 else max(1, size // 2)
     n_in = size // hidden - 1
@@ -192,11 +151,24 @@ def _malloc_mode(memory: bool) -> bool:
     return True
 
 
-def _status() -> tuple[int, int]:
-    """(current, peak) resident set of this process in bytes (Linux ``VmRSS``, ``VmHWM``)."""
-    lines = Path("/proc/self/status").read_text().splitlines()
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+def _resident_peak(fn: Callable[[], Any]) -> int | None:
+    """Peak resident set of one ``fn()`` above the resident set before it, in bytes: Linux's peak (``VmHWM``)
+    reset through ``/proc/self/clear_refs``, minus ``VmRSS`` before the call; None (``fn`` still runs) where
+    ``/proc`` offers neither."""
+
+    def status() -> tuple[int, int]:
+        lines = Path("/proc/self/status").read_text().splitlines()
+        fields = dict(line.split(":", 1) for line in lines if ":" in line)
+        return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before, _ = status()
+    except (OSError, KeyError):
+        fn()
+        return None
+    fn()
+    return max(status()[1] - before, 0)
 
 
 def peak_memory(fn: Callable[[], Any], device: str) -> int | None:
@@ -212,14 +184,7 @@ def peak_memory(fn: Callable[[], Any], device: str) -> int | None:
         fn()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        before, _ = _status()
-    except (OSError, KeyError):
-        fn()
-        return None
-    fn()
-    return max(_status()[1] - before, 0)
+    return _resident_peak(fn)
 
 
 def flop_count(fn: Callable[[], Any]) -> int | None:
@@ -299,7 +264,7 @@ def _cases(model: str, parameters: int, largest_block: int, peers: bool,
 def _call(kind: str, method: str, backend: str, net, loss_fn, X, y) -> Callable[[], Any]:
     import torch
 
-    from .curvature import hessian_diag, inverse_hessian
+    from ..curvature import hessian_diag, inverse_hessian
 
     if kind == "gradient":
         return lambda: torch.autograd.grad(loss_fn(net(X), y), list(net.parameters()))
@@ -319,7 +284,7 @@ def _is_cnn(model: str) -> bool:
     """Whether the model has a convolution (the zoo's CNN targets) or not (the MLP targets)."""
     from torch import nn
 
-    from .models import build
+    from ..models import build
 
     return any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in build(model).modules())
 
@@ -366,7 +331,7 @@ def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2
     """The P = ``size`` inverse against the float64 matmul rate (module docstring). Times are min-of-N."""
     import torch
 
-    from .curvature import inverse_hessian
+    from ..curvature import inverse_hessian
 
     net, loss_fn, X, y = _rate_problem(size, "float64", device)
     P = sum(p.numel() for p in net.parameters())
@@ -400,368 +365,3 @@ def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2
             "inverse_seconds": inverse, "inverse_gflops": P**3 / inverse / 1e9,
             "inverse_fraction": (P**3 / inverse) / matmul_rate,
             "lapack_seconds": lapack, "lapack_fraction": (P**3 / lapack) / matmul_rate}
-
-
-# ------------------------------------------------------------------------------------------------ reporting
-
-def ratio_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with ``time_x_gradient``, ``time_x_backpack``, ``mem_x_gradient``, ``mem_x_backpack`` added
-    (None where there is no reference or the reference is below :data:`MEMORY_FLOOR`)."""
-    rows = [dict(r) for r in rows]
-    grad = {r["model"]: r for r in rows if r["kind"] == "gradient"}
-    backpack = {(r["model"], r["method"]): r for r in rows if r["backend"] == "backpack"}
-
-    def ratio(value, ref, floor=0.0):
-        if value is None or ref is None or ref <= floor:
-            return None
-        return value / ref
-
-    for r in rows:
-        g, b = grad.get(r["model"]), backpack.get((r["model"], r["method"])) if r["kind"] == "diag" else None
-        if "flops" in r:
-            r["flops_x_gradient"] = ratio(r["flops"], g and g.get("flops"))
-        r["time_x_gradient"] = ratio(r["seconds"], g and g["seconds"])
-        r["time_x_backpack"] = ratio(r["seconds"], b and b["seconds"])
-        r["mem_x_gradient"] = ratio(r["peak_bytes"], g and g["peak_bytes"], MEMORY_FLOOR)
-        r["mem_x_backpack"] = ratio(r["peak_bytes"], b and b["peak_bytes"], MEMORY_FLOOR)
-    return rows
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:.0f}"
-    return f"{value:.{digits}f}"
-
-
-def ratio_table(rows: Iterable[Mapping[str, Any]], zoo: bool = False) -> str:
-    """The Markdown table (:data:`TABLE_COLUMNS`; ``zoo``: :data:`ZOO_COLUMNS`), one section per model, rows in
-    measuring order."""
-    rows = ratio_rows(rows)
-    columns = ZOO_COLUMNS if zoo else TABLE_COLUMNS
-    missed = _missed(zoo_targets(rows)) if zoo else {}
-    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for r in rows:
-        label = r["method"] if r["kind"] != "inverse" else f"inverse {r['method']}"
-        peak = None if r["peak_bytes"] is None else r["peak_bytes"] / 2**20
-        cells = [r["model"], str(r["P"]), label, r["backend"], _fmt(r["seconds"] * 1e3, 3),
-                 _fmt(r["time_x_gradient"]), _fmt(r["time_x_backpack"]), _fmt(peak),
-                 _fmt(r["mem_x_gradient"]), _fmt(r["mem_x_backpack"])]
-        if zoo:
-            cells += [_fmt(r.get("flops_x_gradient")), missed.get((r["model"], r["method"], r["backend"]), "")]
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
-
-
-def zoo_targets(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Each zoo target per model it covers (:data:`ZOO_TARGETS`, then the memory target of every native
-    diagonal but the Fisher): ``{target, model, method, value, threshold, met, flops}``."""
-    rows = ratio_rows(rows)
-    native = [r for r in rows if r["kind"] == "diag" and r["backend"] == "native"]
-    out = []
-    for statement, method, family, threshold in ZOO_TARGETS:
-        for r in native:
-            if r["method"] == method and (family is None or (family == "cnn") == _is_cnn(r["model"])):
-                out.append({"target": statement, "model": r["model"], "method": method,
-                            "value": r["time_x_gradient"], "threshold": threshold,
-                            "met": r["time_x_gradient"] <= threshold, "flops": r.get("flops_x_gradient")})
-    for r in native:
-        if r["method"] != "fisher" and r["mem_x_gradient"] is not None:
-            out.append({"target": f"{r['method']}: peak memory <= {ZOO_MEMORY_TARGET:g}x a gradient's",
-                        "model": r["model"],
-                        "method": r["method"], "value": r["mem_x_gradient"], "threshold": ZOO_MEMORY_TARGET,
-                        "met": r["mem_x_gradient"] <= ZOO_MEMORY_TARGET, "flops": None})
-    return out
-
-
-def _missed(targets: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], str]:
-    """``(model, method, "native") -> text`` for the missed targets: by how much, and the FLOP count against
-    the gradient's (above the target: that much arithmetic misses the target even at the rate the gradient's
-    kernels reach; below: the time goes elsewhere, to memory traffic and many small kernels). The counts are
-    of the kernels as called (a transposed convolution counts as torch's FLOP counter counts it)."""
-    out: dict[tuple[str, str, str], list[str]] = {}
-    for t in targets:
-        if t["met"]:
-            continue
-        factor = t["value"] / t["threshold"]
-        if "peak memory" in t["target"]:
-            text = f"memory {factor:.2f}x over its {t['threshold']:g}x"
-        else:
-            text = f"{factor:.2f}x over {t['threshold']:g}x"
-            if t["flops"] is not None:
-                why = ("more arithmetic than the target allows at the gradient's rate" if t["flops"] > t["threshold"]
-                       else "less: the rest is memory traffic and small kernels")
-                text += f" ({t['flops']:.1f}x the gradient's FLOPs, {why})"
-        out.setdefault((t["model"], t["method"], "native"), []).append(text)
-    return {k: "; ".join(v) for k, v in out.items()}
-
-
-def check_targets(rows: Iterable[Mapping[str, Any]], rate: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Each speed target of the curvature benchmark (ratios to one gradient), per model it covers:
-    ``{target, model, value, threshold, met}``."""
-    rows = ratio_rows(rows)
-    out = []
-    for statement, method, models, threshold in TARGETS:
-        for r in rows:
-            if r["kind"] == "diag" and r["backend"] == "native" and r["method"] == method and (
-                    models is None or r["model"] in models):
-                out.append({"target": statement, "model": r["model"], "value": r["time_x_gradient"],
-                            "threshold": threshold, "met": r["time_x_gradient"] <= threshold})
-    if rate is not None:
-        out.append({"target": f"inverse of a P = {rate['P']} curvature >= {RATE_TARGET:.0%} of the float64 "
-                              "matmul rate", "model": f"mlp-{rate['P']}", "value": rate["inverse_fraction"],
-                    "threshold": RATE_TARGET, "met": rate["inverse_fraction"] >= RATE_TARGET})
-    return out
-
-
-def targets_table(targets: Iterable[Mapping[str, Any]]) -> str:
-    lines = ["| target | model | measured | threshold | met |", "|---|---|---|---|---|"]
-    for t in targets:
-        lines.append(f"| {t['target']} | {t['model']} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | "
-                     f"{'yes' if t['met'] else 'no'} |")
-    return "\n".join(lines)
-
-
-def rate_table(rate: Mapping[str, Any]) -> str:
-    return "\n".join([
-        "| quantity | seconds | GFLOP/s | fraction of matmul rate |", "|---|---|---|---|",
-        f"| float64 matmul {rate['P']} x {rate['P']} | {rate['matmul_seconds']:.3f} | "
-        f"{rate['matmul_gflops']:.1f} | 1.00 |",
-        f"| inverse_hessian(method='cholesky'), P = {rate['P']}, N = {rate['batch']} | "
-        f"{rate['inverse_seconds']:.3f} | {rate['inverse_gflops']:.1f} | {rate['inverse_fraction']:.2f} |",
-        f"| LAPACK potrf + potri alone (torch.cholesky_inverse) | {rate['lapack_seconds']:.3f} | "
-        f"{rate['P'] ** 3 / rate['lapack_seconds'] / 1e9:.1f} | {rate['lapack_fraction']:.2f} |",
-    ])
-
-
-COLORS = {"gradient": "#000000", "exact": "#D55E00", "lecun": "#56B4E9", "lecun-lm": "#0072B2",
-          "ggn": "#009E73", "fisher": "#E69F00", "hutchinson": "#CC79A7", "inverse recursion": "#7F7F7F",
-          "inverse woodbury": "#8C564B", "inverse cholesky": "#9467BD", "inverse block-diagonal": "#BCBD22"}
-"""One colour per curvature method in every cost figure (backends differ by marker and dash)."""
-STYLES = {"autograd": ("o", ""), "native": ("o", ""), "backpack": ("s", (4, 2)), "curvlinops": ("^", (1, 1)),
-          "torchfunc": ("D", (6, 2, 1, 2))}
-
-
-def plot(rows: Iterable[Mapping[str, Any]]):
-    """Cost against parameter count: time per call (left) and as a ratio to one gradient (right), log-log;
-    colour = method, marker and dash = backend. Returns ``(fig, axes)``; nothing is shown."""
-    import pandas as pd
-    import seaborn as sns
-    from matplotlib.figure import Figure
-
-    frame = pd.DataFrame(ratio_rows(rows))
-    frame["curvature"] = [f"inverse {m}" if k == "inverse" else m
-                          for k, m in zip(frame["kind"], frame["method"], strict=True)]
-    frame["ms"] = frame["seconds"] * 1e3
-    methods = [m for m in COLORS if m in set(frame["curvature"])]
-    backends = [b for b in STYLES if b in set(frame["backend"])]
-    fig = Figure(figsize=(11, 4.6), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, column, label in ((axes[0], "ms", "time per call (ms)"),
-                              (axes[1], "time_x_gradient", "time / one gradient")):
-        data = frame.dropna(subset=[column]).sort_values("P")
-        sns.lineplot(data=data, x="P", y=column, hue="curvature", hue_order=methods, palette=COLORS,
-                     style="backend", style_order=backends, markers={b: STYLES[b][0] for b in backends},
-                     dashes={b: STYLES[b][1] for b in backends}, ax=ax, legend=ax is axes[1], errorbar=None)
-        ax.set(xscale="log", yscale="log", xlabel="parameters P", ylabel=label)
-        ax.grid(True, which="major", alpha=0.3)
-    legend = axes[1].get_legend()
-    if legend is not None:
-        legend.set_bbox_to_anchor((1.02, 1.0))
-        legend.set_loc("upper left")
-    return fig, axes
-
-
-def plot_zoo(rows: Iterable[Mapping[str, Any]]):
-    """The zoo per model: each diagonal's time (left) and peak memory (right) as ratios to one gradient, log
-    scale; colour = method, marker = backend; dotted lines at the targets (time: 1.5x, 2x, 3x, 10x; memory:
-    3x). Returns ``(fig, axes)``; nothing is shown."""
-    import pandas as pd
-    import seaborn as sns
-    from matplotlib.figure import Figure
-
-    frame = pd.DataFrame([r for r in ratio_rows(rows) if r["kind"] == "diag"])
-    order = list(dict.fromkeys(frame["model"]))
-    methods = [m for m in COLORS if m in set(frame["method"])]
-    backends = [b for b in STYLES if b in set(frame["backend"])]
-    fig = Figure(figsize=(12, 0.45 * len(order) + 1.8), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, column, label, lines in ((axes[0], "time_x_gradient", "time / one gradient", (1.5, 2, 3, 10)),
-                                     (axes[1], "mem_x_gradient", "peak memory / one gradient's", (3,))):
-        data = frame.dropna(subset=[column])
-        sns.scatterplot(data=data, x=column, y="model", hue="method", hue_order=methods, palette=COLORS,
-                        style="backend", style_order=backends, markers={b: STYLES[b][0] for b in backends},
-                        s=60, alpha=0.85, ax=ax, legend=ax is axes[1])
-        for x in lines:
-            ax.axvline(x, color="0.5", linestyle=":", linewidth=1)
-        ax.set(xscale="log", xlabel=label, ylabel="")
-        ax.set_yticks(range(len(order)), order)
-        ax.grid(True, axis="x", which="major", alpha=0.3)
-    legend = axes[1].get_legend()
-    if legend is not None:
-        legend.set_bbox_to_anchor((1.02, 1.0))
-        legend.set_loc("upper left")
-    return fig, axes
-
-
-def write(out: str | Path, rows: list[dict], rate: dict | None, config: dict, wall_time: float,
-          device: str, dtype: str, notes: Sequence[str] = ()) -> dict[str, Path]:
-    """Write ``bench-report.md`` (tables), ``bench-report.json`` (a record with provenance),
-    ``bench-cost.{png,svg}`` and, for the zoo, ``bench-zoo.{png,svg}`` (:func:`plot_zoo`) to ``out``; returns the
-    paths."""
-    from . import records
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    zoo = bool(config.get("zoo"))
-    targets = zoo_targets(rows) if zoo else check_targets(rows, rate)
-    prov = records.provenance(device=device, dtype=dtype, seeds=[0], wall_time=wall_time)
-    record = records.make_record("bench-report", config, {"rows": ratio_rows(rows), "rate": rate,
-                                                          "targets": targets, "notes": list(notes)}, prov)
-    paths = {"json": records.atomic_write_json(out / "bench-report.json", record)}
-    text = markdown(rows, rate, targets, prov, notes, config.get("clock", "wall"), zoo)
-    paths["md"] = out / "bench-report.md"
-    paths["md"].write_text(text)
-    figures = [("bench-cost", plot(rows)[0])] + ([("bench-zoo", plot_zoo(rows)[0])] if zoo else [])
-    for stem, fig in figures:
-        for fmt in ("png", "svg"):
-            key = fmt if stem == "bench-cost" else f"{stem}-{fmt}"
-            paths[key] = out / f"{stem}.{fmt}"
-            fig.savefig(paths[key], format=fmt, dpi=150 if fmt == "png" else None,
-                        metadata={"Software": None} if fmt == "png" else {"Date": None, "Creator": None})
-    return paths
-
-
-def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] = (),
-             clock: str = "wall", zoo: bool = False) -> str:
-    """The report: provenance line, ratio table, notes, speed targets and the dense-inverse rate (``zoo``: the
-    zoo's table and targets)."""
-    clock_text = {"wall": "elapsed (wall-clock) time", "cpu": "process CPU time (`--clock cpu`)"}[clock]
-    title = ("# Curvature cost on the benchmark zoo: ratios to one gradient, BackPACK and curvlinops beside" if zoo
-             else "# Curvature cost: ratios to one gradient and to BackPACK")
-    parts = [title, "",
-             f"Measured by `{prov['command']}` on {prov['device_name']} ({prov['device']}, {prov['threads']} "
-             f"thread(s)), torch {prov['torch']}, prunebench {prov['prunebench']} at {prov['git_commit']}, "
-             f"{prov['created']}; dtype {prov['dtype']} for the diagonals, float64 for the inverses. Time: "
-             f"{clock_text}, the fastest of many single calls (the median is in the record); memory: peak "
-             "above the memory in use before the call. `-`: no reference (BackPACK has no such method) or a "
-             "reference below "
-             "0.25 MiB.", "",
-             ratio_table(rows, zoo), *(["", *(f"- {note}" for note in notes)] if notes else []), "",
-             "## Targets", "", targets_table(targets)]
-    if rate is not None:
-        parts += ["", "## Dense inverse against the matmul rate", "", rate_table(rate)]
-    return "\n".join(parts) + "\n"
-
-
-# ------------------------------------------------------------------------------------------------------ CLI
-
-def _cmd(args: argparse.Namespace) -> int:
-    import torch
-
-    from . import records
-    from ._validation import output_folder
-    from .models import MODELS
-
-    if args.zoo:  # the zoo's workload, unless given explicitly
-        args.models = args.models or list(ZOO_MODELS)
-        args.batch = args.batch or 256
-        args.out = args.out or "results/bench-zoo"
-        args.inverse_size = 0
-    args.models = args.models or list(DEFAULT_MODELS)
-    args.batch = args.batch or 128
-    args.out = args.out or "results/bench"
-    output_folder(args.out, "--out")
-    records.require_clean(records.git_state([args.out]), args.allow_dirty)
-    unknown = [m for m in args.models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"models must be names from `prunebench models`; got {unknown}")
-    if args.dtype not in ("float32", "float64"):
-        raise ValueError(f"--dtype must be float32 or float64; got {args.dtype!r}")
-    if args.clock not in CLOCKS:
-        raise ValueError(f"--clock must be one of {sorted(CLOCKS)}; got {args.clock!r}")
-    if args.clock == "cpu" and args.device.startswith("cuda"):
-        raise ValueError("--clock cpu measures CPU time, which misses GPU work; use --clock wall with "
-                         "--device cuda")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be a positive integer; got {args.threads}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
-        return _measure_and_write(args)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _measure_and_write(args: argparse.Namespace) -> int:
-    import torch
-
-    start = time.perf_counter()
-
-    def progress(message: str) -> None:
-        print(f"  measuring {message}", file=sys.stderr, flush=True)
-
-    load_before = os.getloadavg()
-    rows = run(args.models, batch=args.batch, dtype=args.dtype, device=args.device, repeats=args.repeats,
-               min_time=args.min_time, budget=args.budget, peers=not args.no_peers, heavy=args.heavy,
-               clock=args.clock, zoo=args.zoo, loss="ce" if args.zoo else "task",
-               progress=None if args.quiet else progress)
-    rate = None if args.inverse_size == 0 else measure_rate(args.inverse_size, device=args.device,
-                                                             clock=args.clock)
-    load_after = os.getloadavg()
-    config = {"models": list(args.models), "batch": args.batch, "dtype": args.dtype, "device": args.device,
-              "repeats": args.repeats, "min_time": args.min_time, "budget": args.budget,
-              "peers": not args.no_peers, "heavy": args.heavy, "clock": args.clock,
-              "inverse_size": args.inverse_size, "zoo": args.zoo, "loss": "ce" if args.zoo else "task",
-              "threads": torch.get_num_threads(), "hutchinson_probes": HUTCHINSON_PROBES}
-    heavy = {**HEAVY, **HEAVY_ZOO} if args.zoo else HEAVY
-    notes = [] if args.heavy else [f"Not measured (pass --heavy): {why}." for why in heavy.values()]
-    if args.zoo:
-        notes.append(f"curvlinops and torch.func take P Hessian-vector products per diagonal: measured only on "
-                     f"models with P <= {DENSE_LIMIT}.")
-    notes.append(f"Machine load (1-minute average, {os.cpu_count()} cores) {load_before[0]:.1f} at the start, "
-                 f"{load_after[0]:.1f} at the end of the measurements.")
-    paths = write(args.out, rows, rate, config, time.perf_counter() - start, args.device, args.dtype, notes)
-    print(paths["md"].read_text())
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    """Add ``bench-report`` to the ``prunebench`` command line."""
-    p = subparsers.add_parser(
-        "bench-report", help="measure each curvature method's time and memory as ratios to one gradient and "
-                             "to BackPACK; write a Markdown table, a cost-vs-size plot and a record")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: results/bench, with --zoo results/bench-zoo)")
-    p.add_argument("--allow-dirty", action="store_true",
-                   help="write the record although tracked source files differ from the commit (marked dirty)")
-    p.add_argument("--models", nargs="+", default=None,
-                   help=f"model names (`prunebench models`; default {' '.join(DEFAULT_MODELS)}, with --zoo the "
-                        "zoo)")
-    p.add_argument("--batch", type=int, default=None, help="samples per batch (default 128, with --zoo 256)")
-    p.add_argument("--zoo", action="store_true",
-                   help="the benchmark zoo: its models, batch 256, cross-entropy for every model, the native "
-                        "diagonals with BackPACK and curvlinops beside, FLOP counts, the zoo's targets; no "
-                        "inverses")
-    p.add_argument("--dtype", default="float32", help="float32 (default) or float64, for the diagonals")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: ratios do not depend on other jobs sharing the cores)")
-    p.add_argument("--clock", default="wall",
-                   help="wall (default: elapsed time) or cpu (process CPU time: not inflated when other jobs "
-                        "preempt this one on a shared machine; CPU only, use with --threads 1)")
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats per case; the minimum is kept")
-    p.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat at least (default 0.05)")
-    p.add_argument("--budget", type=float, default=5.0,
-                   help="a call slower than this many seconds is timed from two calls only (default 5)")
-    p.add_argument("--inverse-size", type=int, default=RATE_SIZE,
-                   help=f"P of the dense-inverse rate check (default {RATE_SIZE}; 0 skips it)")
-    p.add_argument("--no-peers", action="store_true",
-                   help="native methods only (no BackPACK, curvlinops or torch.func)")
-    p.add_argument("--heavy", action="store_true",
-                   help="also measure the cases of bench_report.HEAVY (BackPACK's DiagHessian on lenet-usps: "
-                        "minutes and about 10 GB per call)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.set_defaults(func=_cmd)
