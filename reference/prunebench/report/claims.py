@@ -81,7 +81,8 @@ def _verdict_rule_text(c: ClaimResult) -> str:
 
 
 def _rule_text(rule: Mapping, unit: str = "") -> str:
-    """``"≥ 95%"``, ``"1500 ± 150 params"`` (Unicode; :func:`_tex` turns the symbols into LaTeX math)."""
+    """``"≥ 95%"``, ``"1500 ± 150 params"`` (Unicode; :func:`~prunebench.report.formatting._tex` turns the
+    symbols into LaTeX math)."""
     if rule["op"] == "within":
         return _with_unit(f"{_fmt(rule['target'])} ± {_fmt(rule['tolerance'])}", unit)
     symbol = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}[rule["op"]]

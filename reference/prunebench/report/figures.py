@@ -29,9 +29,9 @@ def plot_figure(spec: Mapping, curves: Iterable[Mapping]):
     ``panel``; rows of other figures are ignored) and return ``(fig, axes)``.
 
     One panel per entry of ``spec["panels"]`` (one panel when it is null). Each series is a line at the
-    median over seeds with a 95% bootstrap band (seaborn, ``seed=0``) in its :func:`method_color`, dashed for
-    a variant of a method (``"obs+retrain"``); one legend for the figure. Nothing is shown; the caller saves
-    or discards the figure.
+    median over seeds with a 95% bootstrap band (seaborn, ``seed=0``) in its
+    :func:`~prunebench.report.palette.method_color`, dashed for a variant of a method (``"obs+retrain"``); one
+    legend for the figure. Nothing is shown; the caller saves or discards the figure.
     """
     import pandas as pd
     import seaborn as sns

@@ -35,7 +35,7 @@ def _seed_text(seeds: Sequence[int]) -> str:
 
 def _provenance_items(record: Mapping, origin: str) -> list[tuple[str, str, bool]]:
     """``(name, value, is code)`` for the provenance footer of every table of ``record``; ``origin`` names
-    the record file (see :attr:`LoadedRecord.origin`)."""
+    the record file (see :attr:`~prunebench.report.load.LoadedRecord.origin`)."""
     prov = record["provenance"]
     wall = prov.get("wall_time_s")
     device = prov.get("device", "?") + (f" ({prov['device_name']})" if prov.get("device_name") else "")
