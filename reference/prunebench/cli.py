@@ -82,8 +82,8 @@ _EXTENSIONS = {
     "reproduce": ("prunebench.experiments", "run a published experiment (see `prunebench reproduce --help`)"),
     "report": ("prunebench.report", "regenerate reproduced tables and figures from the result records"),
     "leaderboard": ("prunebench.leaderboard", "run, render and check the method leaderboard"),
-    "bench-report": ("prunebench.bench_report", "measure each curvature method's time and memory as ratios to one "
-                                                "gradient and to BackPACK"),
+    "bench-report": ("prunebench.report.bench_cli", "measure each curvature method's time and memory as ratios to "
+                                                    "one gradient and to BackPACK"),
 }
 """Subcommands contributed by later pipeline stages: name -> (module offering ``register_cli(subparsers)``, help).
 Only the module of the command being run is imported, so ``prunebench --help`` imports no torch."""

@@ -40,6 +40,7 @@ from ._validation import output_file
 from .methods import registry
 from .methods.base import MethodError, PruningMethod, candidate_mask, check_tensors, guest, method_name, model_mask
 from .models import effective_params, functional_forward
+from .report.palette import method_color
 
 __all__ = ["SaliencyReport", "add_arguments", "check_saliency", "compare", "plot", "register_cli", "run",
            "statistics"]
@@ -47,9 +48,6 @@ __all__ = ["SaliencyReport", "add_arguments", "check_saliency", "compare", "plot
 DEFAULT_MAX_COMPARED = 2000
 """Above this many free parameters, a seeded sample of this size is compared unless ``sample`` says
 otherwise."""
-
-_COLORS = {"random": "#7f7f7f", "magnitude": "#1f77b4", "obd": "#2ca02c", "obs": "#d62728"}
-
 
 @dataclass
 class SaliencyReport:
@@ -295,14 +293,15 @@ def check_saliency(task: str, method: str, *, params: dict | None = None, seed: 
 
 def plot(report: SaliencyReport):
     """A matplotlib Figure: (left) measured vs predicted dE, log-log, with the diagonal; (right) the
-    cumulative curve of OBD's Fig. 1b. Entries with a non-positive value cannot be drawn on log axes and are
-    counted in the title. Never calls ``plt.show``."""
+    cumulative curve of OBD's Fig. 1b, in the method's colour of every figure (:func:`prunebench.report.method_color`).
+    Entries with a non-positive value cannot be drawn on log axes and are counted in the title. Never calls
+    ``plt.show``."""
     import seaborn as sns
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     ax, ax2 = fig.subplots(1, 2)
-    color = _COLORS.get(report.method, "#9467bd")
+    color = method_color(report.method)
     p, m = report.predicted, report.measured
     ok = (p > 0) & (m > 0)
     sns.scatterplot(x=p[ok], y=m[ok], ax=ax, color=color, s=14, alpha=0.7, edgecolor=None)
