@@ -1,9 +1,13 @@
 """Running entries: bad input refused, the saliency cost measured, entries written and resumed."""
 
+import importlib
+
 import pytest
 
 from prunebench import leaderboard as lb
-from prunebench.leaderboard import run as lb_run
+
+# The package re-exports the function run(), which hides its submodule of that name as an attribute.
+lb_run = importlib.import_module("prunebench.leaderboard.run")
 
 
 def test_run_refuses_bad_sparsities(tmp_path):
