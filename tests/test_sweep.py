@@ -128,6 +128,15 @@ def test_provenance_options_share_their_wording():
     assert parser.parse_args(["--allow-dirty"]).allow_dirty and not parser.parse_args([]).reuse_stale
 
 
+def test_torch_threads_restores_the_setting():
+    import torch
+
+    before = torch.get_num_threads()
+    with sweep.torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+
+
 def _cube(config, unit, offset):
     return {"value": unit["n"] ** 3 + offset}
 

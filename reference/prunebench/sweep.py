@@ -13,17 +13,19 @@ This module imports no torch at import time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from . import records
 
-__all__ = ["add_provenance_options", "check_jobs", "parse_seeds", "run_units", "unit_inputs", "units_provenance"]
+__all__ = ["add_provenance_options", "check_jobs", "parse_seeds", "run_units", "torch_threads", "unit_inputs",
+           "units_provenance"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,19 @@ def units_provenance(config: dict[str, Any], payloads: list[dict[str, Any]], sta
     ``inputs(config, unit)``: what a unit depends on (:func:`unit_inputs`)."""
     return records.summarize_units([p.get("provenance") for p in payloads],
                                    [records.unit_provenance(state, inputs(config, p["unit"])) for p in payloads])
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous setting."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _run_unit(compute: Compute, config: dict, unit: dict, threads: int | None) -> dict:

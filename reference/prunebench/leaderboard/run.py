@@ -7,14 +7,13 @@ with the per-seed numbers, their aggregate and provenance. Imports torch only in
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import importlib.metadata
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,18 +57,6 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=repr))
 
 
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _saliency_cost(method, model, loss_fn, inputs, targets, device: str) -> dict[str, Any]:
     """Wall time and peak memory (:data:`MEMORY_MEASURE`) of one ``method.saliency`` call on ``model``."""
     from ..methods.base import check_tensors, guest, model_mask
@@ -98,7 +85,7 @@ def run_seed(task: str, method: str, params: Mapping[str, Any], seed: int, *,
     spec = tasks.get(task)
     instance = methods.get(method, **params)
     start = time.perf_counter()
-    with _threads(THREADS):
+    with sweep.torch_threads(THREADS):
         dense, data, info = spec.trained(seed, root, device=device)
         loss_fn = spec.loss_fn()
         x, t = data.x_train, data.t_train
