@@ -1,14 +1,11 @@
 """Outputs are checked before any work: a file where a folder is expected (or the reverse), or an unwritable
-place, is one line on stderr with exit status 2, no traceback, and nothing written; a failed run leaves no empty
-folders."""
+place, is one line on stderr with exit status 2, no traceback, and nothing written."""
 
 import os
 
 import pytest
 
 from prunebench.cli import main
-from prunebench.experiments import base
-from test_experiments_base import Squares, _args
 
 
 def _one_line_error(capsys, expected: str) -> None:
@@ -66,15 +63,3 @@ def test_an_unwritable_folder_is_refused(tmp_path, capsys):
     locked.mkdir(mode=0o500)
     assert main(["reproduce", "obs-xor", "--quick", "--out", str(locked / "xor")]) == 2
     _one_line_error(capsys, f"--out {locked / 'xor'}: {locked} is not writable (pass another --out)")
-
-
-class Fails(Squares):
-    def run_unit(self, config, unit):
-        raise RuntimeError("unit failed")
-
-
-def test_a_run_that_fails_before_any_unit_leaves_nothing(tmp_path):
-    out = tmp_path / "deep" / "out"
-    with pytest.raises(RuntimeError, match="unit failed"):
-        base.execute(Fails(), _args(out))
-    assert not (tmp_path / "deep").exists()

@@ -81,7 +81,7 @@ _EXTENSIONS = {
     "check-saliency": ("prunebench.saliency_check", "compare each method's predicted dE with the measured one"),
     "reproduce": ("prunebench.experiments", "run a published experiment (see `prunebench reproduce --help`)"),
     "report": ("prunebench.report", "regenerate reproduced tables and figures from the result records"),
-    "leaderboard": ("prunebench.leaderboard", "run, render and check the method leaderboard"),
+    "leaderboard": ("prunebench.leaderboard.cli", "run, render and check the method leaderboard"),
     "bench-report": ("prunebench.report.bench_cli", "measure each curvature method's time and memory as ratios to "
                                                     "one gradient and to BackPACK"),
 }

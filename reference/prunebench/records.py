@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = ["OUTPUTS", "SCHEMA", "DirtySourceError", "RecordError", "atomic_write_json", "commit_label",
            "config_hash", "cpu_name", "git_state", "is_dirty", "make_record", "provenance", "provenance_problems",
-           "read_record", "require_clean", "summarize_units", "unit_provenance", "validate_record"]
+           "read_record", "require_clean", "summarize_units", "unit_provenance", "validate_json", "validate_record"]
 
 SCHEMA = "prunebench.record/1"
 
@@ -254,8 +254,21 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 
 @cache
-def _schema() -> dict:
-    return json.loads(resources.files("prunebench").joinpath("schemas/record.schema.json").read_text())
+def _schema(file: str) -> dict:
+    return json.loads(resources.files("prunebench").joinpath(f"schemas/{file}").read_text())
+
+
+def validate_json(document: Any, file: str, name: str, source: str, error: type[ValueError], remedy: str) -> None:
+    """Raise ``error`` naming the first place where ``document`` does not follow the packaged JSON schema
+    ``prunebench/schemas/<file>`` (called ``name``): ``"<source> does not follow <name>: at <path>: <why>.
+    <remedy>"``."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(document, _schema(file))
+    except jsonschema.ValidationError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "(top level)"
+        raise error(f"{source} does not follow {name}: at {where}: {exc.message}. {remedy}") from None
 
 
 def _non_finite(obj: Any, where: str = "") -> str | None:
@@ -272,18 +285,12 @@ def _non_finite(obj: Any, where: str = "") -> str | None:
 
 def validate_record(record: Any, source: str = "record") -> None:
     """Raise :class:`RecordError` naming the first violation when ``record`` does not follow the schema."""
-    import jsonschema
-
     bad = _non_finite(record)
     if bad:
         raise RecordError(f"{source} does not follow {SCHEMA}: at {bad}: NaN and infinity are not JSON; "
                           "store a non-finite measurement as null and say why in the record")
-    try:
-        jsonschema.validate(record, _schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(map(str, exc.absolute_path)) or "(top level)"
-        raise RecordError(f"{source} does not follow {SCHEMA}: at {where}: {exc.message}. "
-                          "Regenerate it with the command in its provenance, or fix the field.") from None
+    validate_json(record, "record.schema.json", SCHEMA, source, RecordError,
+                  "Regenerate it with the command in its provenance, or fix the field.")
 
 
 def read_record(path: str | Path) -> dict:

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from ..sweep import add_provenance_options
 from .base import Experiment, execute
 
 __all__ = ["EXPERIMENTS", "Experiment", "get", "register_cli"]
@@ -68,12 +69,8 @@ def _add_common(p: argparse.ArgumentParser, experiment: Experiment) -> None:
 
 
 def _add_provenance(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-dirty", action="store_true",
-                   help="run although tracked source files differ from the commit; the record is marked dirty and "
-                        "`prunebench report --check` fails on it")
-    p.add_argument("--reuse-stale", action="store_true",
-                   help="reuse saved units computed by other code or configuration instead of computing them again "
-                        "(the record lists them as stale)")
+    add_provenance_options(p, dirty="the record is marked dirty and `prunebench report --check` fails on it",
+                           stale="the record lists them as stale")
 
 
 def _run_one(args) -> int:

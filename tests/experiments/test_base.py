@@ -1,4 +1,4 @@
-"""The experiment harness: seeds, unit files, resume, configuration guard, parallel runs give the same record."""
+"""The experiment harness: unit files, resume, configuration guard, the record; failures leave nothing behind."""
 
 import argparse
 import json
@@ -7,26 +7,7 @@ import pytest
 
 from prunebench import experiments, records
 from prunebench.experiments import base
-
-
-class Squares(base.Experiment):
-    """A toy experiment: one unit per seed, result seed**2; counts how often run_unit is called."""
-
-    name = "toy-squares"
-    title = "toy"
-    paper = "prunebench2026"
-    default_seeds = 3
-    calls: list[str] = []
-
-    def units(self, config):
-        return [{"id": f"seed={s}", "seed": s} for s in config["seeds"]]
-
-    def run_unit(self, config, unit):
-        Squares.calls.append(unit["id"])
-        return {"value": unit["seed"] ** 2}
-
-    def summarize(self, config, results):
-        return {"claims": [], "per_seed": {k: v["value"] for k, v in sorted(results.items())}}
+from toy_experiment import Squares, toy_args
 
 
 @pytest.fixture
@@ -35,44 +16,40 @@ def toy():
     return Squares()
 
 
-def _args(out, **kw):
-    defaults = {"seeds": None, "quick": False, "device": "cpu", "root": None, "out": str(out), "jobs": 1,
-                "scheduler": None, "no_progress": True}
-    return argparse.Namespace(**{**defaults, **kw})
+def test_the_sweep_names_stay_importable_here():
+    from prunebench import sweep
+
+    assert base.parse_seeds is sweep.parse_seeds and base.units_provenance is sweep.units_provenance
 
 
-@pytest.mark.parametrize(("text", "expected"), [("3", [0, 1, 2]), ("0,5,7", [0, 5, 7]), (None, [0, 1, 2, 3])])
-def test_parse_seeds(text, expected):
-    assert base.parse_seeds(text, 4) == expected
-
-
-@pytest.mark.parametrize("text", ["-1", "a,b", "0", "1,1", "1.5"])
-def test_parse_seeds_rejects_bad_input(text):
-    with pytest.raises(ValueError, match="--seeds must"):
-        base.parse_seeds(text, 4)
+def test_run_units_is_a_deprecated_alias_of_the_sweep(toy, tmp_path):
+    config = {"seeds": [0, 1]}
+    with pytest.warns(DeprecationWarning, match=r"base\.run_units is deprecated; use prunebench\.sweep\.run_units"):
+        done = base.run_units(toy, config, toy.units(config), tmp_path, toy_args(tmp_path))
+    assert {k: v["result"] for k, v in done.items()} == {"seed=0": {"value": 0}, "seed=1": {"value": 1}}
 
 
 def test_units_are_written_and_skipped_on_rerun(toy, tmp_path):
-    path = base.execute(toy, _args(tmp_path))
+    path = base.execute(toy, toy_args(tmp_path))
     record = records.read_record(path)
     assert record["results"]["per_seed"] == {"seed=0": 0, "seed=1": 1, "seed=2": 4}
     assert sorted(p.name for p in (tmp_path / "units").iterdir()) == ["seed=0.json", "seed=1.json", "seed=2.json"]
     assert Squares.calls == ["seed=0", "seed=1", "seed=2"]
     (tmp_path / "units" / "seed=1.json").unlink()  # as if the run had been killed before this unit finished
-    again = records.read_record(base.execute(toy, _args(tmp_path)))
+    again = records.read_record(base.execute(toy, toy_args(tmp_path)))
     assert Squares.calls[3:] == ["seed=1"]
     assert again["results"] == record["results"]
 
 
 def test_a_different_configuration_is_refused(toy, tmp_path):
-    base.execute(toy, _args(tmp_path))
+    base.execute(toy, toy_args(tmp_path))
     with pytest.raises(ValueError, match=r"different configuration \(differs in \['seeds'\]\).*another --out"):
-        base.execute(toy, _args(tmp_path, seeds="5"))
+        base.execute(toy, toy_args(tmp_path, seeds="5"))
 
 
 def test_bad_jobs_is_refused(toy, tmp_path):
     with pytest.raises(ValueError, match="--jobs must be a positive integer; got 0"):
-        base.execute(toy, _args(tmp_path, jobs=0))
+        base.execute(toy, toy_args(tmp_path, jobs=0))
 
 
 def test_unknown_experiment_lists_the_valid_ones():
@@ -81,7 +58,7 @@ def test_unknown_experiment_lists_the_valid_ones():
 
 
 def test_config_is_saved_as_json(toy, tmp_path):
-    base.execute(toy, _args(tmp_path, seeds="0,2"))
+    base.execute(toy, toy_args(tmp_path, seeds="0,2"))
     assert json.loads((tmp_path / "config.json").read_text())["seeds"] == [0, 2]
 
 
@@ -110,3 +87,15 @@ def experiment_parser_defaults(experiment):
     parser = argparse.ArgumentParser()
     experiment.add_arguments(parser)
     return [(a.dest, a.default) for a in parser._actions if a.dest != "help"]
+
+
+class Fails(Squares):
+    def run_unit(self, config, unit):
+        raise RuntimeError("unit failed")
+
+
+def test_a_run_that_fails_before_any_unit_leaves_nothing(tmp_path):
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(RuntimeError, match="unit failed"):
+        base.execute(Fails(), toy_args(out))
+    assert not (tmp_path / "deep").exists()
