@@ -33,7 +33,7 @@ def _steady_allocator() -> None:
     defaults a call's large temporaries are often handed back and faulted in again on the next call, depending on
     the heap's history: the GGN diagonal of lenet-usps measured 16 ms to 31 ms (median) in repeated runs of one
     commit, so the suite would time the allocator, not the code. Written here rather than imported from
-    ``prunebench.bench_report``: the suite also measures old commits, whose package lacks it."""
+    ``prunebench.report.bench``: the suite also measures old commits, whose package lacks it."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: nothing to set
@@ -50,7 +50,7 @@ ANCHOR_MODELS = ["mlp-64-32-10", "mlp-256-128-64-10", "lenet-usps", "lenet-300-1
 
 ZOO_MODELS = ["mlp-64-32-10", "mlp-256-128-64-10", "lenet-300-100", "mlp-784-40-20-10", "mlp-64-32x6-10",
               "lenet-usps", "lenet1990", "lenet-zip1989", "cnn-dwsep", "cnn-dilated", "cnn-relu-maxpool"]
-"""The benchmark zoo of ``prunebench bench-report --zoo`` (``prunebench.bench_report.ZOO_MODELS``; a test keeps
+"""The benchmark zoo of ``prunebench bench-report --zoo`` (``prunebench.report.bench.ZOO_MODELS``; a test keeps
 the two equal), timed on CPU in float32 at batch :data:`ZOO_BATCH` with cross-entropy for every model."""
 ZOO_BATCH = 256
 

@@ -223,3 +223,16 @@ def test_a_changed_unit_configuration_makes_it_stale(toy, tmp_path, monkeypatch)
                                                                 for s in config["seeds"]])
     base.execute(toy, toy_args(tmp_path))
     assert len(Squares.calls) == 6
+
+
+def test_torch_threads_restores_the_setting_even_after_an_error():
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        with sweep.torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise KeyError("inside")
+    except KeyError:
+        pass
+    assert torch.get_num_threads() == previous

@@ -8,7 +8,8 @@ against the previous saved run. Not collected by ``make test`` (pyproject's test
 import pytest
 import torch
 
-from prunebench import bench_report, methods
+from prunebench import methods
+from prunebench.report import bench as bench_report
 from prunebench.curvature import hessian_diag, inverse_hessian
 
 MODELS = ["mlp-64-32-10", "lenet-usps"]
@@ -55,7 +56,7 @@ def test_hessian_diag_peer(benchmark, problem, method, backend):
 @pytest.mark.parametrize("method", ["woodbury", "block-diagonal"], ids=lambda m: f"method={m}")
 def test_inverse_hessian(benchmark, method):
     net, loss_fn, X, y = bench_report.problem("mlp-64-32-10", BATCH)
-    inverse = benchmark(inverse_hessian, net, loss_fn, X, y, method=method, hessian="ggn", alpha=1e-3)
+    inverse = benchmark(inverse_hessian, net, loss_fn, X, y, solver=method, curvature="ggn", alpha=1e-3)
     assert inverse.num_params == sum(p.numel() for p in net.parameters())
 
 

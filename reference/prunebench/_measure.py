@@ -25,11 +25,12 @@ __all__ = ["Usage", "measure"]
 
 @dataclass
 class Usage:
-    """What :func:`measure` saw: ``seconds`` of wall time, ``peak_bytes`` above the memory in use before (None
-    where it cannot be measured)."""
+    """What :func:`measure` saw: ``seconds`` of wall time, ``peak_bytes`` above the memory in use before, and
+    ``base_bytes`` in use before (both None where they cannot be measured)."""
 
     seconds: float = 0.0
     peak_bytes: int | None = None
+    base_bytes: int | None = None
 
     @property
     def peak_mib(self) -> float | None:
@@ -69,6 +70,7 @@ def measure(device: str = "cpu") -> Iterator[Usage]:
         before = torch.cuda.memory_allocated(device)
     else:
         before = _reset_peak_rss()
+    usage.base_bytes = before
     start = time.perf_counter()
     yield usage
     if cuda:

@@ -22,14 +22,13 @@ import argparse
 import inspect
 import json
 import os
-import resource
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import _measure
 from ._validation import integer, real
 
 __all__ = ["parse_params", "prune_file", "prune_model", "register_cli", "sample_order", "topk_accuracy"]
@@ -155,14 +154,14 @@ def prune_model(task, model, data, method_name: str, params: dict[str, Any], *, 
     dense = {"test_accuracy": task.accuracy(model, data.x_test, data.y_test),
              "top5_accuracy": topk_accuracy(model, data.x_test, data.y_test, 5)}
     loss_fn = task.loss_fn()
-    start = time.perf_counter()
-    if steps == 1:
-        outcome = prune.one_shot(model, method, loss_fn, x, t, sparsity, ranking=ranking)
-    else:
-        outcome = prune.iterative(model, method, loss_fn, x, t, sparsity, rounds=steps, retrain=None,
-                                  ranking=ranking)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    with _measure.measure(str(data.x_train.device)) as usage:
+        if steps == 1:
+            outcome = prune.one_shot(model, method, loss_fn, x, t, sparsity, ranking=ranking)
+        else:
+            outcome = prune.iterative(model, method, loss_fn, x, t, sparsity, rounds=steps, retrain=None,
+                                      ranking=ranking)
+    # The process's peak memory during pruning: what was in use before plus the peak above it.
+    peak = None if usage.peak_bytes is None else usage.base_bytes + usage.peak_bytes
     per_tensor = {k.removesuffix("_orig"): float(1 - m.to(torch.float64).mean())
                   for k, m in methods.model_mask(model).items()}
     return {
@@ -173,8 +172,8 @@ def prune_model(task, model, data, method_name: str, params: dict[str, Any], *, 
         "test_accuracy": task.accuracy(model, data.x_test, data.y_test),
         "top5_accuracy": topk_accuracy(model, data.x_test, data.y_test, 5),
         "dense_test_accuracy": dense["test_accuracy"], "dense_top5_accuracy": dense["top5_accuracy"],
-        "deleted": len(outcome.deletions), "stopped": outcome.stopped, "seconds": seconds,
-        "peak_memory_bytes": int(peak), "torch_threads": torch.get_num_threads(),
+        "deleted": len(outcome.deletions), "stopped": outcome.stopped, "seconds": usage.seconds,
+        "peak_memory_bytes": peak, "torch_threads": torch.get_num_threads(),
     }
 
 
@@ -204,7 +203,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{result['method']} ({result['ranking']} ranking) on {result['task']}: sparsity "
               f"{result['sparsity']:.4f}, test top-1 {100 * result['test_accuracy']:.2f}% (dense "
               f"{100 * result['dense_test_accuracy']:.2f}%), top-5 {100 * result['top5_accuracy']:.2f}%, "
-              f"{result['seconds']:.1f} s, peak memory {result['peak_memory_bytes'] / 2**30:.2f} GiB")
+              f"{result['seconds']:.1f} s, peak memory {_gib(result['peak_memory_bytes'])}")
         if out is not None:
             print(f"wrote {out / 'weights.npz'} and {out / 'record.json'}", file=sys.stderr)
     return 0
@@ -232,3 +231,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--root", default=None, help="data root (default: $PRUNEBENCH_DATA, ./datasets, user cache)")
     p.set_defaults(func=_run)
+
+
+def _gib(size: int | None) -> str:
+    return "not measured (needs Linux /proc)" if size is None else f"{size / 2**30:.2f} GiB"

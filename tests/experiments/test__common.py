@@ -1,11 +1,11 @@
-"""What the experiments share (prunebench.experiments._common): the masked copy, the thread count and the meter."""
+"""What the experiments share (prunebench.experiments._common): the masked copy and the meter."""
 
 import time
 
 import torch
 
 from prunebench import prune
-from prunebench.experiments._common import Meter, masked_copy, torch_threads
+from prunebench.experiments._common import Meter, masked_copy
 from prunebench.methods import model_mask
 from prunebench.models import effective_params
 from prunebench.testing import tiny_problem
@@ -23,23 +23,15 @@ def test_masked_copy_masks_every_prunable_tensor_and_leaves_the_model_alone():
 
 
 def test_meter_adds_up_its_spans_and_reports_the_peak_memory():
-    with Meter("cpu", interval=0.001) as meter:
+    with Meter("cpu") as meter:
         with meter.span():
             time.sleep(0.02)
         time.sleep(0.5)  # outside the spans: not counted
         with meter.span():
-            time.sleep(0.02)
-    assert 0.04 <= meter.wall_s < 0.5 and meter.cpu_s >= 0
-    # The resident set of this process (torch loaded) is well above 10 MB; the extra memory is part of it.
-    assert meter.peak_gb > 0.01 and 0 <= meter.extra_gb <= meter.peak_gb
-
-
-def test_torch_threads_restores_the_setting_even_after_an_error():
-    previous = torch.get_num_threads()
-    try:
-        with torch_threads(1):
-            assert torch.get_num_threads() == 1
-            raise KeyError("inside")
-    except KeyError:
-        pass
-    assert torch.get_num_threads() == previous
+            block = torch.ones(2**26, dtype=torch.float32)  # 256 MiB, touched
+            del block
+    assert 0.02 <= meter.wall_s < 0.5 and meter.cpu_s >= 0
+    # The resident set of this process (torch loaded) is well above 10 MB; the extra memory is part of it and
+    # holds the 256 MiB block (the kernel's peak mark counts it although it was freed; 200 MiB allows for pages
+    # the allocator reused from earlier work).
+    assert meter.peak_gb > 0.01 and 200 * 2**20 <= meter.extra_gb * 1e9 <= meter.peak_gb * 1e9

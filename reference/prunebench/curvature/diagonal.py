@@ -14,7 +14,7 @@ The curvatures differ only in what stands for the pre-activation Hessian ``H_a =
 - ``"lecun"`` / ``"lecun-lm"``: OBD's diagonal rules, per pattern (:mod:`._lecun`);
 - ``"exact"``, ``"ggn"``, ``"fisher"``: the exact diagonal of the Hessian, of the generalised Gauss-Newton
   matrix ``J^T (d2E/dz^2) J`` and of the empirical Fisher ``s * sum_n g_n g_n^T``, by one backward sweep
-  (:mod:`._sweep`);
+  (:mod:`._backward`);
 - ``"hutchinson"``: ``mean_k v_k * (H v_k)`` over ``probes`` Rademacher vectors ``v_k`` (Hessian-vector
   products by double back-propagation), seeded; unbiased, with standard deviation
   ``sqrt(sum_{j != i} H_ij^2 / probes)`` for entry ``i``.
@@ -41,7 +41,7 @@ from ..models import effective_params, functional_forward
 from . import generic, peers
 from ._backprop import SUPPORTED, LossTerms, Unsupported, plan, record
 from ._lecun import lecun
-from ._sweep import sweep
+from ._backward import sweep
 from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .kinds import BACKENDS, DIAGONAL
 from .layout import ParamLayout

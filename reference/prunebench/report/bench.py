@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import gc
 import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
+
+from .. import _measure
 
 __all__ = ["BACKENDS", "CLOCKS", "DEFAULT_MODELS", "DENSE_LIMIT", "DIAG_METHODS", "HEAVY", "HEAVY_ZOO",
            "HUTCHINSON_PROBES", "INVERSE_LIMIT", "INVERSE_METHODS", "RATE_SIZE", "ZOO_METHODS", "ZOO_MODELS",
@@ -151,40 +151,13 @@ def _malloc_mode(memory: bool) -> bool:
     return True
 
 
-def _resident_peak(fn: Callable[[], Any]) -> int | None:
-    """Peak resident set of one ``fn()`` above the resident set before it, in bytes: Linux's peak (``VmHWM``)
-    reset through ``/proc/self/clear_refs``, minus ``VmRSS`` before the call; None (``fn`` still runs) where
-    ``/proc`` offers neither."""
-
-    def status() -> tuple[int, int]:
-        lines = Path("/proc/self/status").read_text().splitlines()
-        fields = dict(line.split(":", 1) for line in lines if ":" in line)
-        return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
-
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        before, _ = status()
-    except (OSError, KeyError):
-        fn()
-        return None
-    fn()
-    return max(status()[1] - before, 0)
-
-
 def peak_memory(fn: Callable[[], Any], device: str) -> int | None:
-    """Peak bytes of one ``fn()`` above the memory in use before it; None where it cannot be measured (CPU
-    memory off Linux). For CPU memory call it after ``_malloc_mode(memory=True)`` (see :func:`run`)."""
-    import torch
-
-    gc.collect()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
+    """Peak bytes of one ``fn()`` above the memory in use before it (:func:`prunebench._measure.measure`); None
+    where it cannot be measured (CPU memory off Linux). For CPU memory call it after ``_malloc_mode(memory=True)``
+    (see :func:`run`)."""
+    with _measure.measure(device) as usage:
         fn()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    return _resident_peak(fn)
+    return usage.peak_bytes
 
 
 def flop_count(fn: Callable[[], Any]) -> int | None:
@@ -270,8 +243,8 @@ def _call(kind: str, method: str, backend: str, net, loss_fn, X, y) -> Callable[
         return lambda: torch.autograd.grad(loss_fn(net(X), y), list(net.parameters()))
     if kind == "diag":
         extra = {"probes": HUTCHINSON_PROBES} if method == "hutchinson" else {}
-        return lambda: hessian_diag(net, loss_fn, X, y, method=method, backend=backend, **extra)
-    return lambda: inverse_hessian(net, loss_fn, X, y, method=method, hessian="ggn", alpha=1e-3,
+        return lambda: hessian_diag(net, loss_fn, X, y, curvature=method, backend=backend, **extra)
+    return lambda: inverse_hessian(net, loss_fn, X, y, solver=method, curvature="ggn", alpha=1e-3,
                                    dtype=torch.float64)
 
 
@@ -358,7 +331,7 @@ def measure_rate(size: int = RATE_SIZE, *, device: str = "cpu", repeats: int = 2
     a.diagonal().add_(2 * P)  # diagonally dominant: positive definite
     lapack = timed(spd_inverse, a)
     del a
-    inverse = timed(functools.partial(inverse_hessian, method="cholesky", hessian="ggn", alpha=1e-3),
+    inverse = timed(functools.partial(inverse_hessian, solver="cholesky", curvature="ggn", alpha=1e-3),
                     net, loss_fn, X, y)
     matmul_rate = 2.0 * P**3 / matmul
     return {"P": P, "batch": X.shape[0], "matmul_seconds": matmul, "matmul_gflops": matmul_rate / 1e9,

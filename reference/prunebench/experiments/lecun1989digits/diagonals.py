@@ -34,8 +34,8 @@ def diagonal_distances(model, loss_fn, inputs: torch.Tensor, targets: torch.Tens
     ``lecun`` and ``ggn`` are the full diagonals of :func:`prunebench.curvature.hessian_diag`. Per kind:
     ``l1`` = sum |h - h_exact| / sum |h_exact| over the present entries, and ``spearman`` the rank correlation
     of the saliencies h u^2 / 2 with the exact ones (what decides OBD's order)."""
-    exact = hessian_diag(model, loss_fn, inputs, targets, method="exact")
-    kinds = {k: hessian_diag(model, loss_fn, inputs, targets, method=k) for k in DIAGONALS}
+    exact = hessian_diag(model, loss_fn, inputs, targets, curvature="exact")
+    kinds = {k: hessian_diag(model, loss_fn, inputs, targets, curvature=k) for k in DIAGONALS}
     kinds["sharing"] = {k: paper for k, (paper, _) in connection_sums(model, loss_fn, inputs, targets).items()}
     present = model_mask(model)
     weights = effective_params(model)

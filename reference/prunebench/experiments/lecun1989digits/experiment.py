@@ -9,8 +9,8 @@ from typing import Any
 
 from ... import methods, tasks
 from ..._validation import fraction, positive_int, positive_number
+from ...sweep import torch_threads
 from ...train import TrainConfig
-from .._common import torch_threads
 from ..base import Experiment
 from .claims import _claims, _sensitivity_table
 from .curves import deletion_counts, deletion_curve, rank_once_curve

@@ -1,4 +1,4 @@
-"""prunebench.curvature._sweep: the exact, GGN and Fisher sweep against theory.
+"""prunebench.curvature._backward: the exact, GGN and Fisher sweep against theory.
 
 Tolerances: :func:`helpers.close` (float64, ``rtol=1e-10``, absolute floor ``1e-12 * max|expected|``)."""
 
