@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from prunebench import methods
-from prunebench.report import bench as bench_report
 from prunebench.curvature import hessian_diag, inverse_hessian
+from prunebench.report import bench as bench_report
 
 MODELS = ["mlp-64-32-10", "lenet-usps"]
 BATCH = 32

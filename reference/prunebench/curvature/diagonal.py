@@ -40,8 +40,8 @@ from .._validation import integer, renamed
 from ..models import effective_params, functional_forward
 from . import generic, peers
 from ._backprop import SUPPORTED, LossTerms, Unsupported, plan, record
-from ._lecun import lecun
 from ._backward import sweep
+from ._lecun import lecun
 from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .kinds import BACKENDS, DIAGONAL
 from .layout import ParamLayout
