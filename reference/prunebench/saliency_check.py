@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import output_file
+from ._validation import integer, output_file
 from .methods import registry
 from .methods.base import MethodError, PruningMethod, candidate_mask, check_tensors, guest, method_name, model_mask
 from .models import effective_params, functional_forward
@@ -185,8 +185,8 @@ def compare(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets:
     cumulative curve along the method's deletion sequence up to ``cumulative_fraction`` of the entries
     (evaluated at up to ``cumulative_points`` counts). ``sample``: compare a seeded sample of that many
     entries (default: all, or :data:`DEFAULT_MAX_COMPARED` on larger nets). The model is not modified."""
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 2):
-        raise ValueError(f"sample must be None (all parameters) or an integer >= 2; got {sample!r}")
+    if sample is not None:
+        integer("sample", sample, 2, expected="None (all parameters) or an integer >= 2")
     if not 0 <= cumulative_fraction <= 1:
         raise ValueError(f"cumulative_fraction must be a float in [0, 1]; got {cumulative_fraction!r}")
     name = method if isinstance(method, str) else _registered_name(method)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import records
+from ._validation import integer
 
 __all__ = ["add_provenance_options", "check_jobs", "parse_seeds", "run_units", "torch_threads", "unit_inputs",
            "units_provenance"]
@@ -54,8 +55,7 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
 
 def check_jobs(jobs: Any) -> None:
     """Raise ``ValueError`` unless ``jobs`` (the number of joblib workers) is a positive integer."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"--jobs must be a positive integer; got {jobs!r}")
+    integer("--jobs", jobs, 1)
 
 
 def add_provenance_options(parser: argparse.ArgumentParser, *, dirty: str, stale: str) -> None:

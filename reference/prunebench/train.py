@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._validation import integer
 from .models import Net, build
 
 __all__ = ["FitReport", "TrainConfig", "deterministic", "fit", "free_count", "load_checkpoint", "save_checkpoint"]
@@ -62,9 +63,7 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
         for key in ("epochs", "finish_lbfgs"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{key} must be a non-negative integer; got {value!r}")
+            integer(key, getattr(self, key), 0)
         if not self.lr > 0:
             raise ValueError(f"lr must be a positive float; got {self.lr!r}")
         if not self.weight_decay >= 0:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ... import methods, prune, tasks
+from ..._validation import integer, real
 from ...evaluate import Evaluation, evaluate
 from ...methods.base import candidate_mask, model_mask
 from ...models import effective_params
@@ -41,13 +42,9 @@ def predicted_objective(e0: float, saliency_sums: list[float]) -> list[float]:
 def deletion_counts(total: int, step: float, max_fraction: float) -> list[int]:
     """Cumulative numbers of deleted parameters after each round: ``floor(k * step * total)`` for every k with
     ``k * step <= max_fraction`` (on the decimals as written, so 20 x 0.05 is exactly 1)."""
-    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-        raise ValueError(f"total must be a positive integer number of parameters; got {total!r}")
-    if isinstance(step, bool) or not isinstance(step, int | float) or not 0 < step < 1:
-        raise ValueError(f"step must be a fraction in (0, 1), e.g. 0.05 for 5% per round; got {step!r}")
-    if (isinstance(max_fraction, bool) or not isinstance(max_fraction, int | float)
-            or not step <= max_fraction < 1):
-        raise ValueError(f"max_fraction must be in [step, 1), e.g. 0.95; got {max_fraction!r}")
+    integer("total", total, 1, expected="a positive integer number of parameters")
+    real("step", step, above=0, below=1, expected="a fraction in (0, 1), e.g. 0.05 for 5% per round")
+    real("max_fraction", max_fraction, at_least=step, below=1, expected="in [step, 1), e.g. 0.95")
     s, end = Fraction(repr(float(step))), Fraction(repr(float(max_fraction)))
     return [math.floor(k * s * total) for k in range(1, math.floor(end / s) + 1)]
 
