@@ -41,16 +41,15 @@ def test_check_catches_tampering_staleness_and_misplaced_files(board_copy):
 
 
 def test_committed_leaderboard_passes_check_on_monk(data_root):
-    """The committed entries follow the schema and the protocol, the page and README block are current, and every
-    MONK-1 entry is reproduced (one seed at 90%, one-shot and retrained) within the stated tolerance."""
-    problems = lb.check(REPO / "leaderboard", REPO / "README.md", tasks=["monks-1"], root=data_root,
-                        provenance=False)
+    """The committed entries follow the schema and the protocol, carry clean provenance, the page and README block
+    are current, and every MONK-1 entry is reproduced (one seed at 90%, one-shot and retrained) within the stated tolerance."""
+    problems = lb.check(REPO / "leaderboard", REPO / "README.md", tasks=["monks-1"], root=data_root)
     assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.slow
 def test_committed_leaderboard_passes_check_on_every_cheap_task(data_root):
-    problems = lb.check(REPO / "leaderboard", REPO / "README.md", root=data_root, provenance=False)
+    problems = lb.check(REPO / "leaderboard", REPO / "README.md", root=data_root)
     assert problems == [], "\n".join(problems)
 
 
