@@ -42,7 +42,8 @@ def test_check_catches_tampering_staleness_and_misplaced_files(board_copy):
 
 def test_committed_leaderboard_passes_check_on_monk(data_root):
     """The committed entries follow the schema and the protocol, carry clean provenance, the page and README block
-    are current, and every MONK-1 entry is reproduced (one seed at 90%, one-shot and retrained) within the stated tolerance."""
+    are current, and every MONK-1 entry is reproduced (one seed at 90%, one-shot and retrained) within the stated
+    tolerance."""
     problems = lb.check(REPO / "leaderboard", REPO / "README.md", tasks=["monks-1"], root=data_root)
     assert problems == [], "\n".join(problems)
 
