@@ -39,6 +39,17 @@ def test_every_option_of_every_command_has_help():
     assert missing == []
 
 
+def test_every_parser_formats_its_help():
+    """``--help`` at every depth (``prunebench reproduce obd-usps --help``) renders: no stray ``%`` in help text."""
+    broken = []
+    for path, parser in _all_parsers(_build_parser("*")):
+        try:
+            parser.format_help()
+        except (ValueError, TypeError, KeyError) as exc:
+            broken.append(f"{path}: {exc}")
+    assert broken == []
+
+
 @pytest.mark.parametrize("command", _subcommands())
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:

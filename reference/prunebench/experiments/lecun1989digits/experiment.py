@@ -68,7 +68,7 @@ class ObdDigits(Experiment):
                                  f"{self.full['retrain_rules']['tol']['grad_rms_tol']:g})")
         parser.add_argument("--variants", default=None,
                             help="comma-separated protocols of the sensitivity table among "
-                                 f"{', '.join(VARIANTS)} (default: all; 'headline' for none)")
+                                 f"{', '.join(VARIANTS)} (default: all; 'headline' for none)".replace("%", "%%"))
         parser.add_argument("--sensitivity-seeds", type=int, default=None,
                             help="seeds of the retrained series of the sensitivity protocols (default "
                                  f"{self.full['sensitivity_seeds']}); the headline and every series "
