@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from prunebench._validation import fraction, non_negative_int, positive_int, positive_number
+from prunebench._validation import fraction, integer, positive_number
+
+
+def non_negative_int(value, key):
+    """``integer`` with minimum 0, in the (value, key) order of the other argument types."""
+    return integer(key, value, 0)
+
+
+def positive_int(value, key):
+    """``integer`` with minimum 1, in the (value, key) order of the other argument types."""
+    return integer(key, value, 1)
 
 
 @pytest.mark.parametrize(("check", "value", "expected"), [
@@ -38,6 +48,6 @@ def test_a_bad_value_is_refused_in_one_voice(check, value, message):
 
 def test_the_expectation_can_be_worded_for_the_argument():
     with pytest.raises(ValueError, match=r"^count must be a non-negative integer or None; got -2$"):
-        non_negative_int(-2, "count", "a non-negative integer or None")
+        integer("count", -2, 0, expected="a non-negative integer or None")
     with pytest.raises(ValueError, match=r"^--n must be a positive integer \(letters\); got 0$"):
-        positive_int(0, "--n", "a positive integer (letters)")
+        integer("--n", 0, 1, expected="a positive integer (letters)")

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEPRECATED_TASK_NAMES", "fraction", "integer", "no_new_empty_folders", "non_negative_int", "output_file",
-           "output_folder", "positive_int", "positive_number", "real", "renamed", "task_name"]
+__all__ = ["DEPRECATED_TASK_NAMES", "fraction", "integer", "no_new_empty_folders", "output_file",
+           "output_folder", "positive_number", "real", "renamed", "task_name"]
 
 DEPRECATED_TASK_NAMES = {"monk-1": "monks-1", "monk-2": "monks-2", "monk-3": "monks-3"}
 """Former task names, still accepted with a :class:`DeprecationWarning`: a task now shares the name of its
@@ -116,16 +116,6 @@ def renamed(owner: str, extra: dict[str, Any], renames: dict[str, str]) -> dict[
         warnings.warn(f"{owner}(): {old}= is deprecated; use {renames[old]}= (same values)", DeprecationWarning,
                       stacklevel=3)
     return {renames[old]: value for old, value in extra.items()}
-
-
-def non_negative_int(value, key: str, what: str = "a non-negative integer") -> int:
-    """:func:`integer` with minimum 0, argument order of the CLI's argument types."""
-    return integer(key, value, 0, expected=what)
-
-
-def positive_int(value, key: str, what: str = "a positive integer") -> int:
-    """:func:`integer` with minimum 1, argument order of the CLI's argument types."""
-    return integer(key, value, 1, expected=what)
 
 
 def fraction(value, key: str) -> float:

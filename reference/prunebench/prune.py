@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from ._validation import non_negative_int, positive_int
+from ._validation import integer
 from .methods.base import RANKINGS, Deletion, PruningMethod, Selection, candidate_mask, check_choice, guest, model_mask
 from .models import effective_params
 from .train import TrainConfig, fit
@@ -49,7 +49,7 @@ def _deletion_count(sparsity: float, total: int) -> int:
     28)."""
     if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}")
-    total = non_negative_int(total, "the number of prunable entries")
+    total = integer("the number of prunable entries", total, 0)
     return math.floor(Fraction(repr(float(sparsity))) * total)
 
 
@@ -186,7 +186,7 @@ def step(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, inputs: to
     own stopping rule allows), at most ``quotas[name]`` of each tensor when given (layer ranking; see
     :func:`layer_quotas`). ``count=0`` leaves the model untouched."""
     if count is not None:
-        non_negative_int(count, "count", "a non-negative integer or None")
+        integer("count", count, 0, expected="a non-negative integer or None")
     if quotas is not None and not _supports_quotas(method):
         raise ValueError(f"ranking='layer' needs a method whose select() takes quotas; {type(method).__name__} "
                          "does not. Use ranking='global'")
@@ -266,7 +266,7 @@ def path_at_counts(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, 
     """:func:`one_shot_path` at numbers of deletions instead of sparsities: for each of ``counts`` (increasing
     numbers of prunable entries to delete, counted from the entries ``model`` already lacks), a copy of
     ``model`` with that many deleted one-shot, and its result; ``model`` itself is left untouched."""
-    counts = [non_negative_int(c, "each count") for c in counts]
+    counts = [integer("each count", c, 0) for c in counts]
     if counts != sorted(counts):
         raise ValueError(f"counts must be increasing; got {counts}")
     if not has_path(method):
@@ -303,7 +303,7 @@ def prefixes(model: nn.Module, ranking: Selection, counts: Iterable[int], *, inc
     names = prunable_names(model, include_bias)
     for count in counts:
         copy = clone(model)
-        apply_selection(copy, Selection(ranking.deletions[:non_negative_int(count, "each count")]), names)
+        apply_selection(copy, Selection(ranking.deletions[:integer("each count", count, 0)]), names)
         yield copy
 
 
@@ -361,7 +361,7 @@ def iterative(model: nn.Module, method: PruningMethod, loss_fn: nn.Module, input
     every prunable tensor to each round's sparsity separately.
     """
     check_choice("ranking", ranking, RANKINGS)
-    n_rounds = positive_int(rounds, "rounds")
+    n_rounds = integer("rounds", rounds, 1)
     if isinstance(retrain, int) and not isinstance(retrain, bool):
         retrain = TrainConfig(optimizer="lbfgs", epochs=retrain)
     if retrain is not None and not isinstance(retrain, TrainConfig):

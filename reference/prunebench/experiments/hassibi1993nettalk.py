@@ -53,7 +53,7 @@ import torch
 
 from .. import data as datasets
 from .. import methods, prune, tasks
-from .._validation import non_negative_int, positive_int
+from .._validation import integer
 from ..train import TrainConfig, fit
 from ._common import Meter, masked_copy
 from .base import Experiment
@@ -231,9 +231,9 @@ class ObsNettalk(Experiment):
 
     def config(self, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
         quick = bool(args.quick)
-        samples = positive_int(getattr(args, "hessian_samples", 500), "--hessian-samples",
-                               "a positive integer (training letters)")
-        iterations = non_negative_int(getattr(args, "retrain_iterations", 100), "--retrain-iterations")
+        samples = integer("--hessian-samples", getattr(args, "hessian_samples", 500), 1,
+                          expected="a positive integer (training letters)")
+        iterations = integer("--retrain-iterations", getattr(args, "retrain_iterations", 100), 0)
         task = "nettalk-20" if quick else "nettalk"
         return {**super().config(args, seeds), "task": tasks.get(task).name, "dtype": "float32",
                 "hessian_samples": min(samples, 100) if quick else samples, "alpha": ALPHA,

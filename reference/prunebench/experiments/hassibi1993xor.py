@@ -56,7 +56,7 @@ from typing import Any
 import torch
 
 from .. import methods, prune, tasks
-from .._validation import non_negative_int
+from .._validation import integer
 from ..methods.base import Deletion, Selection
 from ..train import TrainConfig, fit
 from .base import Experiment
@@ -122,10 +122,9 @@ class ObsXor(Experiment):
         perturbations = (1 if quick else 3) if perturbations is None else perturbations
         task = tasks.get("xor")
         return {**super().config(args, seeds), "task": task.name, "dtype": "float64",
-                "perturbations": non_negative_int(perturbations, "--perturbations"),
+                "perturbations": integer("--perturbations", perturbations, 0),
                 "perturbation_std": 1.0,
-                "retrain_iterations": non_negative_int(getattr(args, "retrain_iterations", 100),
-                                                       "--retrain-iterations"),
+                "retrain_iterations": integer("--retrain-iterations", getattr(args, "retrain_iterations", 100), 0),
                 "methods": method_specs(task.recipe.weight_decay)}
 
     def units(self, config: dict[str, Any]) -> list[dict[str, Any]]:

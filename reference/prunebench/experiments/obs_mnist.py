@@ -62,7 +62,7 @@ from typing import Any
 import torch
 
 from .. import methods, prune, tasks
-from .._validation import positive_int
+from .._validation import integer
 from ..evaluate import evaluate
 from ..stats import bootstrap_ci
 from ..train import TrainConfig
@@ -228,11 +228,11 @@ class ObsMnist(Experiment):
         if not sizes or any(k < 1 for k in sizes) or len(set(sizes)) != len(sizes):
             raise ValueError("--group-sizes must be distinct positive integers separated by commas (e.g. "
                              f"1,64); got {text!r}")
-        samples = positive_int(getattr(args, "samples", 1000), "--samples")
+        samples = integer("--samples", getattr(args, "samples", 1000), 1)
         damping = float(getattr(args, "damping", 1e-5))
         if not damping > 0:
             raise ValueError(f"--damping must be a positive float; got {damping!r}")
-        ggn_samples = positive_int(getattr(args, "ggn_samples", 112), "--ggn-samples")
+        ggn_samples = integer("--ggn-samples", getattr(args, "ggn_samples", 112), 1)
         dtype = "float64" if quick else getattr(args, "dtype", "float32")
         ggn = (56 if quick else ggn_samples) if getattr(args, "ggn", False) else None
         specs = variant_specs(sizes, 500 if quick else samples, damping, dtype, ggn=ggn,

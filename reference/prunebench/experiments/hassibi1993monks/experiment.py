@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ... import methods, tasks
-from ..._validation import non_negative_int
+from ..._validation import integer
 from ...train import TrainConfig
 from ..base import Experiment
 from .protocol import MAIN, PROBLEMS, bpwd_task, variant_specs
@@ -33,8 +33,7 @@ class ObsMonks(Experiment):
     def config(self, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
         quick = bool(args.quick)
         return {**super().config(args, seeds), "dtype": "float64", "problems": list(PROBLEMS),
-                "retrain_iterations": non_negative_int(getattr(args, "retrain_iterations", 100),
-                                                       "--retrain-iterations"),
+                "retrain_iterations": integer("--retrain-iterations", getattr(args, "retrain_iterations", 100), 0),
                 "variants": {p: variant_specs(tasks.get(p).recipe.weight_decay, quick) for p in PROBLEMS}}
 
     def units(self, config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from ... import methods, tasks
-from ..._validation import fraction, positive_int, positive_number
+from ..._validation import fraction, integer, positive_number
 from ...sweep import torch_threads
 from ...train import TrainConfig
 from ..base import Experiment
@@ -86,7 +86,7 @@ class ObdDigits(Experiment):
         if getattr(args, "variants", None) is not None:
             protocol_["variants"] = _variant_list(args.variants)
         if getattr(args, "sensitivity_seeds", None) is not None:
-            protocol_["sensitivity_seeds"] = positive_int(args.sensitivity_seeds, "--sensitivity-seeds")
+            protocol_["sensitivity_seeds"] = integer("--sensitivity-seeds", args.sensitivity_seeds, 1)
         deletion_counts(1, step, protocol_["max_fraction"])
         protocol_["headline"] = {**HEADLINE, "step": step}
         needed = {protocol(protocol_, v)["dense"] for v in protocol_["variants"]}
