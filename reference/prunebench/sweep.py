@@ -5,7 +5,7 @@ A sweep is a list of *units*, each a dict with a unique ``"id"``, and a pure fun
 skips it when run again, so an interrupted sweep loses at most the units in flight and never leaves a partial
 file. Units run through joblib (``jobs``), and on a Dask cluster through joblib's Dask backend (``scheduler``);
 the results do not depend on where a unit ran. The experiments (:mod:`prunebench.experiments.base`) and the
-leaderboard (:mod:`prunebench.leaderboard.run`) both run here.
+leaderboard (:mod:`prunebench.leaderboard.runner`) both run here.
 
 This module imports no torch at import time.
 """

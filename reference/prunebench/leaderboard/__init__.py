@@ -8,13 +8,13 @@ the README block and the figures; ``check`` validates every entry, recomputes it
 is not stale and re-runs a cheap subset, failing when a stored number is not reproduced (see :data:`TOLERANCE`).
 
 One module per job: :mod:`~prunebench.leaderboard.protocol` (tasks, sparsities, seeds, tolerances, presets),
-:mod:`~prunebench.leaderboard.schema` (the entry format), :mod:`~prunebench.leaderboard.run` (running entries),
-:mod:`~prunebench.leaderboard.render` (the page, README block and figures), :mod:`~prunebench.leaderboard.check`
+:mod:`~prunebench.leaderboard.schema` (the entry format), :mod:`~prunebench.leaderboard.runner` (running entries),
+:mod:`~prunebench.leaderboard.renderer` (the page, README block and figures), :mod:`~prunebench.leaderboard.checker`
 and :mod:`~prunebench.leaderboard.cli`. Rendering imports no torch (entries are plain JSON); running and
 re-running do.
 """
 
-from .check import check
+from .checker import check
 from .cli import register_cli
 from .protocol import (
     CHEAP_TASKS,
@@ -33,8 +33,8 @@ from .protocol import (
     auc,
     resolve_methods,
 )
-from .render import README_BEGIN, README_END, figures, markdown, readme_block, render
-from .run import conformance, run, run_seed
+from .renderer import README_BEGIN, README_END, figures, markdown, readme_block, render
+from .runner import conformance, run, run_seed
 from .schema import SCHEMA, LeaderboardError, aggregate, load_entries, read_entry, validate_entry
 
 __all__ = ["CHEAP_TASKS", "CHECK_SPARSITY", "MEMORY_MEASURE", "PRESETS", "PROTOCOL", "PUBLISHED",

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..sweep import add_provenance_options, parse_seeds
-from .check import check
+from .checker import check
 from .protocol import (
     CHEAP_TASKS,
     CHECK_SPARSITY,
@@ -19,8 +19,8 @@ from .protocol import (
     TOLERANCE,
     resolve_methods,
 )
-from .render import render
-from .run import run
+from .renderer import render
+from .runner import run
 
 __all__ = ["register_cli"]
 

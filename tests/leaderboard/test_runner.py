@@ -1,13 +1,9 @@
 """Running entries: bad input refused, the saliency cost measured, entries written and resumed."""
 
-import importlib
-
 import pytest
 
 from prunebench import leaderboard as lb
-
-# The package re-exports the function run(), which hides its submodule of that name as an attribute.
-lb_run = importlib.import_module("prunebench.leaderboard.run")
+from prunebench.leaderboard import runner
 
 
 def test_run_refuses_bad_sparsities(tmp_path):
@@ -31,7 +27,7 @@ def test_saliency_cost_sees_tensor_memory():
             return super().saliency(model, loss_fn, inputs, targets, mask=mask)
 
     model, loss_fn, X, Y = tiny_problem()
-    cost = lb_run._saliency_cost(Hungry(), model, loss_fn, X, Y, "cpu")
+    cost = runner._saliency_cost(Hungry(), model, loss_fn, X, Y, "cpu")
     assert cost["saliency_time_s"] > 0
     if cost["saliency_peak_mib"] is None:
         pytest.skip("no /proc/self/clear_refs here: peak memory is not measured on this platform")

@@ -12,8 +12,8 @@ from typing import Any
 from .. import records
 from .._validation import task_name
 from .protocol import CHEAP_TASKS, CHECK_SPARSITY, PROTOCOL, SPARSITIES, TASKS, THREADS, TOLERANCE, auc, seeds_needed
-from .render import markdown, readme_block, replace_block
-from .run import run_seed
+from .renderer import markdown, readme_block, replace_block
+from .runner import run_seed
 from .schema import METRICS, LeaderboardError, aggregate, read_entry
 
 __all__ = ["check"]
