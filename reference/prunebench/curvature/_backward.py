@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ._backprop import (
     PIECEWISE_LINEAR,
+    SoftmaxFactor,
     Step,
     Trace,
     adjoint,
@@ -94,13 +95,20 @@ class _State:
 
     def __init__(self, shape: torch.Size, cols, diag, grad):
         self.shape = shape
+        # A closed-form factor stays so until the last Linear layer crosses it (or anything else needs it).
+        self.factor = cols if isinstance(cols, SoftmaxFactor) else None
         # The state owns its columns (a copy of the output's few): they are updated in place below, which spares
         # the CNN sweeps their largest allocations.
-        self.cols, self.signs = None if cols is None else cols.clone(), None
+        self.cols, self.signs = None if cols is None or self.factor is not None else cols.clone(), None
         self.diag, self.grad = diag, grad
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.pending: dict[int, _Source] = {}
         self.dense: torch.Tensor | None = None
+
+    def expand(self) -> None:
+        """Form the columns of a closed-form factor (:class:`._backprop.SoftmaxFactor`)."""
+        if self.factor is not None:
+            self.cols, self.factor = self.factor.dense(), None
 
     def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
         """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term)."""
@@ -145,6 +153,8 @@ class _State:
         if self.dense is not None:
             return self.dense.diagonal(dim1=1, dim2=2)
         h = self.diag
+        if self.factor is not None:
+            h = self.factor.diagonal if h is None else h + self.factor.diagonal
         if self.cols is not None:
             squares = self.cols.flatten(2).square()
             part = (squares if self.signs is None else squares * self.signs.unsqueeze(2)).sum(1)
@@ -224,7 +234,9 @@ class _State:
         if self.diag is not None and step.kind != "linear":
             self.pending[position] = _Source(self.diag, self.cols, self.signs)
             self.diag, self.cols, self.signs = None, None, None
-        if self.cols is not None:
+        if self.factor is not None:  # a Linear (sweep expands the factor before any other step)
+            self.cols, self.factor = self.factor.times(step.weight), None
+        elif self.cols is not None:
             N, r = self.cols.shape[:2]
             self.cols = adjoint(step, self.cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
         if self.grad is not None:
@@ -241,8 +253,8 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
     """Diagonal of ``sum_n J_n^T H_n J_n`` (+ the f'' terms when ``grad`` is given), per parameter.
 
     Args:
-        cols: ``[N, r, C]`` factor columns at the output (``H_n = sum_k cols[n, k] cols[n, k]^T``), or
-            ``None``.
+        cols: ``[N, r, C]`` factor columns at the output (``H_n = sum_k cols[n, k] cols[n, k]^T``), the
+            same in closed form (:class:`._backprop.SoftmaxFactor`), or ``None``.
         diag: ``[N, C]`` a diagonal part of ``H_n`` at the output, or ``None``.
         grad: ``dE/dz`` ``[N, C]``: include the ``diag(f''(a) * dE/dx)`` terms of every activation (the exact
             Hessian); ``None`` for the generalised Gauss-Newton form.
@@ -255,6 +267,8 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
     lowest = lowest_curved(steps)
     for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
+        if step.kind != "linear":
+            state.expand()
         if state.grad is not None and (lowest is None or i < lowest):
             state.grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":

@@ -132,7 +132,7 @@ def _sweeps(model, params, loss_fn, inputs, targets, curvature) -> dict[str, tor
             return lecun(steps, trace, loss, curvature_terms=curvature == "lecun")
         if curvature == "fisher":
             return sweep(steps, trace, cols=loss.grad.unsqueeze(1) / math.sqrt(loss.scale), diag=None, grad=None)
-        cols, diag = (None, loss.diagonal) if loss.isotropic else (loss.columns, None)
+        cols, diag = (None, loss.diagonal) if loss.isotropic else (loss.factor, None)
         return sweep(steps, trace, cols=cols, diag=diag, grad=loss.grad if curvature == "exact" else None)
 
 

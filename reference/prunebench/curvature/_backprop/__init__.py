@@ -22,7 +22,7 @@ from .chain import (
     record,
     unsupported,
 )
-from .loss import LossTerms, check_loss
+from .loss import LossTerms, SoftmaxFactor, check_loss
 from .maps import (
     adjoint,
     channel_map,
@@ -39,7 +39,7 @@ from .maps import (
     with_ones,
 )
 
-__all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "SUPPORTED", "Chain", "LossTerms", "Step", "Trace", "Unsupported",
-           "adjoint", "channel_map", "check_loss", "conv_project", "conv_project_squares", "linear_squares",
+__all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "SUPPORTED", "Chain", "LossTerms", "SoftmaxFactor", "Step", "Trace",
+           "Unsupported", "adjoint", "channel_map", "check_loss", "conv_project", "conv_project_squares", "linear_squares",
            "lowest_curved", "max_gather", "plan", "pointwise", "push", "record", "split_conv", "split_linear",
            "squares_times", "unfold_input", "unsupported", "with_ones"]
