@@ -104,14 +104,17 @@ class _State:
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.pending: dict[int, _Source] = {}
         self.dense: torch.Tensor | None = None
+        self.col_scale: torch.Tensor | None = None  # D' of the last activation, not yet applied to the columns
 
     def expand(self) -> None:
         """Form the columns of a closed-form factor (:class:`._backprop.SoftmaxFactor`)."""
         if self.factor is not None:
             self.cols, self.factor = self.factor.dense(), None
 
-    def activation(self, f1: torch.Tensor, f2: torch.Tensor | None) -> None:
-        """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term)."""
+    def activation(self, f1: torch.Tensor, f2: torch.Tensor | None, last: bool = False) -> None:
+        """Back through ``x = f(a)``: ``H_a = D' H_x D' + diag(f'' dE/dx)`` (``f2=None``: no last term).
+        ``last``: only the diagonal is wanted below (the sweep's last Linear layer): the columns' scaling
+        ``D'`` is left to :meth:`diagonal`, one pass over the columns fewer, and ``dE/dx`` is not carried on."""
         if self.dense is not None:
             self.dense.mul_(f1.unsqueeze(2)).mul_(f1.unsqueeze(1))
             if self.grad is not None:
@@ -119,7 +122,9 @@ class _State:
                     self.dense.diagonal(dim1=1, dim2=2).add_(f2 * self.grad)
                 self.grad = self.grad * f1
             return
-        if self.cols is not None:
+        if self.cols is not None and last:
+            self.col_scale = f1
+        elif self.cols is not None:
             self.cols.mul_(f1.unsqueeze(1))
         if self.diag is not None:
             self.diag = self.diag * f1.square()
@@ -129,7 +134,7 @@ class _State:
         if self.grad is not None:
             if f2 is not None:
                 self.diag = f2 * self.grad if self.diag is None else self.diag + f2 * self.grad
-            self.grad = self.grad * f1
+            self.grad = None if last else self.grad * f1
 
     def reshape(self, shape: torch.Size) -> None:
         """Back through a Flatten: the same vectors in another per-sample shape."""
@@ -148,16 +153,20 @@ class _State:
             W, w, S = self.deferred
             self.deferred = (W, w, S.reshape(S.shape[0], *shape))
 
-    def diagonal(self) -> torch.Tensor:
-        """``diag(H_t)`` ``[N, *shape]`` (no pending source can lie above a dense layer)."""
+    def diagonal(self, last: bool = False) -> torch.Tensor:
+        """``diag(H_t)`` ``[N, *shape]`` (no pending source can lie above a dense layer); ``last``: the sweep
+        ends here, so the columns are squared in place."""
         if self.dense is not None:
             return self.dense.diagonal(dim1=1, dim2=2)
         h = self.diag
         if self.factor is not None:
             h = self.factor.diagonal if h is None else h + self.factor.diagonal
         if self.cols is not None:
-            squares = self.cols.flatten(2).square()
+            squares = self.cols.flatten(2)
+            squares = squares.square_() if last else squares.square()
             part = (squares if self.signs is None else squares * self.signs.unsqueeze(2)).sum(1)
+            if self.col_scale is not None:
+                part = part.view_as(self.col_scale).mul_(self.col_scale.square())
             h = part.view(self.cols.shape[:1] + self.cols.shape[2:]) if h is None else h + part.view_as(h)
         if self.deferred is not None:
             W, w, S = self.deferred
@@ -273,7 +282,8 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
             state.grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":
             f1, f2 = trace.derivs[i]
-            state.activation(f1, None if isinstance(step.module, PIECEWISE_LINEAR) else f2)
+            last = i - 1 == start and steps[start].kind == "linear"
+            state.activation(f1, None if isinstance(step.module, PIECEWISE_LINEAR) else f2, last=last)
             continue
         if step.kind == "reshape":
             state.reshape(trace.shape(i))
@@ -281,7 +291,7 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
         if step.kind == "linear" and step.has_params:
             # Dense layer: only diag(H_a) is needed. No source can be pending here: sources appear only when
             # crossing a convolution or pooling, and a Linear (2-D input) never lies below one.
-            h = state.diagonal()  # never empty: the loss Hessian always reaches a dense layer
+            h = state.diagonal(last=i == start)  # never empty: the loss Hessian always reaches a dense layer
             out.update(linear_squares(step, h, trace.inputs[i]))
         elif step.kind == "conv":
             state.materialize()
