@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 import prunebench.curvature.backends as backends
+import prunebench.curvature.diagonal as diagonal_module
 import prunebench.curvature.peers as peers
 from cases import LAYER_CASES, LAYER_MODELS, Case, grid, mlp, params
 from helpers import ORACLES, close, dense
@@ -22,6 +23,7 @@ from prunebench.curvature import (
     hessian,
     hessian_diag,
 )
+from prunebench.curvature._backprop import plan
 from prunebench.models import Net, effective_params
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -48,6 +50,22 @@ def test_native_diagonal_matches_oracle(case, method):
         assert result[name].shape == p.shape, name
     expected = torch.diagonal(dense(Case(case.model, case.loss, n=case.n), method))
     close(layout.flatten(result).cpu(), expected, f"{method} diagonal")
+
+
+@pytest.mark.parametrize("loss", ["mse-sum", "mse-mean", "ce-sum", "ce-mean"])
+def test_a_batch_swept_in_chunks_matches_the_oracle(loss, monkeypatch):
+    """A CNN's batch is swept in chunks of samples (at least 16; here 16 + 16 + 8, the loss scaled by the whole
+    batch): the sum over chunks is the oracle's diagonal, and a dense chain is swept in one piece."""
+    monkeypatch.setattr(diagonal_module, "CHUNK_BYTES", 1)
+    case = Case("cnn-small", loss, n=40)
+    model, loss_fn, X, y = case.build()
+    steps = plan(model, effective_params(model))
+    assert diagonal_module._chunk_size(steps, X, loss_fn, "ggn") == 16
+    for method in ("exact", "ggn", "fisher"):
+        result = hessian_diag(model, loss_fn, X, y, method)
+        close(ParamLayout.from_model(model).flatten(result), torch.diagonal(dense(case, method)), method)
+    model, loss_fn, X, y = Case("mlp-3-4-3-tanh", loss, n=40).build()
+    assert diagonal_module._chunk_size(plan(model, effective_params(model)), X, loss_fn, "exact") == 40
 
 
 def test_torchfunc_diagonal_is_the_oracle_diagonal():

@@ -124,10 +124,51 @@ def _native(model, params, loss_fn, inputs, targets, method, probes, seed) -> di
 
 
 def _sweeps(model, params, loss_fn, inputs, targets, curvature) -> dict[str, torch.Tensor]:
+    """The sweeps over the batch in chunks of samples (:func:`_chunk_size`), summed."""
     steps = plan(model, params)
+    N = inputs.shape[0]
+    chunk = _chunk_size(steps, inputs, loss_fn, curvature) if curvature in ("exact", "ggn", "fisher") else N
+    total: dict[str, torch.Tensor] = {}
+    for a in range(0, N, chunk):
+        part = _sweeps_rows(steps, loss_fn, inputs[a:a + chunk], targets[a:a + chunk], curvature, N)
+        for name, value in part.items():
+            total[name] = value if name not in total else total[name].add_(value)
+    return total
+
+
+CHUNK_BYTES = 4 * 2**20
+"""Bytes of factor columns (``r`` columns at the widest position, for the samples of one chunk) that a sweep over a
+model with convolutions holds at once; the exact sweep, which may hold them at every position, twice this over
+all positions."""
+
+
+def _chunk_size(steps, inputs, loss_fn, curvature) -> int:
+    """Samples per sweep: all of them for a dense chain (its products run fastest on the whole batch); for a
+    chain with a convolution, as many as keep its factor columns within :data:`CHUNK_BYTES` (at least 16).
+
+    A convolution's per-sample maps then stay in cache, and the peak memory falls with the chunk. Measured on
+    the benchmark zoo's CNNs at batch 256 (one thread): the GGN diagonal 1.0-1.4x and the exact one 1.0-3.4x
+    faster than in one piece, with 2-10x less memory above the gradient's.
+    """
+    N = inputs.shape[0]
+    if not any(step.kind == "conv" for step in steps):
+        return N
+    with torch.no_grad():
+        trace = record(steps, inputs[:1], second=False)
+    sizes = [math.prod(x.shape[1:]) for x in [*trace.inputs[1:], trace.output]]
+    C = trace.output.shape[1]
+    columns = 1 if curvature == "fisher" else C if isinstance(loss_fn, nn.MSELoss) else C - 1
+    # The exact sweep may leave sources with columns behind at every convolution and pooling output.
+    per_sample = columns * (sum(sizes) if curvature == "exact" else max(sizes)) * inputs.element_size()
+    chunks = max(1, math.ceil(per_sample * N / (2 * CHUNK_BYTES if curvature == "exact" else CHUNK_BYTES)))
+    return max(min(16, N), math.ceil(N / chunks))
+
+
+def _sweeps_rows(steps, loss_fn, inputs, targets, curvature, samples) -> dict[str, torch.Tensor]:
+    """The diagonal's sum over the samples ``inputs``, of a batch of ``samples`` (the loss's scale)."""
     with torch.no_grad():
         trace = record(steps, inputs, second=curvature in ("exact", "lecun"))
-        loss = LossTerms.of(loss_fn, trace.output, targets, trace.log_softmax)
+        loss = LossTerms.of(loss_fn, trace.output, targets, trace.log_softmax, samples=samples)
         if curvature in ("lecun", "lecun-lm"):
             return lecun(steps, trace, loss, curvature_terms=curvature == "lecun")
         if curvature == "fisher":

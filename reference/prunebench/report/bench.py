@@ -17,7 +17,9 @@ calls only. GPU work is synchronised inside every timed call.
 Memory: the peak memory of one call above what was allocated before it, measured before all the timings (a
 first phase, after a warm-up call per case). CUDA: ``torch.cuda`` peak statistics. CPU: the process's peak
 resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``) with glibc told to map every block of
-64 KiB or more separately, so freed tensors leave the resident set; resolution one page.
+4 KiB or more separately, so freed tensors leave the resident set and none is served from memory that an earlier
+call freed (with a 64 KiB threshold, the small tensors of an MLP or of a chunked sweep were, and read as no memory
+at all); resolution one page.
 
 The dense-inverse rate: the inverse of a P = :data:`RATE_SIZE` curvature (the GGN of an MLP 99-80-1 without
 biases, exactly 8,000 parameters, by ``inverse_hessian(method="cholesky")``: form, factorise, invert) against
@@ -132,7 +134,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def _malloc_mode(memory: bool) -> bool:
-    """Set glibc's allocator for a phase. ``memory=True``: every block of 64 KiB or more is mapped separately,
+    """Set glibc's allocator for a phase. ``memory=True``: every block of 4 KiB or more is mapped separately,
     so a freed tensor leaves the resident set and the peak of one call is its own. ``False`` (timing): large
     blocks are reused from the heap, as glibc's adaptive default does in a steady state (mapping every large
     temporary anew costs page faults: it made the exact diagonal of lenet-300-100 3x slower). Returns False
@@ -140,7 +142,7 @@ def _malloc_mode(memory: bool) -> bool:
     try:
         libc = ctypes.CDLL("libc.so.6")
         if memory:
-            libc.mallopt(_M_MMAP_THRESHOLD, 64 * 2**10)
+            libc.mallopt(_M_MMAP_THRESHOLD, 4 * 2**10)
             libc.mallopt(_M_TRIM_THRESHOLD, 128 * 2**10)
             libc.malloc_trim(0)
         else:

@@ -59,7 +59,7 @@ class LossTerms:
 
     @classmethod
     def of(cls, loss_fn: nn.Module, z: torch.Tensor, targets: torch.Tensor,
-           log_softmax: bool = False) -> LossTerms:
+           log_softmax: bool = False, samples: int | None = None) -> LossTerms:
         """Closed forms for ``nn.MSELoss`` (``c = 2`` or ``2/(N C)``) and ``nn.CrossEntropyLoss`` (``w_n``
         is ``scale`` times the target mass, after label smoothing); ``nn.NLLLoss`` of a model ending in
         LogSoftmax (``log_softmax``: ``z`` are the logits before it) is the cross-entropy of ``z``, and so is
@@ -72,12 +72,13 @@ class LossTerms:
             raise ValueError(f"loss_fn.reduction must be 'sum' or 'mean'; got {loss_fn.reduction!r}. "
                              "Curvature needs a scalar objective.")
         N, C = z.shape
-        scale = 1.0 if loss_fn.reduction == "sum" else 1.0 / N
+        samples = samples or N
+        scale = 1.0 if loss_fn.reduction == "sum" else 1.0 / samples
         if isinstance(loss_fn, nn.MSELoss):
             if targets.shape != z.shape:
                 raise ValueError(f"MSE targets must have the outputs' shape {tuple(z.shape)}; got "
                                  f"{tuple(targets.shape)}")
-            c = 2.0 if loss_fn.reduction == "sum" else 2.0 / z.numel()
+            c = 2.0 if loss_fn.reduction == "sum" else 2.0 / (samples * C)
             return cls(lambda: c * (z - targets), scale, torch.full_like(z, c), True, c)
         if loss_fn.weight is not None:
             raise ValueError("CrossEntropyLoss with class weights is not supported natively; got weight="
