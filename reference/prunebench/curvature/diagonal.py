@@ -155,7 +155,7 @@ def _chunk_size(steps, inputs, loss_fn, curvature) -> int:
         return N
     with torch.no_grad():
         trace = record(steps, inputs[:1], second=False)
-    sizes = [math.prod(x.shape[1:]) for x in [*trace.inputs[1:], trace.output]]
+    sizes = [math.prod(trace.shape(i)) for i in range(1, len(steps) + 1)]
     C = trace.output.shape[1]
     columns = 1 if curvature == "fisher" else C if isinstance(loss_fn, nn.MSELoss) else C - 1
     # The exact sweep may leave sources with columns behind at every convolution and pooling output.

@@ -273,30 +273,35 @@ class Trace:
     """What one forward pass leaves for the backward sweeps.
 
     Attributes:
-        inputs: ``inputs[i]`` is the input of step ``i`` (``[N, *in_i]``); ``inputs[i + 1]`` its output.
+        inputs: ``inputs[i]`` is the input of step ``i`` (``[N, *in_i]``) where the step has weights (Linear,
+            convolution), ``None`` elsewhere: the sweeps need no other (an activation's derivatives are kept
+            instead), and a CNN's largest maps are not held.
+        shapes: ``shapes[i]`` the per-sample shape ``in_i`` of the input of step ``i``.
         output: the model output ``z``, ``[N, C]`` (the logits, when the model ends in LogSoftmax).
         derivs: for each activation step ``i``: ``(f'(a), f''(a))`` at its input ``a``, each ``[N, *in_i]``
             (``f''`` is ``None`` when :func:`record` was not asked for it).
         log_softmax: the model ends in a LogSoftmax that ``output`` has not passed through.
     """
 
-    inputs: list[torch.Tensor]
+    inputs: list[torch.Tensor | None]
+    shapes: list[torch.Size]
     output: torch.Tensor
     derivs: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     log_softmax: bool = False
 
     def shape(self, i: int) -> torch.Size:
         """Per-sample shape of the tensor at position ``i`` (the input of step ``i``)."""
-        return self.inputs[i].shape[1:] if i < len(self.inputs) else self.output.shape[1:]
+        return self.shapes[i] if i < len(self.shapes) else self.output.shape[1:]
 
 
 def record(steps: list[Step], inputs: torch.Tensor, second: bool = True) -> Trace:
     """Forward pass through ``steps`` keeping every step's input, the activations' derivatives (``f''`` only
     with ``second``; ``None`` in its place otherwise) and the max poolings' argmax (in ``step.indices``)."""
     x = inputs
-    kept, derivs = [], {}
+    kept, shapes, derivs = [], [], {}
     for i, step in enumerate(steps):
-        kept.append(x)
+        kept.append(x if step.kind in ("linear", "conv") else None)
+        shapes.append(x.shape[1:])
         s = step.spec
         if step.kind == "act":  # a piecewise-linear f'' is zero: not formed
             curved = second and not isinstance(step.module, PIECEWISE_LINEAR)
@@ -324,7 +329,7 @@ def record(steps: list[Step], inputs: torch.Tensor, second: bool = True) -> Trac
     if x.dim() != 2:
         raise ValueError(f"model outputs must have shape [N, C]; got {tuple(x.shape)}. End the model with "
                          "nn.Flatten or nn.Linear.")
-    return Trace(kept, x, derivs, getattr(steps, "log_softmax", False))
+    return Trace(kept, shapes, x, derivs, getattr(steps, "log_softmax", False))
 
 
 
