@@ -47,10 +47,8 @@ def vector_chunks(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, ta
             x, y = inputs[start:start + chunk], targets[start:start + chunk]
             trace = record(steps, x, second=False) if steps is not None else None
             loss = LossTerms.of(loss_fn, trace.output if trace else forward(theta, x), y,
-                                trace.log_softmax if trace else False)
+                                trace.log_softmax if trace else False, samples=N)  # scaled by all N samples
             cols = loss.columns if curvature == "ggn" else loss.grad.unsqueeze(1) / math.sqrt(loss.scale)
-            if loss_fn.reduction == "mean":  # the chunk's 1/n_chunk becomes the data set's 1/N
-                cols = cols * math.sqrt(x.shape[0] / N)
             if trace is not None:
                 vectors = layout.flatten(per_sample_vectors(steps, trace, cols))
             else:

@@ -63,7 +63,10 @@ class LossTerms:
         """Closed forms for ``nn.MSELoss`` (``c = 2`` or ``2/(N C)``) and ``nn.CrossEntropyLoss`` (``w_n``
         is ``scale`` times the target mass, after label smoothing); ``nn.NLLLoss`` of a model ending in
         LogSoftmax (``log_softmax``: ``z`` are the logits before it) is the cross-entropy of ``z``, and so is
-        cross-entropy after a LogSoftmax (softmax of log-probabilities gives the probabilities back)."""
+        cross-entropy after a LogSoftmax (softmax of log-probabilities gives the probabilities back).
+
+        ``samples``: the ``N`` of a ``"mean"`` reduction when ``z`` holds a chunk of the batch (default: the
+        rows of ``z``), so that the chunks' terms sum to the whole batch's."""
         check_loss(loss_fn, log_softmax)
         if isinstance(loss_fn, nn.NLLLoss):
             loss_fn = nn.CrossEntropyLoss(weight=loss_fn.weight, ignore_index=loss_fn.ignore_index,
