@@ -255,3 +255,18 @@ def test_method_is_a_deprecated_alias_of_curvature():
     assert torch.equal(dense.matrix, hessian(model, loss_fn, X, y, "ggn").matrix)
     with pytest.raises(TypeError, match="unexpected keyword argument 'kind'"):
         hessian_diag(model, loss_fn, X, y, kind="ggn")
+
+
+def test_column_bytes_are_the_factor_columns_at_the_widest_position(monkeypatch):
+    """``r`` columns per sample at the widest position, for one chunk: cross-entropy ``C - 1``, MSE ``C``, the
+    Fisher one; none for OBD's recursions."""
+    from prunebench.curvature.diagonal import column_bytes
+
+    model, loss_fn, X, _ = Case("mlp-3-4-3-tanh", "ce-mean", n=40).build()
+    assert column_bytes(model, loss_fn, X, "ggn") == 40 * 2 * 4 * 8  # widest: the 4 hidden units, float64
+    assert column_bytes(model, loss_fn, X, "fisher") == 40 * 1 * 4 * 8
+    assert column_bytes(model, nn.MSELoss(), X, "exact") == 40 * 3 * 4 * 8
+    assert column_bytes(model, loss_fn, X, "lecun") is None
+    monkeypatch.setattr(diagonal_module, "CHUNK_BYTES", 1)
+    model, loss_fn, X, _ = Case("cnn-small", "ce-mean", n=40).build()
+    assert column_bytes(model, loss_fn, X, "ggn") == 16 * column_bytes(model, loss_fn, X[:1], "ggn")  # chunks of 16

@@ -86,3 +86,11 @@ def test_zoo_targets_split_mlps_and_cnns_and_say_why_a_target_is_missed():
            "gradient's rate)" in exact_cnn
     lecun = next(line for line in table if line.startswith("| mlp-64-32-10 | 100 | lecun |"))
     assert lecun.endswith("| memory 1.33x over its 3x |")
+    ggn_mlp = _row("mlp-64-32-10", "diag", "ggn", "native", 2e-3, 10 * MiB) | {"flops": 150,
+                                                                            "column_bytes": 7 * MiB}
+    table = bench_tables.ratio_table([*zoo, ggn_mlp], zoo=True)
+    assert "memory 1.67x over its 3x (the factor columns alone 3.5x the gradient's peak, more than the target " \
+           "allows)" in table
+    table = bench_tables.ratio_table([*zoo, ggn_mlp | {"column_bytes": 2 * MiB}], zoo=True)
+    assert "(the factor columns alone 1.0x the gradient's peak, the rest is the forward trace and " \
+           "temporaries)" in table

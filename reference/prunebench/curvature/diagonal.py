@@ -46,7 +46,7 @@ from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .kinds import BACKENDS, DIAGONAL
 from .layout import ParamLayout
 
-__all__ = ["BACKENDS", "METHODS", "check_problem", "hessian_diag"]
+__all__ = ["BACKENDS", "METHODS", "check_problem", "column_bytes", "hessian_diag"]
 
 METHODS = DIAGONAL
 """The diagonals (:data:`.kinds.DIAGONAL`), under the name this module first gave them."""
@@ -153,15 +153,33 @@ def _chunk_size(steps, inputs, loss_fn, curvature) -> int:
     N = inputs.shape[0]
     if not any(step.kind == "conv" for step in steps):
         return N
+    per_sample = _column_bytes(steps, inputs, loss_fn, curvature, everywhere=curvature == "exact")
+    chunks = max(1, math.ceil(per_sample * N / (2 * CHUNK_BYTES if curvature == "exact" else CHUNK_BYTES)))
+    return max(min(16, N), math.ceil(N / chunks))
+
+
+def _column_bytes(steps, inputs, loss_fn, curvature, everywhere: bool = False) -> int:
+    """Bytes per sample of the sweep's factor columns at its widest position (``everywhere``: summed over all
+    positions, where the exact sweep may leave sources behind); ``r`` = 1 (Fisher), ``C`` (MSE) or ``C - 1``
+    (cross-entropy) columns."""
     with torch.no_grad():
         trace = record(steps, inputs[:1], second=False)
     sizes = [math.prod(trace.shape(i)) for i in range(1, len(steps) + 1)]
     C = trace.output.shape[1]
     columns = 1 if curvature == "fisher" else C if isinstance(loss_fn, nn.MSELoss) else C - 1
-    # The exact sweep may leave sources with columns behind at every convolution and pooling output.
-    per_sample = columns * (sum(sizes) if curvature == "exact" else max(sizes)) * inputs.element_size()
-    chunks = max(1, math.ceil(per_sample * N / (2 * CHUNK_BYTES if curvature == "exact" else CHUNK_BYTES)))
-    return max(min(16, N), math.ceil(N / chunks))
+    return columns * (sum(sizes) if everywhere else max(sizes)) * inputs.element_size()
+
+
+def column_bytes(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, curvature: str) -> int | None:
+    """Bytes of the factor columns that the native ``exact``, ``ggn`` or ``fisher`` sweep holds at once at its
+    widest position (``r`` per sample, for one chunk of samples; ``None`` for the other curvatures): the floor
+    of its memory beyond the forward pass (the exact sweep may hold more, its f'' terms turned into columns).
+    The benchmark sets it against a gradient's peak memory."""
+    if curvature not in ("exact", "ggn", "fisher"):
+        return None
+    steps = plan(model, effective_params(model))
+    chunk = _chunk_size(steps, inputs, loss_fn, curvature)
+    return chunk * _column_bytes(steps, inputs, loss_fn, curvature)
 
 
 def _sweeps_rows(steps, loss_fn, inputs, targets, curvature, samples) -> dict[str, torch.Tensor]:

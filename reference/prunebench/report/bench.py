@@ -269,14 +269,16 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
         peers: bool = True, heavy: bool = False, clock: str = "wall", zoo: bool = False, loss: str = "task",
         progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Measure every case of every model (the :data:`HEAVY` ones only with ``heavy``); one row per case:
-    ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes`` (``zoo``: the zoo's cases
-    and ``flops`` too).
+    ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes`` (``zoo``: the zoo's cases,
+    ``flops``, and for the native diagonals ``column_bytes``, :func:`prunebench.curvature.diagonal.column_bytes`).
 
     Two phases: every peak memory first (each large block mapped separately, from a heap that has never held
     large free blocks, after a warm-up call), then every time (allocator in its steady, heap-reusing mode):
     the memory mode slows allocation-heavy methods down, and a heap full of freed blocks would hide
     allocations from the resident set.
     """
+    from ..curvature.diagonal import column_bytes
+
     cases = []
     for name in models:
         net, loss_fn, X, y = problem(name, batch, dtype=dtype, device=device, loss=loss)
@@ -284,6 +286,8 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
         block = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in net.modules())
         for kind, method, backend in _cases(name, P, block, peers, heavy, zoo):
             row = {"model": name, "P": P, "kind": kind, "method": method, "backend": backend}
+            if zoo and kind == "diag" and backend == "native":
+                row["column_bytes"] = column_bytes(net, loss_fn, X, method)
             cases.append((row, _call(kind, method, backend, net, loss_fn, X, y)))
     _malloc_mode(memory=True)
     for row, fn in cases:
