@@ -19,6 +19,9 @@ The curvatures differ only in what stands for the pre-activation Hessian ``H_a =
   products by double back-propagation), seeded; unbiased, with standard deviation
   ``sqrt(sum_{j != i} H_ij^2 / probes)`` for entry ``i``.
 
+On the CPU a model with convolutions is swept in chunks of samples (a few MiB of factor columns each), summed:
+faster in cache and with a fraction of the memory; the loss keeps the whole batch's scale.
+
 A model outside the sweeps (a layer outside :data:`._backprop.SUPPORTED`, a forward that is not an
 ``nn.Sequential``): ``"exact"``, ``"ggn"`` and ``"fisher"`` come from the generic exact path of :mod:`.generic`
 with one :class:`.generic.FallbackWarning` line naming the layer and the cost; OBD's recursions follow the
