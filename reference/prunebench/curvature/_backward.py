@@ -67,7 +67,7 @@ class _Source:
     cols: torch.Tensor | None = None
     signs: torch.Tensor | None = None
 
-    def channels(self, idx: torch.Tensor) -> _Source:
+    def channels(self, idx: slice | torch.Tensor) -> _Source:
         """Channels ``idx`` of the source (shapes ``[N, C, ...]``): what directions on them alone meet."""
         diag = None if self.diag is None else self.diag[:, idx]
         cols = None if self.cols is None else self.cols[:, :, idx]
@@ -349,7 +349,7 @@ def _pending_sources(steps, trace, i, pending) -> torch.Tensor:
     total = U.new_zeros(C, J1)
     for c in range(C):
         V = blocks[c // (C // groups)].view(N, J1, 1, *shape[1:])
-        idx, owned = torch.tensor([c], device=U.device), False  # V's channels; V is not a view of U
+        idx, owned = slice(c, c + 1), False  # V's channels; V is not a view of U
         for q in range(i + 1, last + 1):
             if q in pending:
                 total[c] += _quadratic(V.flatten(2), pending[q].channels(idx))
@@ -372,32 +372,56 @@ def _pending_sources(steps, trace, i, pending) -> torch.Tensor:
     return total
 
 
-def _push_channels(step: Step, V: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+Channels = slice | torch.Tensor
+"""A set of channels: a slice when contiguous (indexing then gives views), else an index tensor."""
+
+
+def _push_channels(step: Step, V: torch.Tensor, idx: Channels) -> tuple[torch.Tensor, Channels]:
     """Directions ``V`` ``[N, J1, k, H, W]`` on input channels ``idx`` through the convolution ``step``:
-    ``(V', idx')``, on the output channels they reach: within one group, those whose kernels on ``idx`` are
-    not all zero; across groups, every output channel of those groups."""
-    s, W = step.spec, step.weight
-    O, Ig = W.shape[:2]
-    Og = O // s.groups
-    group = idx // Ig
-    first, last = int(group.min()), int(group.max())
+    ``(V', idx')``, on the output channels they reach (:func:`_route`)."""
+    s = step.spec
     N, J1 = V.shape[:2]
-    if first == last:
-        K = W[first * Og:(first + 1) * Og, idx - first * Ig]
-        reached = K.flatten(1).ne(0).any(1).nonzero().flatten()
-        if len(reached) < Og:  # a connection mask: skip the output channels idx never reaches
-            K = K[reached]
-        out_idx, groups = first * Og + (reached if len(reached) < Og else torch.arange(Og, device=idx.device)), 1
-    else:
-        full = V.new_zeros(N, J1, (last + 1 - first) * Ig, *V.shape[3:])
-        full[:, :, idx - first * Ig] = V
-        V, K, groups = full, W[first * Og:(last + 1) * Og], last - first + 1
-        out_idx = torch.arange(first * Og, (last + 1) * Og, device=idx.device)
+    K, scatter, groups, out_idx = _route(step, idx)
+    if scatter is not None:  # idx spans several groups but not all their channels: zeros for the rest
+        full = V.new_zeros(N, J1, K.shape[1] * groups, *V.shape[3:])
+        full[:, :, scatter] = V
+        V = full
     if pointwise(s):
         out = channel_map(K, V.flatten(0, 1), groups)
     else:
         out = F.conv2d(V.flatten(0, 1), K, None, s.stride, s.padding, s.dilation, groups)
     return out.unflatten(0, (N, J1)), out_idx
+
+
+def _route(step: Step, idx: Channels) -> tuple[torch.Tensor, Channels | None, int, Channels]:
+    """How directions on input channels ``idx`` cross the convolution ``step``: ``(K, scatter, groups,
+    out_idx)``, the kernel to apply (with ``groups``), where ``idx`` sits among its input channels when they
+    must be scattered (else ``None``), and the output channels reached: within one group, those whose kernels
+    on ``idx`` are not all zero (fewer under a fixed connection mask); across groups, every output channel of
+    those groups. Depends on the weights only, so it is kept on the step for the sweep's other chunks."""
+    key = (idx.start, idx.stop) if isinstance(idx, slice) else tuple(idx.tolist())
+    routes = step.__dict__.setdefault("routes", {})
+    if key in routes:
+        return routes[key]
+    W = step.weight
+    O, Ig = W.shape[:2]
+    Og = O // step.spec.groups
+    channels = torch.arange(W.shape[1] * step.spec.groups, device=W.device)[idx]
+    first, last = int(channels.min()) // Ig, int(channels.max()) // Ig
+    if first == last:
+        K = W[first * Og:(first + 1) * Og, channels - first * Ig]
+        reached = K.flatten(1).ne(0).any(1).nonzero().flatten()
+        if len(reached) < Og:  # a connection mask: skip the output channels idx never reaches
+            route = (K[reached], None, 1, first * Og + reached)
+        else:
+            route = (K, None, 1, slice(first * Og, (first + 1) * Og))
+    else:
+        local = channels - first * Ig
+        whole = len(local) == (last + 1 - first) * Ig  # idx is every input channel of those groups
+        route = (W[first * Og:(last + 1) * Og], None if whole else local, last - first + 1,
+                 slice(first * Og, (last + 1) * Og))
+    routes[key] = route
+    return route
 
 
 def _quadratic(V: torch.Tensor, source: _Source) -> torch.Tensor:

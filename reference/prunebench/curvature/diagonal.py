@@ -148,30 +148,32 @@ all positions."""
 def _chunk_size(steps, inputs, loss_fn, curvature) -> int:
     """Samples per sweep: all of them for a dense chain (its products run fastest on the whole batch) and on a
     GPU; for a chain with a convolution on the CPU, as many as keep its factor columns within
-    :data:`CHUNK_BYTES` (at least 16).
+    :data:`CHUNK_BYTES` and within the forward pass's activations of the whole batch (at least 16 samples).
 
-    A convolution's per-sample maps then stay in cache, and the peak memory falls with the chunk. Measured on
-    the benchmark zoo's CNNs at batch 256 (one thread): the GGN diagonal 1.0-1.4x and the exact one 1.0-3.4x
-    faster than in one piece, with 2-10x less memory above the gradient's.
+    A convolution's per-sample maps then stay in cache, and the peak memory stays within a few gradients'.
+    Measured on the benchmark zoo's CNNs at batch 256 (one thread): the GGN diagonal 1.0-1.4x and the exact one
+    1.0-3x faster than in one piece, with 2-10x less memory above the gradient's.
     """
     N = inputs.shape[0]
     if inputs.device.type != "cpu" or not any(step.kind == "conv" for step in steps):
         return N
-    per_sample = _column_bytes(steps, inputs, loss_fn, curvature, everywhere=curvature == "exact")
-    chunks = max(1, math.ceil(per_sample * N / (2 * CHUNK_BYTES if curvature == "exact" else CHUNK_BYTES)))
+    everywhere = curvature == "exact"  # the exact sweep may leave sources with columns at every position
+    columns, activations = _per_sample_bytes(steps, inputs, loss_fn, curvature, everywhere)
+    chunks = max(math.ceil(columns * N / (2 * CHUNK_BYTES if everywhere else CHUNK_BYTES)),
+                 math.ceil(columns / activations), 1)
     return max(min(16, N), math.ceil(N / chunks))
 
 
-def _column_bytes(steps, inputs, loss_fn, curvature, everywhere: bool = False) -> int:
+def _per_sample_bytes(steps, inputs, loss_fn, curvature, everywhere: bool = False) -> tuple[int, int]:
     """Bytes per sample of the sweep's factor columns at its widest position (``everywhere``: summed over all
-    positions, where the exact sweep may leave sources behind); ``r`` = 1 (Fisher), ``C`` (MSE) or ``C - 1``
-    (cross-entropy) columns."""
+    positions) and of the forward pass's activations (every position); ``r`` = 1 (Fisher), ``C`` (MSE) or
+    ``C - 1`` (cross-entropy) columns."""
     with torch.no_grad():
         trace = record(steps, inputs[:1], second=False)
     sizes = [math.prod(trace.shape(i)) for i in range(1, len(steps) + 1)]
     C = trace.output.shape[1]
-    columns = 1 if curvature == "fisher" else C if isinstance(loss_fn, nn.MSELoss) else C - 1
-    return columns * (sum(sizes) if everywhere else max(sizes)) * inputs.element_size()
+    r = 1 if curvature == "fisher" else C if isinstance(loss_fn, nn.MSELoss) else C - 1
+    return r * (sum(sizes) if everywhere else max(sizes)) * inputs.element_size(), sum(sizes) * inputs.element_size()
 
 
 def column_bytes(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, curvature: str) -> int | None:
@@ -183,7 +185,7 @@ def column_bytes(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, cur
         return None
     steps = plan(model, effective_params(model))
     chunk = _chunk_size(steps, inputs, loss_fn, curvature)
-    return chunk * _column_bytes(steps, inputs, loss_fn, curvature)
+    return chunk * _per_sample_bytes(steps, inputs, loss_fn, curvature)[0]
 
 
 def _sweeps_rows(steps, loss_fn, inputs, targets, curvature, samples) -> dict[str, torch.Tensor]:
