@@ -40,6 +40,6 @@ from .maps import (
 )
 
 __all__ = ["ACTIVATIONS", "PIECEWISE_LINEAR", "SUPPORTED", "Chain", "LossTerms", "SoftmaxFactor", "Step", "Trace",
-           "Unsupported", "adjoint", "channel_map", "check_loss", "conv_project", "conv_project_squares", "linear_squares",
-           "lowest_curved", "max_gather", "plan", "pointwise", "push", "record", "split_conv", "split_linear",
-           "squares_times", "unfold_input", "unsupported", "with_ones"]
+           "Unsupported", "adjoint", "channel_map", "check_loss", "conv_project", "conv_project_squares",
+           "linear_squares", "lowest_curved", "max_gather", "plan", "pointwise", "push", "record", "split_conv",
+           "split_linear", "squares_times", "unfold_input", "unsupported", "with_ones"]
