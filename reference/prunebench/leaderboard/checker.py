@@ -5,6 +5,7 @@ rendering current, and a cheap subset re-run within :data:`~prunebench.leaderboa
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from .renderer import markdown, readme_block, replace_block
 from .runner import run_seed
 from .schema import METRICS, LeaderboardError, aggregate, read_entry
 
-__all__ = ["check"]
+__all__ = ["RerunSkipped", "check"]
 
 
 def _consistency(entry: Mapping) -> list[str]:
@@ -149,7 +150,8 @@ def check(directory: str | Path = "leaderboard", readme: str | Path | None = "RE
     5. ``LEADERBOARD.md`` and the README block are what :func:`render` writes now, and the figures exist;
     6. ``rerun="cheap"`` re-runs the first seed at :data:`CHECK_SPARSITY` of each entry on :data:`CHEAP_TASKS`
        (``"all"``: on every task; ``"none"``: skip), restricted to ``tasks`` and ``entries`` when given, and
-       compares within :data:`TOLERANCE` (``rtol`` for losses).
+       compares within :data:`TOLERANCE` (``rtol`` for losses); entries made on another CPU model are not
+       re-run (one :class:`RerunSkipped` warning says which).
     """
     if rerun not in ("none", "cheap", "all"):
         raise ValueError(f"rerun must be one of ['none', 'cheap', 'all']; got {rerun!r}")
@@ -190,11 +192,27 @@ def check(directory: str | Path = "leaderboard", readme: str | Path | None = "RE
     return problems
 
 
+class RerunSkipped(UserWarning):
+    """Entries not re-run by :func:`check`: they were made on another CPU model."""
+
+
 def _rerun_all(chosen: Sequence[Mapping], root, rtol: float, progress: bool) -> list[str]:
+    """Re-run ``chosen`` and compare (:func:`_rerun`); entries made on another CPU model are left out with one
+    :class:`RerunSkipped` warning: floating-point results are not portable across CPU models (their kernels
+    round differently), and training amplifies the first difference, so such a re-run cannot reproduce the
+    stored numbers within :data:`TOLERANCE` and would not say anything about the entry."""
     from tqdm.auto import tqdm
 
     from ..methods import registry
 
+    here = records.cpu_name()
+    elsewhere = sorted({e["provenance"].get("cpu") for e in chosen} - {here, None})
+    if elsewhere:
+        skipped = [e for e in chosen if e["provenance"].get("cpu") in elsewhere]
+        chosen = [e for e in chosen if e["provenance"].get("cpu") not in elsewhere]
+        warnings.warn(f"{len(skipped)} entries not re-run: they were made on {', '.join(elsewhere)} and this machine "
+                      f"is {here}; floating-point results are not portable across CPU models. Re-run the check "
+                      "on such a machine, or regenerate the entries here.", RerunSkipped, stacklevel=3)
     problems = []
     for entry in tqdm(chosen, desc="re-running", unit="entry", disable=not progress):
         name = entry["method"]["name"]

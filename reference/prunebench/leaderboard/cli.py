@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ..sweep import add_provenance_options, parse_seeds
-from .checker import check
+from .checker import RerunSkipped, check
 from .protocol import (
     CHEAP_TASKS,
     CHECK_SPARSITY,
@@ -73,9 +74,16 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    problems = check(args.dir, args.readme or None, tasks=args.task, entries=args.entry, rerun=args.rerun,
-                     allow_partial=args.allow_partial, root=args.root, rtol=args.rtol,
-                     progress=not args.no_progress)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", RerunSkipped)
+        problems = check(args.dir, args.readme or None, tasks=args.task, entries=args.entry, rerun=args.rerun,
+                         allow_partial=args.allow_partial, root=args.root, rtol=args.rtol,
+                         progress=not args.no_progress)
+    for note in notes:
+        if issubclass(note.category, RerunSkipped):
+            print(f"NOTE {note.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
     for line in problems:
         print(f"FAIL {line}", file=sys.stderr)
     n = len(list((Path(args.dir) / "entries").glob("*/*.json")))
