@@ -157,23 +157,22 @@ def _chunk_size(steps, inputs, loss_fn, curvature) -> int:
     N = inputs.shape[0]
     if inputs.device.type != "cpu" or not any(step.kind == "conv" for step in steps):
         return N
-    everywhere = curvature == "exact"  # the exact sweep may leave sources with columns at every position
-    columns, activations = _per_sample_bytes(steps, inputs, loss_fn, curvature, everywhere)
-    chunks = max(math.ceil(columns * N / (2 * CHUNK_BYTES if everywhere else CHUNK_BYTES)),
-                 math.ceil(columns / activations), 1)
+    r, sizes = _columns_and_sizes(steps, inputs, loss_fn, curvature)
+    exact = curvature == "exact"  # the exact sweep may leave sources with columns at every position
+    largest = r * (sum(sizes) if exact else max(sizes))
+    chunks = max(math.ceil(largest * inputs.element_size() * N / (2 * CHUNK_BYTES if exact else CHUNK_BYTES)),
+                 math.ceil(largest / sum(sizes)), 1)
     return max(min(16, N), math.ceil(N / chunks))
 
 
-def _per_sample_bytes(steps, inputs, loss_fn, curvature, everywhere: bool = False) -> tuple[int, int]:
-    """Bytes per sample of the sweep's factor columns at its widest position (``everywhere``: summed over all
-    positions) and of the forward pass's activations (every position); ``r`` = 1 (Fisher), ``C`` (MSE) or
-    ``C - 1`` (cross-entropy) columns."""
+def _columns_and_sizes(steps, inputs, loss_fn, curvature) -> tuple[int, list[int]]:
+    """The sweep's columns per sample, ``r`` = 1 (Fisher), ``C`` (MSE) or ``C - 1`` (cross-entropy), and the
+    per-sample size of every position after the input (from a forward pass of one sample)."""
     with torch.no_grad():
         trace = record(steps, inputs[:1], second=False)
-    sizes = [math.prod(trace.shape(i)) for i in range(1, len(steps) + 1)]
     C = trace.output.shape[1]
     r = 1 if curvature == "fisher" else C if isinstance(loss_fn, nn.MSELoss) else C - 1
-    return r * (sum(sizes) if everywhere else max(sizes)) * inputs.element_size(), sum(sizes) * inputs.element_size()
+    return r, [math.prod(trace.shape(i)) for i in range(1, len(steps) + 1)]
 
 
 def column_bytes(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, curvature: str) -> int | None:
@@ -185,7 +184,8 @@ def column_bytes(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, cur
         return None
     steps = plan(model, effective_params(model))
     chunk = _chunk_size(steps, inputs, loss_fn, curvature)
-    return chunk * _per_sample_bytes(steps, inputs, loss_fn, curvature)[0]
+    r, sizes = _columns_and_sizes(steps, inputs, loss_fn, curvature)
+    return chunk * r * max(sizes) * inputs.element_size()
 
 
 def _sweeps_rows(steps, loss_fn, inputs, targets, curvature, samples) -> dict[str, torch.Tensor]:

@@ -232,13 +232,25 @@ def conv_project(step: Step, x: torch.Tensor, cols: torch.Tensor) -> torch.Tenso
     return torch.cat([weight, cols.flatten(3).sum(3, keepdim=True)], dim=3)
 
 
+PROJECTION_BYTES = 4 * 2**20
+"""Bytes of per-sample weight gradients (``[n, r, C_out, J]``) that :func:`conv_project_squares` forms at once: a
+convolution with many weights (e.g. 12 x 12 x 5 x 5) would otherwise hold ``r`` weight gradients per sample of
+the whole batch."""
+
+
 def conv_project_squares(step: Step, x: torch.Tensor, cols: torch.Tensor,
                          signs: torch.Tensor | None) -> torch.Tensor:
     """``sum_n sum_k s_nk conv_project(step, x, cols)[n, k]^2``: ``[C_out, J (+1)]`` (``signs`` ``s`` ``[N, r]``
-    or ``None``: all +1)."""
-    N, r, C, J = (T := _per_sample_weight_grads(step, x, cols).square_()).shape
-    T = T.reshape(N * r, C * J)
-    weight = (T.sum(0) if signs is None else signs.reshape(1, N * r) @ T).view(C, J)
+    or ``None``: all +1), over the samples in slices of at most :data:`PROJECTION_BYTES` of weight gradients."""
+    N, r, C = cols.shape[:3]
+    J = step.weight.numel() // C
+    n = max(1, PROJECTION_BYTES // (r * C * J * cols.element_size()))
+    weight = None
+    for a in range(0, N, n):
+        T = _per_sample_weight_grads(step, x[a:a + n], cols[a:a + n]).square_().reshape(-1, C * J)
+        part = T.sum(0) if signs is None else signs[a:a + n].reshape(1, -1) @ T
+        weight = part if weight is None else weight.add_(part)
+    weight = weight.view(C, J)
     if step.bias is None:
         return weight
     B = cols.flatten(3).sum(3).square_().view(N * r, C)
