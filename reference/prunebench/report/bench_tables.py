@@ -37,8 +37,9 @@ ZOO_TARGETS = (
 gradient's memory. ``"mlp"``/``"cnn"``: the models with no / some convolution."""
 ZOO_MEMORY_TARGET = 3.0
 RATE_TARGET = 0.5
-MEMORY_FLOOR = 0.25 * 2**20
-"""Peaks below this (bytes) are too close to the page resolution of the CPU measurement to divide by."""
+MEMORY_FLOOR = 0.1 * 2**20
+"""Peaks below this (bytes) are too close to the page resolution of the CPU measurement (4 KiB) to divide by: at
+the floor a page is 4% of the reference."""
 
 TABLE_COLUMNS = ("model", "P", "method", "backend", "time (ms)", "x gradient", "x BackPACK", "peak (MiB)",
                  "mem x gradient", "mem x BackPACK")
@@ -202,7 +203,7 @@ def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] 
              f"{clock_text}, the fastest of many single calls (the median is in the record); memory: peak "
              "above the memory in use before the call. `-`: no reference (BackPACK has no such method) or a "
              "reference below "
-             "0.25 MiB.", "",
+             f"{MEMORY_FLOOR / 2**20:g} MiB.", "",
              ratio_table(rows, zoo), *(["", *(f"- {note}" for note in notes)] if notes else []), "",
              "## Targets", "", targets_table(targets)]
     if rate is not None:
