@@ -79,3 +79,16 @@ def test_a_result_that_overflows_is_refused_naming_the_parameter():
     healthy = hessian_diag(net, torch.nn.MSELoss(), x / 1e20, y, curvature="exact")
     assert healthy.health.negative_fraction == pytest.approx(
         sum(int((v < 0).sum()) for v in healthy.values()) / sum(v.numel() for v in healthy.values()))
+
+
+@pytest.mark.parametrize("size", [10, 2**16 + 1])
+def test_result_health_is_the_same_for_small_and_large_results(size):
+    """Small results are checked in one concatenated pass, large ones tensor by tensor (no copy of the result):
+    the same negative fraction, and the same error naming the first parameter that is not finite."""
+    from prunebench.curvature.health import result_health
+
+    values = {"a.weight": torch.arange(size, dtype=torch.float64) - 3, "a.bias": -torch.ones(7, dtype=torch.float64)}
+    assert result_health(values, "the diagonal") == pytest.approx(10 / (size + 7))
+    values["a.bias"][2] = float("nan")
+    with pytest.raises(ValueError, match=r"the diagonal of parameter a.bias is not finite \(1 NaN/inf entries\)"):
+        result_health(values, "the diagonal")

@@ -156,9 +156,13 @@ def result_health(values: dict[str, torch.Tensor], what: str) -> float:
     return the fraction of its entries below zero (:func:`negative_fraction`), from the same pass."""
     if not values:
         return 0.0
-    flat = _flat(list(values.values()))
-    if _finite([flat]):
+    tensors = list(values.values())
+    # One concatenated pass for small results; a large one is read tensor by tensor, without a copy of it.
+    flat = _flat(tensors) if sum(t.numel() for t in tensors) <= _SMALL else None
+    if flat is not None and _finite([flat]):
         return negative_fraction(flat)
+    if flat is None and _finite(tensors):
+        return sum(int((t < 0).sum()) for t in tensors) / sum(t.numel() for t in tensors)
     name = next(name for name, value in values.items() if not _finite([value]))
     raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(values[name])).sum())} "
                      "NaN/inf entries); the loss may have overflowed: try float64 or smaller inputs")
