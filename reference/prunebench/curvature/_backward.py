@@ -400,9 +400,8 @@ def _route(step: Step, idx: Channels) -> tuple[torch.Tensor, Channels | None, in
     on ``idx`` are not all zero (fewer under a fixed connection mask); across groups, every output channel of
     those groups. Depends on the weights only, so it is kept on the step for the sweep's other chunks."""
     key = (idx.start, idx.stop) if isinstance(idx, slice) else tuple(idx.tolist())
-    routes = step.__dict__.setdefault("routes", {})
-    if key in routes:
-        return routes[key]
+    if key in step.routes:
+        return step.routes[key]
     W = step.weight
     O, Ig = W.shape[:2]
     Og = O // step.spec.groups
@@ -420,7 +419,7 @@ def _route(step: Step, idx: Channels) -> tuple[torch.Tensor, Channels | None, in
         whole = len(local) == (last + 1 - first) * Ig  # idx is every input channel of those groups
         route = (W[first * Og:(last + 1) * Og], None if whole else local, last - first + 1,
                  slice(first * Og, (last + 1) * Og))
-    routes[key] = route
+    step.routes[key] = route
     return route
 
 

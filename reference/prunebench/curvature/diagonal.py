@@ -145,19 +145,20 @@ model with convolutions holds at once; the exact sweep, which may hold them at e
 all positions."""
 
 
-def _chunk_size(steps, inputs, loss_fn, curvature) -> int:
+def _chunk_size(steps, inputs, loss_fn, curvature, measured: tuple[int, list[int]] | None = None) -> int:
     """Samples per sweep: all of them for a dense chain (its products run fastest on the whole batch) and on a
     GPU; for a chain with a convolution on the CPU, as many as keep its factor columns within
     :data:`CHUNK_BYTES` and within the forward pass's activations of the whole batch (at least 16 samples).
 
     A convolution's per-sample maps then stay in cache, and the peak memory stays within a few gradients'.
     Measured on the benchmark zoo's CNNs at batch 256 (one thread): the GGN diagonal 1.0-1.4x and the exact one
-    1.0-3x faster than in one piece, with 2-10x less memory above the gradient's.
+    1.0-3x faster than in one piece, with 2-10x less memory above the gradient's. ``measured``: the
+    :func:`_columns_and_sizes` of this problem, when already known.
     """
     N = inputs.shape[0]
     if inputs.device.type != "cpu" or not any(step.kind == "conv" for step in steps):
         return N
-    r, sizes = _columns_and_sizes(steps, inputs, loss_fn, curvature)
+    r, sizes = measured or _columns_and_sizes(steps, inputs, loss_fn, curvature)
     exact = curvature == "exact"  # the exact sweep may leave sources with columns at every position
     largest = r * (sum(sizes) if exact else max(sizes))
     chunks = max(math.ceil(largest * inputs.element_size() * N / (2 * CHUNK_BYTES if exact else CHUNK_BYTES)),
@@ -183,9 +184,8 @@ def column_bytes(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, cur
     if curvature not in ("exact", "ggn", "fisher"):
         return None
     steps = plan(model, effective_params(model))
-    chunk = _chunk_size(steps, inputs, loss_fn, curvature)
     r, sizes = _columns_and_sizes(steps, inputs, loss_fn, curvature)
-    return chunk * r * max(sizes) * inputs.element_size()
+    return _chunk_size(steps, inputs, loss_fn, curvature, (r, sizes)) * r * max(sizes) * inputs.element_size()
 
 
 def _sweeps_rows(steps, loss_fn, inputs, targets, curvature, samples) -> dict[str, torch.Tensor]:

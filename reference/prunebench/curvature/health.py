@@ -96,10 +96,15 @@ class DenseCurvature:
         return self.layout.unflatten(torch.diagonal(self.matrix))
 
 
-def negative_fraction(values: dict[str, torch.Tensor] | torch.Tensor) -> float:
-    """Fraction of entries below zero, over all tensors of ``values`` (0 for an empty input)."""
-    flat = _flat(list(values.values()) if isinstance(values, dict) else [values])
-    return int((flat < 0).sum()) / flat.numel() if flat.numel() else 0.0
+def negative_fraction(values: dict[str, torch.Tensor] | list[torch.Tensor] | torch.Tensor) -> float:
+    """Fraction of entries below zero, over all tensors of ``values`` (0 for an empty input): small ones counted
+    in one concatenated pass, large ones tensor by tensor, without a copy (:data:`_SMALL`)."""
+    tensors = list(values.values()) if isinstance(values, dict) else values if isinstance(values, list) else [values]
+    total = sum(t.numel() for t in tensors)
+    if not total:
+        return 0.0
+    parts = [_flat(tensors)] if total <= _SMALL else tensors
+    return sum(int((t < 0).sum()) for t in parts) / total
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -157,12 +162,10 @@ def result_health(values: dict[str, torch.Tensor], what: str) -> float:
     if not values:
         return 0.0
     tensors = list(values.values())
-    # One concatenated pass for small results; a large one is read tensor by tensor, without a copy of it.
-    flat = _flat(tensors) if sum(t.numel() for t in tensors) <= _SMALL else None
-    if flat is not None and _finite([flat]):
-        return negative_fraction(flat)
-    if flat is None and _finite(tensors):
-        return sum(int((t < 0).sum()) for t in tensors) / sum(t.numel() for t in tensors)
+    # A small result is concatenated once for both passes; a large one is read tensor by tensor, never copied.
+    parts = [_flat(tensors)] if sum(t.numel() for t in tensors) <= _SMALL else tensors
+    if _finite(parts):
+        return negative_fraction(parts)
     name = next(name for name, value in values.items() if not _finite([value]))
     raise ValueError(f"{what} of parameter {name} is not finite ({int((~torch.isfinite(values[name])).sum())} "
                      "NaN/inf entries); the loss may have overflowed: try float64 or smaller inputs")

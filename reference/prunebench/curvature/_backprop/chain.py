@@ -109,6 +109,8 @@ class Step:
             pruned); ``weight_shape`` the parameter's own shape.
         indices: for ``"maxpool"``, the argmax ``[N, C, H_out, W_out]`` (flat in ``H W``) of the last
             :func:`record`.
+        routes: for ``"conv"``, how the exact sweep's directions on a set of input channels cross it (kept for
+            the sweep's other chunks; they depend on the weights only).
     """
 
     name: str
@@ -121,6 +123,7 @@ class Step:
     bias_key: str | None = None
     weight_shape: torch.Size | None = None
     indices: torch.Tensor | None = None
+    routes: dict = field(default_factory=dict)
 
     @property
     def has_params(self) -> bool:

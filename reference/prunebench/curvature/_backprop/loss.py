@@ -49,7 +49,7 @@ class LossTerms:
             N, C = self.grad.shape
             eye = torch.eye(C, dtype=self.grad.dtype, device=self.grad.device)
             return math.sqrt(self.weight) * eye.expand(N, C, C)
-        return self.weight.sqrt().unsqueeze(2) * _softmax_factor(self.probs)
+        return self.factor.dense()
 
     @functools.cached_property
     def factor(self) -> torch.Tensor | SoftmaxFactor:
