@@ -184,6 +184,8 @@ MODELS: dict[str, Callable[[], Net]] = {
     "mlp-3-4-3-tanh-nobias": lambda: mlp([3, 4, 3], "tanh", "tanh", bias=False),
     "mlp-3-4-4-3-3-tanh": lambda: mlp([3, 4, 4, 3, 3], "tanh", "sigmoid"),
     "mlp-3-4-3-3-relu-nobias": lambda: mlp([3, 4, 3, 3], "relu", bias=False),
+    # Widening downwards: the f'' terms reach the last Linear layer as signed columns, crossing it in pieces.
+    "mlp-3-12-10-4-3-tanh": lambda: mlp([3, 12, 10, 4, 3], "tanh"),
     "mlp-3-4-3-tanh-pruned": _pruned(lambda: mlp([3, 4, 3], "tanh", "tanh")),
     "cnn-small": _cnn_small,
     "cnn-small-pruned": _pruned(_cnn_small),

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = ["mlp-3-4-3-tanh", "mlp-3-4-3-sigmoid", "mlp-3-4-3-relu", "mlp-3-4-3-scaled-tanh",
          "mlp-3-4-3-tanh-nobias", "mlp-3-4-4-3-3-tanh", "mlp-3-4-3-3-relu-nobias", "mlp-3-4-3-tanh-pruned",
-         "cnn-small", "cnn-small-pruned", "cnn-conv-linear", "cnn-conv-only"]
+         "mlp-3-12-10-4-3-tanh", "cnn-small", "cnn-small-pruned", "cnn-conv-linear", "cnn-conv-only"]
 
 
 CASES = (grid(SMALL) + [Case("lenet-digits", "mse-sum", n=2), Case("lenet-digits", "ce-mean", n=2),
@@ -258,8 +258,8 @@ def test_method_is_a_deprecated_alias_of_curvature():
 
 
 def test_column_bytes_are_the_factor_columns_at_the_widest_position(monkeypatch):
-    """``r`` columns per sample at the widest position, for one chunk: cross-entropy ``C - 1``, MSE ``C``, the
-    Fisher one; none for OBD's recursions."""
+    """``r`` columns per sample at the widest position held whole, for one chunk: cross-entropy ``C - 1``, MSE
+    ``C``, the Fisher one; none for OBD's recursions."""
     from prunebench.curvature.diagonal import column_bytes
 
     model, loss_fn, X, _ = Case("mlp-3-4-3-tanh", "ce-mean", n=40).build()
@@ -267,6 +267,8 @@ def test_column_bytes_are_the_factor_columns_at_the_widest_position(monkeypatch)
     assert column_bytes(model, loss_fn, X, "fisher") == 40 * 1 * 4 * 8
     assert column_bytes(model, nn.MSELoss(), X, "exact") == 40 * 3 * 4 * 8
     assert column_bytes(model, loss_fn, X, "lecun") is None
+    model, loss_fn, X, _ = Case("mlp-3-12-10-4-3-tanh", "ce-mean", n=40).build()
+    assert column_bytes(model, loss_fn, X, "ggn") == 40 * 2 * 10 * 8  # the 12 units below: crossed in pieces
     monkeypatch.setattr(diagonal_module, "CHUNK_BYTES", 1)
     model, loss_fn, X, _ = Case("cnn-small", "ce-mean", n=40).build()
     assert column_bytes(model, loss_fn, X, "ggn") == 16 * column_bytes(model, loss_fn, X[:1], "ggn")  # chunks of 16

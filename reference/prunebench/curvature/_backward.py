@@ -52,7 +52,7 @@ from ._backprop import (
     unfold_input,
 )
 
-__all__ = ["sweep"]
+__all__ = ["crossed_in_pieces", "sweep"]
 
 
 @dataclass
@@ -90,6 +90,8 @@ class _State:
     - ``grad`` ``dE/dt`` ``[N, *shape]`` when the f'' terms are wanted (exact Hessian), else ``None``;
     - ``dense``: ``[N, d, d]``, all of ``H_t`` as one matrix per sample on a narrow dense position
       (:meth:`to_dense`; the other terms are then ``None``), else ``None``;
+    - ``col_scale`` ``[N, *shape]``, ``through`` ``[d_out, prod(shape)]``: the last activation's ``D'`` and
+      the last Linear's weight, not yet applied to ``G`` (only its diagonal is wanted; :meth:`diagonal`);
     - ``shape``: the per-sample shape at ``t``.
     """
 
@@ -104,7 +106,8 @@ class _State:
         self.deferred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.pending: dict[int, _Source] = {}
         self.dense: torch.Tensor | None = None
-        self.col_scale: torch.Tensor | None = None  # D' of the last activation, not yet applied to the columns
+        self.col_scale: torch.Tensor | None = None
+        self.through: torch.Tensor | None = None
 
     def expand(self) -> None:
         """Form the columns of a closed-form factor (:class:`._backprop.SoftmaxFactor`)."""
@@ -162,18 +165,38 @@ class _State:
         if self.factor is not None:
             h = self.factor.diagonal if h is None else h + self.factor.diagonal
         if self.cols is not None:
-            squares = self.cols.flatten(2)
-            squares = squares.square_() if last else squares.square()
-            part = (squares if self.signs is None else squares * self.signs.unsqueeze(2)).sum(1)
+            part = self._column_squares(last).view(-1, *self.shape)
             if self.col_scale is not None:
-                part = part.view_as(self.col_scale).mul_(self.col_scale.square())
-            h = part.view(self.cols.shape[:1] + self.cols.shape[2:]) if h is None else h + part.view_as(h)
+                part.mul_(self.col_scale.square())
+            h = part if h is None else h + part
+            if last:  # the sweep ends here: the columns are not needed any more
+                self.cols = self.signs = self.through = None
         if self.deferred is not None:
             W, w, S = self.deferred
             part = (w @ W.square()).view(w.shape[0], *self.shape)
             part = part if S is None else part * S.square()
             h = part if h is None else h + part
         return h
+
+    def _column_squares(self, last: bool) -> torch.Tensor:
+        """``sum_k s_k G_k^2`` ``[N, prod(shape)]`` (``last``: squared in place). Columns not yet through the
+        last Linear (:attr:`through`) cross it in pieces of samples, each at most as large as the columns
+        themselves, and are squared piece by piece: the crossed columns are never all held at once."""
+        cols = self.cols.flatten(2)
+        if self.through is None:
+            squares = cols.square_() if last else cols.square()
+            return (squares if self.signs is None else squares.mul_(self.signs.unsqueeze(2))).sum(1)
+        W = self.through
+        N, r, width = cols.shape
+        rows = math.ceil(N / math.ceil(W.shape[1] / width))
+        out = cols.new_empty(N, W.shape[1])
+        for a in range(0, N, rows):
+            squares = torch.matmul(cols[a:a + rows].flatten(0, 1), W).view(-1, r, W.shape[1]).square_()
+            if self.signs is not None:
+                squares.mul_(self.signs[a:a + rows].unsqueeze(2))
+            torch.sum(squares, 1, out=out[a:a + rows])
+            del squares  # before the next piece is formed
+        return out
 
     def materialize(self) -> None:
         """Turn the deferred term into factor columns ``S W^T diag(sqrt|w|)`` with signs ``sign(w)``."""
@@ -211,13 +234,15 @@ class _State:
         self.cols = (Q * lam.abs().sqrt().unsqueeze(1)).transpose(1, 2)
         self.signs, self.dense = lam.sign(), None
 
-    def cross(self, step: Step, position: int, in_shape: torch.Size) -> None:
+    def cross(self, step: Step, position: int, in_shape: torch.Size, only_diagonal: bool = False) -> None:
         """Back through the linear map ``A`` of ``step`` (Linear/Conv2d/AvgPool2d) from ``position`` to its input.
 
         A deferred term not yet scaled (``S = 1``) crosses as its ``d_out`` rows ``W A``, shared by all samples,
         instead of ``N d_out`` columns. A diagonal crossing a convolution or pooling stays behind as a pending
         source: the convolutions below will push their weight directions up to ``position``; the factor
-        columns then stay there too (those directions meet them at no extra push).
+        columns then stay there too (those directions meet them at no extra push). ``only_diagonal``: a Linear
+        below which only ``diag(H)`` is wanted (:func:`crossed_in_pieces`): its columns cross in
+        :meth:`diagonal`, in pieces.
         """
         if self.dense is not None:  # a Linear (dense positions hold only Linear layers and activations)
             self.dense = torch.matmul(step.weight.T, torch.matmul(self.dense, step.weight))
@@ -245,6 +270,8 @@ class _State:
             self.diag, self.cols, self.signs = None, None, None
         if self.factor is not None:  # a Linear (sweep expands the factor before any other step)
             self.cols, self.factor = self.factor.times(step.weight), None
+        elif self.cols is not None and only_diagonal:
+            self.through = step.weight
         elif self.cols is not None:
             N, r = self.cols.shape[:2]
             self.cols = adjoint(step, self.cols.flatten(0, 1), in_shape).view(N, r, *in_shape)
@@ -261,6 +288,8 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
            grad: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """Diagonal of ``sum_n J_n^T H_n J_n`` (+ the f'' terms when ``grad`` is given), per parameter.
 
+    Consumes ``trace``: each of its entries is released once no later step needs it.
+
     Args:
         cols: ``[N, r, C]`` factor columns at the output (``H_n = sum_k cols[n, k] cols[n, k]^T``), the
             same in closed form (:class:`._backprop.SoftmaxFactor`), or ``None``.
@@ -274,6 +303,8 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
         return out
     state = _State(trace.shape(len(steps)), cols, diag, grad)
     lowest = lowest_curved(steps)
+    pieces = crossed_in_pieces(steps)
+    last_linear = steps[start].kind == "linear"
     for i in range(len(steps) - 1, start - 1, -1):
         step = steps[i]
         if step.kind != "linear":
@@ -281,8 +312,9 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
         if state.grad is not None and (lowest is None or i < lowest):
             state.grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":
-            f1, f2 = trace.derivs[i]
-            last = i - 1 == start and steps[start].kind == "linear"
+            # A pending source above pushes directions through this activation later; otherwise it is done.
+            f1, f2 = trace.derivs[i] if state.pending else trace.derivs.pop(i)
+            last = i - 1 == start and last_linear
             state.activation(f1, None if isinstance(step.module, PIECEWISE_LINEAR) else f2, last=last)
             continue
         if step.kind == "reshape":
@@ -296,10 +328,23 @@ def sweep(steps: list[Step], trace: Trace, *, cols: torch.Tensor | None, diag: t
         elif step.kind == "conv":
             state.materialize()
             out.update(_conv_diagonal(steps, trace, i, state))
+        trace.inputs[i] = None
         if i == start:
             break
-        state.cross(step, i + 1, trace.shape(i))
+        state.cross(step, i + 1, trace.shape(i), only_diagonal=i == pieces)
     return out
+
+
+def crossed_in_pieces(steps: list[Step]) -> int | None:
+    """The Linear step whose factor columns :func:`sweep` crosses in pieces (:meth:`_State.diagonal`): the one
+    right above the chain's last Linear layer with weights, or one activation above it, where only ``diag(H)``
+    is wanted below; ``None`` where there is none (a convolution lowest, fewer than three Linear layers: the
+    output layer's columns are the loss's, which cross it at once in closed form)."""
+    start = next((i for i, s in enumerate(steps) if s.has_params), None)
+    if start is None or steps[start].kind != "linear":
+        return None
+    above = start + 2 if start + 1 < len(steps) and steps[start + 1].kind == "act" else start + 1
+    return above if above < len(steps) - 1 and steps[above].kind == "linear" else None
 
 
 def _conv_diagonal(steps, trace, i, state: _State) -> dict[str, torch.Tensor]:

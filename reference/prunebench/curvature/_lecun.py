@@ -44,7 +44,8 @@ __all__ = ["lecun"]
 
 def lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
            curvature_terms: bool) -> dict[str, torch.Tensor]:
-    """OBD's per-pattern diagonal back-propagation; without the f'' terms unless ``curvature_terms``."""
+    """OBD's per-pattern diagonal back-propagation; without the f'' terms unless ``curvature_terms``. Consumes
+    ``trace`` (each entry is released once used)."""
     start = next((i for i, s in enumerate(steps) if s.has_params), None)
     out: dict[str, torch.Tensor] = {}
     if start is None:
@@ -57,7 +58,7 @@ def lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
         if grad is not None and (lowest is None or i < lowest):
             grad = None  # no f'' term below: dE/dx is not needed any more
         if step.kind == "act":
-            f1, f2 = trace.derivs[i]
+            f1, f2 = trace.derivs.pop(i)  # the trace is consumed as the recursion goes down
             h = h * f1.square()
             if grad is not None:
                 if not isinstance(step.module, PIECEWISE_LINEAR):
@@ -68,6 +69,7 @@ def lecun(steps: list[Step], trace: Trace, loss: LossTerms, *,
             out.update(linear_squares(step, h, trace.inputs[i]))
         elif step.kind == "conv":
             out.update(split_conv(step, squares_times(step, trace.inputs[i], h)))
+        trace.inputs[i] = None
         if i == start:
             break
         h = _squared_adjoint(step, h, in_shape)

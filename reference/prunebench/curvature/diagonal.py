@@ -43,7 +43,7 @@ from .._validation import integer, renamed
 from ..models import effective_params, functional_forward
 from . import generic, peers
 from ._backprop import SUPPORTED, LossTerms, Unsupported, plan, record
-from ._backward import sweep
+from ._backward import crossed_in_pieces, sweep
 from ._lecun import lecun
 from .health import Curvature, CurvatureHealth, check_finite, result_health
 from .kinds import BACKENDS, DIAGONAL
@@ -178,14 +178,18 @@ def _columns_and_sizes(steps, inputs, loss_fn, curvature) -> tuple[int, list[int
 
 def column_bytes(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, curvature: str) -> int | None:
     """Bytes of the factor columns that the native ``exact``, ``ggn`` or ``fisher`` sweep holds at once at its
-    widest position (``r`` per sample, for one chunk of samples; ``None`` for the other curvatures): the floor
+    widest position (``r`` per sample, for one chunk of samples; ``None`` for the other curvatures; a dense
+    chain's first Linear output holds them only in pieces, :func:`._backward.crossed_in_pieces`): the floor
     of its memory beyond the forward pass (the exact sweep may hold more, its f'' terms turned into columns).
     The benchmark sets it against a gradient's peak memory."""
     if curvature not in ("exact", "ggn", "fisher"):
         return None
     steps = plan(model, effective_params(model))
     r, sizes = _columns_and_sizes(steps, inputs, loss_fn, curvature)
-    return _chunk_size(steps, inputs, loss_fn, curvature, (r, sizes)) * r * max(sizes) * inputs.element_size()
+    chunk = _chunk_size(steps, inputs, loss_fn, curvature, (r, sizes))
+    pieces = crossed_in_pieces(steps)  # below its output, the columns are held in pieces no larger
+    held = sizes if pieces is None else sizes[pieces:]
+    return chunk * r * max(held) * inputs.element_size()
 
 
 def _sweeps_rows(steps, loss_fn, inputs, targets, curvature, samples) -> dict[str, torch.Tensor]:

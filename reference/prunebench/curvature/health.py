@@ -104,7 +104,7 @@ def negative_fraction(values: dict[str, torch.Tensor] | list[torch.Tensor] | tor
     if not total:
         return 0.0
     parts = [_flat(tensors)] if total <= _SMALL else tensors
-    return sum(int((t < 0).sum()) for t in parts) / total
+    return sum(int(torch.count_nonzero(t < 0)) for t in parts) / total  # (sum() would widen to int64)
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
