@@ -273,7 +273,8 @@ def plan(model: nn.Module, tensors: dict[str, torch.Tensor] | None = None) -> Ch
 
 @dataclass
 class Trace:
-    """What one forward pass leaves for the backward sweeps.
+    """What one forward pass leaves for one backward sweep, which consumes it: each entry is released (set to
+    ``None``, or removed from ``derivs``) once no later step of the sweep needs it.
 
     Attributes:
         inputs: ``inputs[i]`` is the input of step ``i`` (``[N, *in_i]``) where the step has weights (Linear,
