@@ -134,5 +134,13 @@ def test_unsupported_losses_are_rejected_saying_what_is_expected():
         hessian_diag(model, nn.CrossEntropyLoss(weight=torch.ones(3).double()), X, labels)
     with pytest.raises(ValueError, match=r"must not contain ignore_index=-100"):
         hessian_diag(model, nn.CrossEntropyLoss(), X, torch.tensor([0, 1, -100, 2]))
+    for curvature in ("exact", "ggn", "lecun"):  # the GGN does not read the targets, but they are still wrong
+        with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\] for a model with 3 outputs; got "
+                                             r"values from 1 to 3\."):
+            hessian_diag(model, nn.CrossEntropyLoss(), X, torch.tensor([1, 3, 2, 1]), curvature)
+    with pytest.raises(ValueError, match=r"got values from -1 to 2\."):
+        hessian_diag(model, nn.CrossEntropyLoss(), X, torch.tensor([0, -1, 2, 1]))
+    with pytest.raises(ValueError, match=r"must not contain ignore_index=1"):
+        hessian_diag(model, nn.CrossEntropyLoss(ignore_index=1), X, torch.tensor([0, 1, 2, 1]))
     with pytest.raises(ValueError, match=r"MSE targets must have the outputs' shape \(4, 3\); got \(4,\)"):
         hessian_diag(model, nn.MSELoss(), X, y[:, 0])

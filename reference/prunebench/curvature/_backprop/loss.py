@@ -91,9 +91,7 @@ class LossTerms:
             t = targets.to(z.dtype) * (1 - eps) + eps / C
             mass = t.sum(dim=1, keepdim=True)
         else:
-            if (targets == loss_fn.ignore_index).any():
-                raise ValueError(f"targets must not contain ignore_index={loss_fn.ignore_index} for native "
-                                 "curvature; drop those samples first.")
+            check_classes(targets, C, loss_fn.ignore_index)
             t = None  # one-hot (smoothed): mass 1, formed only for the gradient
             mass = z.new_ones(N, 1)
         # Per sample, loss = -sum_c t_c log softmax(z)_c: gradient m p - t, Hessian m (diag(p) - p p^T),
@@ -111,6 +109,19 @@ class LossTerms:
             return p.scatter_add(1, targets.unsqueeze(1), p.new_full((N, 1), -1.0)).mul_(scale)
 
         return cls(gradient, scale, weight * p * (1 - p), False, weight, p)
+
+
+def check_classes(targets: torch.Tensor, C: int, ignore_index: int) -> None:
+    """Raise a ``ValueError`` unless the class indices ``targets`` ``[N]`` all lie in ``[0, C)`` and none is
+    ``ignore_index`` (one pass over them; the indices are checked only if ``ignore_index`` lies in their
+    range)."""
+    lo, hi = (int(v) for v in torch.aminmax(targets))
+    if lo <= ignore_index <= hi and bool((targets == ignore_index).any()):
+        raise ValueError(f"targets must not contain ignore_index={ignore_index} for native curvature; drop those "
+                         "samples first.")
+    if lo < 0 or hi >= C:
+        raise ValueError(f"class-index targets must lie in [0, {C - 1}] for a model with {C} outputs; got values "
+                         f"from {lo} to {hi}. Check the labels (0-based class numbers) or the model's output size.")
 
 
 def check_loss(loss_fn: nn.Module, log_softmax: bool) -> None:
