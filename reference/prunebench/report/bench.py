@@ -15,11 +15,14 @@ work; the median is kept in the record too). A call slower than ``budget`` secon
 calls only. GPU work is synchronised inside every timed call.
 
 Memory: the peak memory of one call above what was allocated before it, measured before all the timings (a
-first phase, after a warm-up call per case). CUDA: ``torch.cuda`` peak statistics. CPU: the process's peak
-resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``) with glibc told to map every block of
-4 KiB or more separately, so freed tensors leave the resident set and none is served from memory that an earlier
-call freed (with a 64 KiB threshold, the small tensors of an MLP or of a chunked sweep were, and read as no memory
-at all); resolution one page.
+first phase, after a warm-up call per case). CUDA: ``torch.cuda`` peak statistics. CPU: the peak of the bytes that
+torch's allocator holds for tensors, summed from the allocation and free events of ``torch.profiler``
+(``profile_memory=True``), exact to the byte. Python objects and NumPy arrays are not counted; every method
+measured here keeps its data in tensors. The process's resident set, the earlier meter, cannot resolve the small
+models' peaks: glibc serves blocks from free heap chunks that are already resident, and the kernel's count moves in
+coarse steps (Linux 6.18, a 2-core VM: a 16 or 64 KiB tensor read exactly, a 200 KiB one as 0 to 24 KiB, even with
+the heap trimmed first); the gradient of ``mlp-256-128-64-10`` read 0.14 to 0.31 MiB, and its tensors peak at
+0.41 MiB.
 
 The dense-inverse rate: the inverse of a P = :data:`RATE_SIZE` curvature (the GGN of an MLP 99-80-1 without
 biases, exactly 8,000 parameters, by ``inverse_hessian(method="cholesky")``: form, factorise, invert) against
@@ -133,33 +136,40 @@ def _rate_problem(size: int, dtype: str, device: str):
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
-def _malloc_mode(memory: bool) -> bool:
-    """Set glibc's allocator for a phase. ``memory=True``: every block of 4 KiB or more is mapped separately,
-    so a freed tensor leaves the resident set and the peak of one call is its own. ``False`` (timing): large
-    blocks are reused from the heap, as glibc's adaptive default does in a steady state (mapping every large
-    temporary anew costs page faults: it made the exact diagonal of lenet-300-100 3x slower). Returns False
-    where glibc is absent."""
+def _steady_allocator() -> bool:
+    """Let glibc keep freed blocks up to 32 MiB in the heap for reuse, as its adaptive default does in a steady
+    state (handing every large temporary back and faulting it in again costs page faults: it made the exact
+    diagonal of lenet-300-100 3x slower). The timing phase's setting, also the asv suite's
+    (``benchmarks/common.py``). Returns False where glibc is absent."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        if memory:
-            libc.mallopt(_M_MMAP_THRESHOLD, 4 * 2**10)
-            libc.mallopt(_M_TRIM_THRESHOLD, 128 * 2**10)
-            libc.malloc_trim(0)
-        else:
-            libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
-            libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
     except (OSError, AttributeError):
         return False
     return True
 
 
-def peak_memory(fn: Callable[[], Any], device: str) -> int | None:
-    """Peak bytes of one ``fn()`` above the memory in use before it (:func:`prunebench._measure.measure`); None
-    where it cannot be measured (CPU memory off Linux). For CPU memory call it after ``_malloc_mode(memory=True)``
-    (see :func:`run`)."""
-    with _measure.measure(device) as usage:
+def peak_memory(fn: Callable[[], Any], device: str) -> int:
+    """Peak bytes of one ``fn()`` above the memory in use before it: on CUDA from ``torch.cuda``'s statistics
+    (:func:`prunebench._measure.measure`), on the CPU from the profiler's allocation events (the module
+    docstring)."""
+    if device.startswith("cuda"):
+        with _measure.measure(device) as usage:
+            fn()
+        return usage.peak_bytes
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    return usage.peak_bytes
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
+    held = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        held += event.nbytes()  # positive when allocated, negative when freed
+        peak = max(peak, held)
+    return peak
 
 
 def flop_count(fn: Callable[[], Any]) -> int | None:
@@ -272,10 +282,8 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
     ``model, P, kind, method, backend, seconds, median_seconds, calls, peak_bytes`` (``zoo``: the zoo's cases,
     ``flops``, and for the native diagonals ``column_bytes``, :func:`prunebench.curvature.diagonal.column_bytes`).
 
-    Two phases: every peak memory first (each large block mapped separately, from a heap that has never held
-    large free blocks, after a warm-up call), then every time (allocator in its steady, heap-reusing mode):
-    the memory mode slows allocation-heavy methods down, and a heap full of freed blocks would hide
-    allocations from the resident set.
+    Two phases: every peak memory first (after a warm-up call; the profiler's events would slow the timings
+    down), then every time, with glibc's allocator in its steady, heap-reusing mode (:func:`_steady_allocator`).
     """
     from ..curvature.diagonal import column_bytes
 
@@ -289,7 +297,6 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
             if zoo and kind == "diag" and backend == "native":
                 row["column_bytes"] = column_bytes(net, loss_fn, X, method)
             cases.append((row, _call(kind, method, backend, net, loss_fn, X, y)))
-    _malloc_mode(memory=True)
     for row, fn in cases:
         if progress is not None:
             progress(f"memory of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")
@@ -297,7 +304,7 @@ def run(models: Sequence[str] = DEFAULT_MODELS, *, batch: int = 128, dtype: str 
         row["peak_bytes"] = peak_memory(fn, device)
         if zoo:
             row["flops"] = flop_count(fn)
-    _malloc_mode(memory=False)
+    _steady_allocator()
     for row, fn in cases:
         if progress is not None:
             progress(f"time of {row['model']}: {row['kind']} {row['method']} ({row['backend']})")

@@ -38,8 +38,8 @@ gradient's memory. ``"mlp"``/``"cnn"``: the models with no / some convolution.""
 ZOO_MEMORY_TARGET = 3.0
 RATE_TARGET = 0.5
 MEMORY_FLOOR = 0.1 * 2**20
-"""Peaks below this (bytes) are too close to the page resolution of the CPU measurement (4 KiB) to divide by: at
-the floor a page is 4% of the reference."""
+"""References below this (bytes) are not divided by: a ratio to a call that holds a few tensors of a few KiB says
+more about those (the loss, the outputs) than about the method's memory."""
 
 TABLE_COLUMNS = ("model", "P", "method", "backend", "time (ms)", "x gradient", "x BackPACK", "peak (MiB)",
                  "mem x gradient", "mem x BackPACK")
@@ -201,7 +201,8 @@ def markdown(rows, rate, targets, prov: Mapping[str, Any], notes: Sequence[str] 
              f"thread(s)), torch {prov['torch']}, prunebench {prov['prunebench']} at {prov['git_commit']}, "
              f"{prov['created']}; dtype {prov['dtype']} for the diagonals, float64 for the inverses. Time: "
              f"{clock_text}, the fastest of many single calls (the median is in the record); memory: peak "
-             "above the memory in use before the call. `-`: no reference (BackPACK has no such method) or a "
+             "above the memory in use before the call (CPU: tensor memory, from the profiler's allocation events). "
+             "`-`: no reference (BackPACK has no such method) or a "
              "reference below "
              f"{MEMORY_FLOOR / 2**20:g} MiB.", "",
              ratio_table(rows, zoo), *(["", *(f"- {note}" for note in notes)] if notes else []), "",
