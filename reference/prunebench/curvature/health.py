@@ -103,8 +103,7 @@ def negative_fraction(values: dict[str, torch.Tensor] | list[torch.Tensor] | tor
     total = sum(t.numel() for t in tensors)
     if not total:
         return 0.0
-    parts = [_flat(tensors)] if total <= _SMALL else tensors
-    return sum(int(torch.count_nonzero(t < 0)) for t in parts) / total  # (sum() would widen to int64)
+    return sum(int(torch.count_nonzero(t < 0)) for t in _passes(tensors)) / total  # (sum() would widen to int64)
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -119,6 +118,13 @@ _SMALL = 2**16
 models; larger ones are summed tensor by tensor, without the copy)."""
 
 
+def _passes(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The tensors to reduce over, one pass each: all of them concatenated when small and of one dtype
+    (:data:`_SMALL`), else each one itself, never copied."""
+    small = sum(t.numel() for t in tensors) <= _SMALL and all(t.dtype == tensors[0].dtype for t in tensors)
+    return [_flat(tensors)] if small and tensors else tensors
+
+
 def _finite(tensors: list[torch.Tensor]) -> bool:
     """Whether every entry of every floating-point tensor is finite: sums (NaN and infinity propagate into
     them) tested at once; only when a sum is not finite (bad entries, or finite ones overflowing) is the
@@ -126,11 +132,7 @@ def _finite(tensors: list[torch.Tensor]) -> bool:
     tensors = [t for t in tensors if t.is_floating_point() and t.numel()]
     if not tensors:
         return True
-    if sum(t.numel() for t in tensors) <= _SMALL and all(t.dtype == tensors[0].dtype for t in tensors):
-        sums = [_flat(tensors).sum()]
-    else:
-        sums = [t.sum() for t in tensors]
-    if all(math.isfinite(float(s)) for s in sums):
+    if all(math.isfinite(float(t.sum())) for t in _passes(tensors)):
         return True
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
@@ -161,9 +163,7 @@ def result_health(values: dict[str, torch.Tensor], what: str) -> float:
     return the fraction of its entries below zero (:func:`negative_fraction`), from the same pass."""
     if not values:
         return 0.0
-    tensors = list(values.values())
-    # A small result is concatenated once for both passes; a large one is read tensor by tensor, never copied.
-    parts = [_flat(tensors)] if sum(t.numel() for t in tensors) <= _SMALL else tensors
+    parts = _passes(list(values.values()))  # a small result concatenated once, for both passes
     if _finite(parts):
         return negative_fraction(parts)
     name = next(name for name, value in values.items() if not _finite([value]))

@@ -16,13 +16,8 @@ calls only. GPU work is synchronised inside every timed call.
 
 Memory: the peak memory of one call above what was allocated before it, measured before all the timings (a
 first phase, after a warm-up call per case). CUDA: ``torch.cuda`` peak statistics. CPU: the peak of the bytes that
-torch's allocator holds for tensors, summed from the allocation and free events of ``torch.profiler``
-(``profile_memory=True``), exact to the byte. Python objects and NumPy arrays are not counted; every method
-measured here keeps its data in tensors. The process's resident set, the earlier meter, cannot resolve the small
-models' peaks: glibc serves blocks from free heap chunks that are already resident, and the kernel's count moves in
-coarse steps (Linux 6.18, a 2-core VM: a 16 or 64 KiB tensor read exactly, a 200 KiB one as 0 to 24 KiB, even with
-the heap trimmed first); the gradient of ``mlp-256-128-64-10`` read 0.14 to 0.31 MiB, and its tensors peak at
-0.41 MiB.
+torch's allocator holds for tensors (:func:`prunebench._measure.tensor_memory`, exact to the byte; the process's
+resident set cannot resolve the small models' peaks, see ``docs/benchmarks.md``).
 
 The dense-inverse rate: the inverse of a P = :data:`RATE_SIZE` curvature (the GGN of an MLP 99-80-1 without
 biases, exactly 8,000 parameters, by ``inverse_hessian(method="cholesky")``: form, factorise, invert) against
@@ -152,24 +147,10 @@ def _steady_allocator() -> bool:
 
 def peak_memory(fn: Callable[[], Any], device: str) -> int:
     """Peak bytes of one ``fn()`` above the memory in use before it: on CUDA from ``torch.cuda``'s statistics
-    (:func:`prunebench._measure.measure`), on the CPU from the profiler's allocation events (the module
-    docstring)."""
-    if device.startswith("cuda"):
-        with _measure.measure(device) as usage:
-            fn()
-        return usage.peak_bytes
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    (:func:`prunebench._measure.measure`), on the CPU the tensor memory (:func:`prunebench._measure.tensor_memory`)."""
+    with _measure.measure(device) if device.startswith("cuda") else _measure.tensor_memory() as usage:
         fn()
-    events = [e for e in prof.profiler.kineto_results.events()
-              if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
-    held = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        held += event.nbytes()  # positive when allocated, negative when freed
-        peak = max(peak, held)
-    return peak
+    return usage.peak_bytes
 
 
 def flop_count(fn: Callable[[], Any]) -> int | None:
